@@ -1,0 +1,74 @@
+//! Compiles the built-in challenge modules (`challenges/modules/*`) to
+//! `wasm32-unknown-unknown` with a nested `cargo build --release`, so the normal workspace build
+//! produces them with no manual step, and copies them into `OUT_DIR` for `include_bytes!`.
+//!
+//! Reproducible: the toolchain is pinned by `rust-toolchain.toml`, the modules' `Cargo.lock`
+//! is committed (`--locked`), and absolute paths are remapped, so the same sources give the
+//! same bytes on any machine (a test compares them with `challenges/modules/module-hashes.txt`).
+#![allow(clippy::panic, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const MODULES: [(&str, &str); 2] = [("matmul-i8", "matmul_i8"), ("membw", "membw")];
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let challenges = manifest.parent().expect("challenges/builtin has a parent").to_path_buf();
+    let repo = challenges.parent().expect("challenges has a parent").to_path_buf();
+    let modules = challenges.join("modules");
+    let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    // A target dir of their own, shared by every profile of the host build so modules are
+    // compiled once; never the host's target dir (cargo's lock on it would deadlock).
+    let target = repo.join("target").join("wasm-modules");
+
+    for dir in ["src", "sdk/src", "modules"] {
+        println!("cargo:rerun-if-changed={}", challenges.join(dir).display());
+    }
+    println!("cargo:rerun-if-changed={}", challenges.join("Cargo.toml").display());
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| home().join(".cargo"));
+    let flags = [
+        format!("--remap-path-prefix={}=/gpuproof", repo.display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+        "-Clink-arg=-zstack-size=262144".to_string(),
+    ]
+    .join("\x1f");
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--manifest-path"])
+        .arg(modules.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target)
+        .env("CARGO_ENCODED_RUSTFLAGS", flags);
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+        "CARGO_PROFILE_RELEASE_DEBUG",
+    ] {
+        cmd.env_remove(var);
+    }
+    let status = cmd.status().unwrap_or_else(|e| panic!("could not start cargo to build the challenge modules: {e}"));
+    if !status.success() {
+        panic!(
+            "building the challenge modules for wasm32-unknown-unknown failed (see above). If the \
+             error says the target may not be installed, run `scripts/setup` (it runs `rustup \
+             target add wasm32-unknown-unknown`; RUSTUP_AUTO_INSTALL=0 keeps rustup from doing it)."
+        );
+    }
+    for (_, file) in MODULES {
+        let built = target.join("wasm32-unknown-unknown").join("release").join(format!("{file}.wasm"));
+        std::fs::copy(&built, out.join(format!("{file}.wasm")))
+            .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
+    }
+}
+
+fn home() -> PathBuf {
+    std::env::var("HOME").map(PathBuf::from).unwrap_or_else(|_| Path::new("/root").to_path_buf())
+}
