@@ -1,5 +1,11 @@
 //! Philox4x32-10 and tensor-fill throughput of the CPU reference (`challenges::prf`).
-#![allow(missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use challenges::prf;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};

@@ -13,9 +13,16 @@ use std::process::Command;
 const MODULES: [(&str, &str); 2] = [("matmul-i8", "matmul_i8"), ("membw", "membw")];
 
 fn main() {
-    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
-    let challenges = manifest.parent().expect("challenges/builtin has a parent").to_path_buf();
-    let repo = challenges.parent().expect("challenges has a parent").to_path_buf();
+    let manifest =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let challenges = manifest
+        .parent()
+        .expect("challenges/builtin has a parent")
+        .to_path_buf();
+    let repo = challenges
+        .parent()
+        .expect("challenges has a parent")
+        .to_path_buf();
     let modules = challenges.join("modules");
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
     // A target dir of their own, shared by every profile of the host build so modules are
@@ -25,7 +32,10 @@ fn main() {
     for dir in ["src", "sdk/src", "modules"] {
         println!("cargo:rerun-if-changed={}", challenges.join(dir).display());
     }
-    println!("cargo:rerun-if-changed={}", challenges.join("Cargo.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        challenges.join("Cargo.toml").display()
+    );
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let cargo_home = std::env::var("CARGO_HOME")
@@ -38,11 +48,18 @@ fn main() {
     ]
     .join("\x1f");
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown", "--manifest-path"])
-        .arg(modules.join("Cargo.toml"))
-        .arg("--target-dir")
-        .arg(&target)
-        .env("CARGO_ENCODED_RUSTFLAGS", flags);
+    cmd.args([
+        "build",
+        "--release",
+        "--locked",
+        "--target",
+        "wasm32-unknown-unknown",
+        "--manifest-path",
+    ])
+    .arg(modules.join("Cargo.toml"))
+    .arg("--target-dir")
+    .arg(&target)
+    .env("CARGO_ENCODED_RUSTFLAGS", flags);
     for var in [
         "RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
@@ -54,7 +71,9 @@ fn main() {
     ] {
         cmd.env_remove(var);
     }
-    let status = cmd.status().unwrap_or_else(|e| panic!("could not start cargo to build the challenge modules: {e}"));
+    let status = cmd
+        .status()
+        .unwrap_or_else(|e| panic!("could not start cargo to build the challenge modules: {e}"));
     if !status.success() {
         panic!(
             "building the challenge modules for wasm32-unknown-unknown failed (see above). If the \
@@ -63,12 +82,17 @@ fn main() {
         );
     }
     for (_, file) in MODULES {
-        let built = target.join("wasm32-unknown-unknown").join("release").join(format!("{file}.wasm"));
+        let built = target
+            .join("wasm32-unknown-unknown")
+            .join("release")
+            .join(format!("{file}.wasm"));
         std::fs::copy(&built, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     }
 }
 
 fn home() -> PathBuf {
-    std::env::var("HOME").map(PathBuf::from).unwrap_or_else(|_| Path::new("/root").to_path_buf())
+    std::env::var("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| Path::new("/root").to_path_buf())
 }

@@ -190,7 +190,11 @@ impl WorkRecord {
                 (name, p.ops, p.bytes)
             })
             .collect();
-        Self { ops: work.ops, bytes: work.bytes, phases }
+        Self {
+            ops: work.ops,
+            bytes: work.bytes,
+            phases,
+        }
     }
 
     /// The fixed-size encoding.
@@ -236,7 +240,11 @@ impl WorkRecord {
                 (name, u64_at(at + 16), u64_at(at + 24))
             })
             .collect();
-        Ok(Self { ops: u64_at(0), bytes: u64_at(8), phases })
+        Ok(Self {
+            ops: u64_at(0),
+            bytes: u64_at(8),
+            phases,
+        })
     }
 }
 

@@ -50,10 +50,10 @@
 
 use alloc::{vec, vec::Vec};
 
+use crate::SpecError;
 use crate::prf::{self, PhiloxKey};
 use crate::tiles::{self, TILE, TILE_BYTES};
 use crate::work::{Phase, Work, mul_sat};
-use crate::SpecError;
 
 /// Module name, as used on the CLI and in errors.
 pub const NAME: &str = "matmul-i8";
@@ -85,7 +85,10 @@ impl MatmulParams {
     /// The 16-byte binary form: `m`, `n`, `k`, `count` as `u32` LE.
     pub fn encode(&self) -> [u8; PARAMS_LEN] {
         let mut out = [0u8; PARAMS_LEN];
-        for (dst, v) in out.chunks_exact_mut(4).zip([self.m, self.n, self.k, self.count]) {
+        for (dst, v) in out
+            .chunks_exact_mut(4)
+            .zip([self.m, self.n, self.k, self.count])
+        {
             dst.copy_from_slice(&v.to_le_bytes());
         }
         out
@@ -99,9 +102,19 @@ impl MatmulParams {
             got: bytes.len(),
         })?;
         let word = |i: usize| {
-            u32::from_le_bytes([words[4 * i], words[4 * i + 1], words[4 * i + 2], words[4 * i + 3]])
+            u32::from_le_bytes([
+                words[4 * i],
+                words[4 * i + 1],
+                words[4 * i + 2],
+                words[4 * i + 3],
+            ])
         };
-        let params = Self { m: word(0), n: word(1), k: word(2), count: word(3) };
+        let params = Self {
+            m: word(0),
+            n: word(1),
+            k: word(2),
+            count: word(3),
+        };
         params.validate()?;
         Ok(params)
     }
@@ -114,13 +127,20 @@ impl MatmulParams {
             value: u64::from(value),
             rule,
         };
-        for (field, value, max) in [("m", self.m, MAX_MN), ("n", self.n, MAX_MN), ("k", self.k, MAX_K)]
-        {
+        for (field, value, max) in [
+            ("m", self.m, MAX_MN),
+            ("n", self.n, MAX_MN),
+            ("k", self.k, MAX_K),
+        ] {
             if value == 0 || value % TILE as u32 != 0 {
                 return Err(bad(field, value, "must be a non-zero multiple of 16"));
             }
             if value > max {
-                return Err(bad(field, value, "is above the module's limit (m, n ≤ 2^20, k ≤ 65536)"));
+                return Err(bad(
+                    field,
+                    value,
+                    "is above the module's limit (m, n ≤ 2^20, k ≤ 65536)",
+                ));
             }
         }
         if self.count == 0 || self.count > MAX_COUNT {
@@ -163,7 +183,12 @@ fn check_product(params: &MatmulParams, t: u32) -> Result<(), SpecError> {
 }
 
 /// Rows `16·tile_row .. 16·tile_row + 16` of `A_t`, row-major (`16 × K` elements).
-pub fn a_rows(key: PhiloxKey, params: &MatmulParams, t: u32, tile_row: u32) -> Result<Vec<i8>, SpecError> {
+pub fn a_rows(
+    key: PhiloxKey,
+    params: &MatmulParams,
+    t: u32,
+    tile_row: u32,
+) -> Result<Vec<i8>, SpecError> {
     check_product(params, t)?;
     if u64::from(tile_row) * TILE as u64 >= u64::from(params.m) {
         return Err(SpecError::OutOfRange {
@@ -188,7 +213,12 @@ pub fn a_rows_of(key: PhiloxKey, tensor_id: u32, k: u32, tile_row: u32) -> Vec<i
 /// Columns `16·tile_col .. 16·tile_col + 16` of `B_t`, as a row-major `K × 16` block
 /// (`out[r·16 + c] = B_t[r][16·tile_col + c]`). Each row of the block is exactly one Philox
 /// block of `B_t`.
-pub fn b_block(key: PhiloxKey, params: &MatmulParams, t: u32, tile_col: u32) -> Result<Vec<i8>, SpecError> {
+pub fn b_block(
+    key: PhiloxKey,
+    params: &MatmulParams,
+    t: u32,
+    tile_col: u32,
+) -> Result<Vec<i8>, SpecError> {
     check_product(params, t)?;
     if u64::from(tile_col) * TILE as u64 >= u64::from(params.n) {
         return Err(SpecError::OutOfRange {
@@ -217,11 +247,19 @@ pub fn b_block_of(key: PhiloxKey, tensor_id: u32, n: u32, k: u32, tile_col: u32)
 
 /// One 16 × 16 output tile from its operands: `a_rows` is `16 × k` row-major, `b_block` is
 /// `k × 16` row-major. Returns the tile row-major. Fails if the slices are not that long.
-pub fn tile_from_operands(a_rows: &[i8], b_block: &[i8], k: usize) -> Result<[i32; TILE * TILE], SpecError> {
+pub fn tile_from_operands(
+    a_rows: &[i8],
+    b_block: &[i8],
+    k: usize,
+) -> Result<[i32; TILE * TILE], SpecError> {
     let need = TILE * k;
     for (what, got) in [("A rows", a_rows.len()), ("B block", b_block.len())] {
         if got != need {
-            return Err(SpecError::BufferSize { what, expected: need as u64, got: got as u64 });
+            return Err(SpecError::BufferSize {
+                what,
+                expected: need as u64,
+                got: got as u64,
+            });
         }
     }
     let mut acc = [0i32; TILE * TILE];
@@ -237,11 +275,20 @@ pub fn tile_from_operands(a_rows: &[i8], b_block: &[i8], k: usize) -> Result<[i3
 }
 
 /// Tile `tile` (row-major index over tiles) of `C_t`, row-major inside the tile.
-pub fn tile(key: PhiloxKey, params: &MatmulParams, t: u32, tile: u64) -> Result<[i32; TILE * TILE], SpecError> {
+pub fn tile(
+    key: PhiloxKey,
+    params: &MatmulParams,
+    t: u32,
+    tile: u64,
+) -> Result<[i32; TILE * TILE], SpecError> {
     check_product(params, t)?;
     let count = params.tiles_per_product();
     if tile >= count {
-        return Err(SpecError::OutOfRange { what: "tile", index: tile, count });
+        return Err(SpecError::OutOfRange {
+            what: "tile",
+            index: tile,
+            count,
+        });
     }
     let (ti, tj) = tiles::tile_coords(params.n, tile);
     let a = a_rows(key, params, t, ti as u32)?;
@@ -278,7 +325,9 @@ pub fn product(key: PhiloxKey, params: &MatmulParams, t: u32) -> Result<Vec<u8>,
 pub fn roots(seed: &[u8; 32], params: &MatmulParams) -> Result<Vec<blake3::Hash>, SpecError> {
     params.validate()?;
     let key = prf::key(seed, STREAM);
-    (0..params.count).map(|t| product(key, params, t).map(|c| blake3::hash(&c))).collect()
+    (0..params.count)
+        .map(|t| product(key, params, t).map(|c| blake3::hash(&c)))
+        .collect()
 }
 
 /// The work of a `matmul-i8` challenge (module docs, §Work).
@@ -296,10 +345,30 @@ pub fn work(params: &MatmulParams) -> Work {
         ops,
         bytes: inputs.saturating_add(output),
         phases: vec![
-            Phase { name: "prf-fill", unit: "philox-block", ops: inputs / 16, bytes: inputs },
-            Phase { name: "gemm", unit: "int8-op", ops, bytes: inputs.saturating_add(output) },
-            Phase { name: "relayout", unit: "byte", ops: 0, bytes: output.saturating_mul(2) },
-            Phase { name: "hash", unit: "byte", ops: output, bytes: output },
+            Phase {
+                name: "prf-fill",
+                unit: "philox-block",
+                ops: inputs / 16,
+                bytes: inputs,
+            },
+            Phase {
+                name: "gemm",
+                unit: "int8-op",
+                ops,
+                bytes: inputs.saturating_add(output),
+            },
+            Phase {
+                name: "relayout",
+                unit: "byte",
+                ops: 0,
+                bytes: output.saturating_mul(2),
+            },
+            Phase {
+                name: "hash",
+                unit: "byte",
+                ops: output,
+                bytes: output,
+            },
         ],
     }
 }

@@ -92,9 +92,9 @@
 
 use alloc::{vec, vec::Vec};
 
+use crate::SpecError;
 use crate::prf::{self, PhiloxKey};
 use crate::work::{Phase, Work, mul_sat};
-use crate::SpecError;
 
 /// Module name, as used on the CLI and in errors.
 pub const NAME: &str = "membw";
@@ -165,23 +165,44 @@ impl MembwParams {
 
     /// Checks the rules of the module docs.
     pub fn validate(&self) -> Result<(), SpecError> {
-        let bad = |field, value: u64, rule| SpecError::BadParam { module: NAME, field, value, rule };
+        let bad = |field, value: u64, rule| SpecError::BadParam {
+            module: NAME,
+            field,
+            value,
+            rule,
+        };
         let g = self.group;
-        if g == 0 || g % GROUP_ALIGN != 0 || g > MAX_GROUP {
-            return Err(bad("group", u64::from(g), "must be a non-zero multiple of 128, at most 1 MiB"));
+        if g == 0 || !g.is_multiple_of(GROUP_ALIGN) || g > MAX_GROUP {
+            return Err(bad(
+                "group",
+                u64::from(g),
+                "must be a non-zero multiple of 128, at most 1 MiB",
+            ));
         }
-        if self.bytes % u64::from(g) != 0 {
+        if !self.bytes.is_multiple_of(u64::from(g)) {
             return Err(bad("bytes", self.bytes, "must be a multiple of `group`"));
         }
         let groups = self.bytes / u64::from(g);
         if !(2..=1u64 << 32).contains(&groups) {
-            return Err(bad("bytes", self.bytes, "must hold between 2 and 2^32 groups"));
+            return Err(bad(
+                "bytes",
+                self.bytes,
+                "must hold between 2 and 2^32 groups",
+            ));
         }
         if self.rounds > MAX_ROUNDS {
-            return Err(bad("rounds", u64::from(self.rounds), "must be at most 4096"));
+            return Err(bad(
+                "rounds",
+                u64::from(self.rounds),
+                "must be at most 4096",
+            ));
         }
         if self.passes == 0 || self.passes > MAX_PASSES {
-            return Err(bad("passes", u64::from(self.passes), "must be between 1 and 1024"));
+            return Err(bad(
+                "passes",
+                u64::from(self.passes),
+                "must be between 1 and 1024",
+            ));
         }
         Ok(())
     }
@@ -213,10 +234,19 @@ pub fn fill_block(key: PhiloxKey, rounds: u32, block: u64) -> [u8; prf::BLOCK_BY
 }
 
 /// Regenerates group `group` (`g` bytes) into `out`; `out.len()` must equal `g`.
-pub fn fill_group(key: PhiloxKey, params: &MembwParams, group: u64, out: &mut [u8]) -> Result<(), SpecError> {
+pub fn fill_group(
+    key: PhiloxKey,
+    params: &MembwParams,
+    group: u64,
+    out: &mut [u8],
+) -> Result<(), SpecError> {
     params.validate()?;
     if group >= params.groups() {
-        return Err(SpecError::OutOfRange { what: "group", index: group, count: params.groups() });
+        return Err(SpecError::OutOfRange {
+            what: "group",
+            index: group,
+            count: params.groups(),
+        });
     }
     if out.len() as u64 != u64::from(params.group) {
         return Err(SpecError::BufferSize {
@@ -288,7 +318,11 @@ impl Permutation {
         });
         let bits = u64::BITS - (groups - 1).leading_zeros();
         let bits = (bits + (bits & 1)).max(2);
-        Ok(Self { groups, half_bits: bits / 2, round_keys })
+        Ok(Self {
+            groups,
+            half_bits: bits / 2,
+            round_keys,
+        })
     }
 
     /// The permutation of pass `pass` of a challenge: keyed by the Philox key for pass 0 and by
@@ -389,7 +423,11 @@ impl Permutation {
 /// A wrapper for [`Permutation::apply`] that checks `b`.
 pub fn permutation(perm: &Permutation, b: u64) -> Result<u64, SpecError> {
     if b >= perm.groups {
-        return Err(SpecError::OutOfRange { what: "group", index: b, count: perm.groups });
+        return Err(SpecError::OutOfRange {
+            what: "group",
+            index: b,
+            count: perm.groups,
+        });
     }
     Ok(perm.apply(b))
 }
@@ -397,7 +435,10 @@ pub fn permutation(perm: &Permutation, b: u64) -> Result<u64, SpecError> {
 /// The fold of pass `pass` for group `b` over the bytes of group `b` then group `π_p(b)`
 /// (module docs, §Fold). Both slices must be the same length, a multiple of 128.
 pub fn fold(pass: u32, b: u64, group_b: &[u8], group_pi: &[u8]) -> Result<u64, SpecError> {
-    if group_b.len() != group_pi.len() || group_b.len() % GROUP_ALIGN as usize != 0 || group_b.is_empty() {
+    if group_b.len() != group_pi.len()
+        || !group_b.len().is_multiple_of(GROUP_ALIGN as usize)
+        || group_b.is_empty()
+    {
         return Err(SpecError::BufferSize {
             what: "fold groups (equal, multiple of 128)",
             expected: group_b.len() as u64,
@@ -452,10 +493,18 @@ pub fn output(
 }
 
 /// Every pass output (`P` buffers of `8·G` bytes) over a filled buffer. Reference only.
-pub fn passes(key: PhiloxKey, params: &MembwParams, buffer: &[u8]) -> Result<Vec<Vec<u8>>, SpecError> {
+pub fn passes(
+    key: PhiloxKey,
+    params: &MembwParams,
+    buffer: &[u8],
+) -> Result<Vec<Vec<u8>>, SpecError> {
     params.validate()?;
     if buffer.len() as u64 != params.bytes {
-        return Err(SpecError::BufferSize { what: "membw buffer", expected: params.bytes, got: buffer.len() as u64 });
+        return Err(SpecError::BufferSize {
+            what: "membw buffer",
+            expected: params.bytes,
+            got: buffer.len() as u64,
+        });
     }
     let g = params.group as usize;
     let mut outputs: Vec<Vec<u8>> = Vec::new();
@@ -478,7 +527,10 @@ pub fn passes(key: PhiloxKey, params: &MembwParams, buffer: &[u8]) -> Result<Vec
 pub fn roots(seed: &[u8; 32], params: &MembwParams) -> Result<Vec<blake3::Hash>, SpecError> {
     let key = prf::key(seed, STREAM);
     let buffer = fill(key, params)?;
-    Ok(passes(key, params, &buffer)?.iter().map(|o| blake3::hash(o)).collect())
+    Ok(passes(key, params, &buffer)?
+        .iter()
+        .map(|o| blake3::hash(o))
+        .collect())
 }
 
 /// The work of a `membw` challenge (module docs, §Work).
@@ -491,9 +543,24 @@ pub fn work(params: &MembwParams) -> Work {
         ops: fill_ops,
         bytes: pass_bytes,
         phases: vec![
-            Phase { name: "membw-fill", unit: "philox-block", ops: fill_ops, bytes: params.bytes },
-            Phase { name: "membw-pass", unit: "byte", ops: 0, bytes: pass_bytes },
-            Phase { name: "hash", unit: "byte", ops: hash_bytes, bytes: hash_bytes },
+            Phase {
+                name: "membw-fill",
+                unit: "philox-block",
+                ops: fill_ops,
+                bytes: params.bytes,
+            },
+            Phase {
+                name: "membw-pass",
+                unit: "byte",
+                ops: 0,
+                bytes: pass_bytes,
+            },
+            Phase {
+                name: "hash",
+                unit: "byte",
+                ops: hash_bytes,
+                bytes: hash_bytes,
+            },
         ],
     }
 }

@@ -193,11 +193,19 @@ mod tests {
         }
         let mut signed = [0i8; 70];
         fill_tensor_i8(key, 3, 3, &mut signed);
-        assert!(signed.iter().zip(&whole[3..73]).all(|(s, b)| *s == *b as i8));
+        assert!(
+            signed
+                .iter()
+                .zip(&whole[3..73])
+                .all(|(s, b)| *s == *b as i8)
+        );
     }
 
     #[test]
     fn counter_splits_the_block_index() {
-        assert_eq!(tensor_counter(9, 0x1234_5678_9abc_def0), [0x9abc_def0, 0x1234_5678, 9, 0]);
+        assert_eq!(
+            tensor_counter(9, 0x1234_5678_9abc_def0),
+            [0x9abc_def0, 0x1234_5678, 9, 0]
+        );
     }
 }

@@ -1,5 +1,11 @@
 //! `membw` reference: params rules, permutations (bijective, no fixed point, keyed), the fold,
 //! single-output regeneration against whole passes, and the worked example of the crate docs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::HashSet;
 
@@ -11,7 +17,12 @@ use challenges::{
 
 #[test]
 fn params_rules() {
-    let ok = MembwParams { bytes: 1024, group: 256, rounds: 1, passes: 2 };
+    let ok = MembwParams {
+        bytes: 1024,
+        group: 256,
+        rounds: 1,
+        passes: 2,
+    };
     assert_eq!(MembwParams::decode(&ok.encode()), Ok(ok));
     assert_eq!(ok.encode().len(), 20);
     for (bad, field) in [
@@ -68,14 +79,21 @@ fn permutation_depends_on_its_key_and_has_no_low_bit_structure() {
     let agree = (0..groups).filter(|x| (a.apply(*x) ^ x) & 1 == 0).count() as f64;
     assert!((agree / groups as f64 - 0.5).abs() < 0.02);
     // Adjacent groups do not map to adjacent groups.
-    let adjacent = (0..groups - 1).filter(|x| a.apply(x + 1).abs_diff(a.apply(*x)) == 1).count();
+    let adjacent = (0..groups - 1)
+        .filter(|x| a.apply(x + 1).abs_diff(a.apply(*x)) == 1)
+        .count();
     assert!(adjacent < 16);
     assert!(membw::permutation(&a, groups).is_err());
 }
 
 #[test]
 fn later_passes_need_the_previous_root() {
-    let p = MembwParams { bytes: 4096, group: 128, rounds: 0, passes: 2 };
+    let p = MembwParams {
+        bytes: 4096,
+        group: 128,
+        rounds: 0,
+        passes: 2,
+    };
     let key = prf::key(&[3; 32], 0);
     assert!(Permutation::for_pass(&p, key, 1, None).is_err());
     assert!(Permutation::for_pass(&p, key, 2, Some(&[0; 32])).is_err());
@@ -90,7 +108,11 @@ fn fold_is_order_dependent_and_nonlinear() {
     let x: Vec<u8> = (0..256u32).map(|i| (i * 7 + 3) as u8).collect();
     let y: Vec<u8> = (0..256u32).map(|i| (i * 13 + 1) as u8).collect();
     let f = membw::fold(0, 5, &x, &y).unwrap();
-    assert_ne!(f, membw::fold(0, 5, &y, &x).unwrap(), "swapping groups must change the fold");
+    assert_ne!(
+        f,
+        membw::fold(0, 5, &y, &x).unwrap(),
+        "swapping groups must change the fold"
+    );
     assert_ne!(f, membw::fold(1, 5, &x, &y).unwrap(), "seeded by the pass");
     assert_ne!(f, membw::fold(0, 6, &x, &y).unwrap(), "seeded by the group");
     // Not XOR-separable: fold(x, y) ^ fold(x, y') != fold(x', y) ^ fold(x', y').
@@ -113,8 +135,18 @@ fn fold_is_order_dependent_and_nonlinear() {
 #[test]
 fn single_outputs_match_whole_passes() {
     for p in [
-        MembwParams { bytes: 128 * 3, group: 128, rounds: 0, passes: 2 },
-        MembwParams { bytes: 256 * 130, group: 256, rounds: 2, passes: 3 },
+        MembwParams {
+            bytes: 128 * 3,
+            group: 128,
+            rounds: 0,
+            passes: 2,
+        },
+        MembwParams {
+            bytes: 256 * 130,
+            group: 256,
+            rounds: 2,
+            passes: 3,
+        },
     ] {
         let key = prf::key(&[8; 32], membw::STREAM);
         let buffer = membw::fill(key, &p).unwrap();
@@ -134,7 +166,10 @@ fn single_outputs_match_whole_passes() {
             previous = Some(*blake3::hash(out).as_bytes());
         }
         let roots = membw::roots(&[8; 32], &p).unwrap();
-        assert_eq!(roots, outputs.iter().map(|o| blake3::hash(o)).collect::<Vec<_>>());
+        assert_eq!(
+            roots,
+            outputs.iter().map(|o| blake3::hash(o)).collect::<Vec<_>>()
+        );
     }
 }
 
@@ -150,7 +185,12 @@ fn fill_block_chains_philox() {
 #[test]
 fn worked_example() {
     let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
-    let p = MembwParams { bytes: 1024, group: 256, rounds: 1, passes: 2 };
+    let p = MembwParams {
+        bytes: 1024,
+        group: 256,
+        rounds: 1,
+        passes: 2,
+    };
     let key = prf::key(&seed, membw::STREAM);
     assert_eq!(key, [0xec23f654, 0x4604376d]);
     let buffer = membw::fill(key, &p).unwrap();
@@ -158,10 +198,14 @@ fn worked_example() {
     assert_eq!(&buffer[..16], &prf::block_bytes(block0));
     let perm = Permutation::for_pass(&p, key, 0, None).unwrap();
     assert_eq!(perm.half_bits(), 1);
-    assert_eq!(perm, Permutation::new(4, 0, &[0x54, 0xf6, 0x23, 0xec, 0x6d, 0x37, 0x04, 0x46]).unwrap());
+    assert_eq!(
+        perm,
+        Permutation::new(4, 0, &[0x54, 0xf6, 0x23, 0xec, 0x6d, 0x37, 0x04, 0x46]).unwrap()
+    );
     let outputs = membw::passes(key, &p, &buffer).unwrap();
     assert_eq!(outputs[0].len(), 32);
-    let perm1 = Permutation::for_pass(&p, key, 1, Some(blake3::hash(&outputs[0]).as_bytes())).unwrap();
+    let perm1 =
+        Permutation::for_pass(&p, key, 1, Some(blake3::hash(&outputs[0]).as_bytes())).unwrap();
     let b = 2u64;
     let (gb, gp) = (&buffer[512..768], perm1.apply(b) as usize);
     let expect = membw::fold(1, b, gb, &buffer[gp * 256..gp * 256 + 256]).unwrap();
@@ -170,7 +214,12 @@ fn worked_example() {
 
 #[test]
 fn work_model() {
-    let p = MembwParams { bytes: 1 << 20, group: 1024, rounds: 16, passes: 3 };
+    let p = MembwParams {
+        bytes: 1 << 20,
+        group: 1024,
+        rounds: 16,
+        passes: 3,
+    };
     let w = membw::work(&p);
     assert_eq!(w.ops, (1 << 20) / 16 * 17);
     assert_eq!(w.bytes, 2 * (1 << 20) * 3);

@@ -1,5 +1,10 @@
-//! gpuproof miner host.
+//! # miner-host — run validators' challenges on this machine's devices
 //!
-//! Will hold the CUDA backend (issue #4), the QUIC server, its config and CLI (issue #5). It runs
-//! validators' challenge modules through `challenge-runtime` and never depends on `verifier`.
-//! Nothing is implemented here yet, on purpose: no binary is built until one works.
+//! Today: [`run_local`], the engine behind `miner-host run-local`, which runs one challenge
+//! module in the sandbox on a local backend, prints its roots, work and timings, and can open
+//! leaves and check them in a second, CPU-only sandbox exactly as a verifier will. The CUDA
+//! backend (issue #4) and the QUIC server (issue #5) come next; this crate never depends on
+//! `verifier`.
+
+pub mod params;
+pub mod run_local;

@@ -33,7 +33,10 @@ pub const MATMUL_I8: Builtin = Builtin {
 };
 
 /// `membw` (see `challenges::membw`).
-pub const MEMBW: Builtin = Builtin { name: "membw", bytes: include_bytes!(concat!(env!("OUT_DIR"), "/membw.wasm")) };
+pub const MEMBW: Builtin = Builtin {
+    name: "membw",
+    bytes: include_bytes!(concat!(env!("OUT_DIR"), "/membw.wasm")),
+};
 
 /// Every built-in module.
 pub const ALL: [Builtin; 2] = [MATMUL_I8, MEMBW];

@@ -1,5 +1,11 @@
 //! The built modules are exactly the ones `challenges/modules/module-hashes.txt` records: the
 //! build is reproducible, and a module change cannot slip through without updating the list.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::BTreeMap;
 
@@ -15,12 +21,20 @@ fn built_modules_match_the_committed_hash_list() {
         .collect();
     let built: BTreeMap<&str, String> = builtin_modules::ALL
         .iter()
-        .map(|m| (m.name, blake3::Hash::from_bytes(m.hash()).to_hex().to_string()))
+        .map(|m| {
+            (
+                m.name,
+                blake3::Hash::from_bytes(m.hash()).to_hex().to_string(),
+            )
+        })
         .collect();
     let actual: String = built.iter().map(|(n, h)| format!("{n} {h}\n")).collect();
     assert_eq!(
         listed,
-        built.iter().map(|(n, h)| (*n, h.as_str())).collect::<BTreeMap<_, _>>(),
+        built
+            .iter()
+            .map(|(n, h)| (*n, h.as_str()))
+            .collect::<BTreeMap<_, _>>(),
         "challenges/modules/module-hashes.txt is stale or the build is not reproducible; \
          if you changed a module on purpose, replace its lines with:\n{actual}"
     );

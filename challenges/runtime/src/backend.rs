@@ -120,9 +120,22 @@ pub trait DeviceSession: Send {
         start: u64,
     ) -> Result<(), BackendError>;
     /// `c` = `a · b` as tile-major `i32` (`a`: `m×k` int8, `b`: `k×n` int8, row-major).
-    fn gemm_i8(&mut self, a: BufferId, b: BufferId, c: BufferId, m: u32, n: u32, k: u32) -> Result<(), BackendError>;
+    fn gemm_i8(
+        &mut self,
+        a: BufferId,
+        b: BufferId,
+        c: BufferId,
+        m: u32,
+        n: u32,
+        k: u32,
+    ) -> Result<(), BackendError>;
     /// The `membw` fill of the whole buffer (`challenges::membw::fill`).
-    fn membw_fill(&mut self, buf: BufferId, key: PhiloxKey, rounds: u32) -> Result<(), BackendError>;
+    fn membw_fill(
+        &mut self,
+        buf: BufferId,
+        key: PhiloxKey,
+        rounds: u32,
+    ) -> Result<(), BackendError>;
     /// One `membw` pass over `buf` (groups of `group` bytes) into `out` (`8·G` bytes).
     fn membw_pass(
         &mut self,

@@ -15,7 +15,9 @@ use challenges::prf::{self, PhiloxKey};
 use challenges::tiles::{TILE, TILE_BYTES};
 use rayon::prelude::*;
 
-use crate::backend::{Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession};
+use crate::backend::{
+    Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
+};
 
 /// Name every CPU device reports (and the GPU class it maps to).
 pub const DEVICE_NAME: &str = "cpu-reference";
@@ -34,8 +36,14 @@ pub struct CpuConfig {
 impl Default for CpuConfig {
     /// One device using every core, reporting 4 GiB.
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        Self { devices: 1, threads_per_device: cores, memory_bytes: 4 << 30 }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        Self {
+            devices: 1,
+            threads_per_device: cores,
+            memory_bytes: 4 << 30,
+        }
     }
 }
 
@@ -60,7 +68,9 @@ impl CpuBackend {
                     .num_threads(config.threads_per_device.max(1))
                     .thread_name(move |i| format!("cpu-dev{index}-{i}"))
                     .build()
-                    .map_err(|e| BackendError::Unavailable(format!("cannot start CPU worker threads: {e}")))?;
+                    .map_err(|e| {
+                        BackendError::Unavailable(format!("cannot start CPU worker threads: {e}"))
+                    })?;
                 Ok(Arc::new(CpuDevice {
                     index,
                     busy: AtomicBool::new(false),
@@ -95,10 +105,13 @@ impl Backend for CpuBackend {
     }
 
     fn open(&self, device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
-        let dev = self.devices.get(device as usize).ok_or(BackendError::NoDevice {
-            index: device,
-            count: self.devices.len() as u32,
-        })?;
+        let dev = self
+            .devices
+            .get(device as usize)
+            .ok_or(BackendError::NoDevice {
+                index: device,
+                count: self.devices.len() as u32,
+            })?;
         if dev.busy.swap(true, Ordering::AcqRel) {
             return Err(BackendError::Busy(device));
         }
@@ -137,11 +150,15 @@ const FILL_CHUNK: usize = 64 << 10;
 
 impl CpuSession {
     fn buf(&self, id: BufferId) -> Result<&Vec<u8>, BackendError> {
-        self.buffers.get(&id.0).ok_or(BackendError::UnknownBuffer(id))
+        self.buffers
+            .get(&id.0)
+            .ok_or(BackendError::UnknownBuffer(id))
     }
 
     fn buf_mut(&mut self, id: BufferId) -> Result<&mut Vec<u8>, BackendError> {
-        self.buffers.get_mut(&id.0).ok_or(BackendError::UnknownBuffer(id))
+        self.buffers
+            .get_mut(&id.0)
+            .ok_or(BackendError::UnknownBuffer(id))
     }
 
     /// Takes a buffer out of the map for the duration of `f`, so that it can be written while
@@ -151,7 +168,10 @@ impl CpuSession {
         id: BufferId,
         f: impl FnOnce(&Self, &mut Vec<u8>) -> Result<R, BackendError>,
     ) -> Result<R, BackendError> {
-        let mut taken = self.buffers.remove(&id.0).ok_or(BackendError::UnknownBuffer(id))?;
+        let mut taken = self
+            .buffers
+            .remove(&id.0)
+            .ok_or(BackendError::UnknownBuffer(id))?;
         let result = f(self, &mut taken);
         self.buffers.insert(id.0, taken);
         result
@@ -179,7 +199,9 @@ fn gemm_band(a_band: &[u8], b: &[u8], n: usize, k: usize, out: &mut [u8]) {
     }
     for (tj, tile) in out.chunks_exact_mut(TILE_BYTES).enumerate() {
         for (r, row) in tile.chunks_exact_mut(TILE * 4).enumerate() {
-            let src = acc.get(r * n + tj * TILE..r * n + tj * TILE + TILE).unwrap_or(&[]);
+            let src = acc
+                .get(r * n + tj * TILE..r * n + tj * TILE + TILE)
+                .unwrap_or(&[]);
             for (dst, v) in row.chunks_exact_mut(4).zip(src) {
                 dst.copy_from_slice(&v.to_le_bytes());
             }
@@ -193,9 +215,14 @@ impl DeviceSession for CpuSession {
     }
 
     fn alloc(&mut self, bytes: u64) -> Result<BufferId, BackendError> {
-        let len = usize::try_from(bytes).map_err(|_| invalid(format!("{bytes} bytes do not fit in memory")))?;
+        let len = usize::try_from(bytes)
+            .map_err(|_| invalid(format!("{bytes} bytes do not fit in memory")))?;
         let mut v = Vec::new();
-        v.try_reserve_exact(len).map_err(|e| BackendError::OutOfMemory { bytes, detail: e.to_string() })?;
+        v.try_reserve_exact(len)
+            .map_err(|e| BackendError::OutOfMemory {
+                bytes,
+                detail: e.to_string(),
+            })?;
         v.resize(len, 0);
         let id = self.next;
         self.next += 1;
@@ -204,7 +231,10 @@ impl DeviceSession for CpuSession {
     }
 
     fn free(&mut self, buf: BufferId) -> Result<(), BackendError> {
-        self.buffers.remove(&buf.0).map(|_| ()).ok_or(BackendError::UnknownBuffer(buf))
+        self.buffers
+            .remove(&buf.0)
+            .map(|_| ())
+            .ok_or(BackendError::UnknownBuffer(buf))
     }
 
     fn prf_fill(
@@ -224,14 +254,25 @@ impl DeviceSession for CpuSession {
             .and_then(|(s, e)| data.get_mut(s..e))
             .ok_or_else(|| invalid("prf_fill range outside the buffer"))?;
         pool.pool.install(|| {
-            range.par_chunks_mut(FILL_CHUNK).enumerate().for_each(|(i, part)| {
-                prf::fill_tensor(key, tensor_id, start + (i * FILL_CHUNK) as u64, part);
-            })
+            range
+                .par_chunks_mut(FILL_CHUNK)
+                .enumerate()
+                .for_each(|(i, part)| {
+                    prf::fill_tensor(key, tensor_id, start + (i * FILL_CHUNK) as u64, part);
+                })
         });
         Ok(())
     }
 
-    fn gemm_i8(&mut self, a: BufferId, b: BufferId, c: BufferId, m: u32, n: u32, k: u32) -> Result<(), BackendError> {
+    fn gemm_i8(
+        &mut self,
+        a: BufferId,
+        b: BufferId,
+        c: BufferId,
+        m: u32,
+        n: u32,
+        k: u32,
+    ) -> Result<(), BackendError> {
         let (m, n, k) = (m as usize, n as usize, k as usize);
         if m % TILE != 0 || n % TILE != 0 || k % TILE != 0 || m == 0 || n == 0 || k == 0 {
             return Err(invalid("gemm dimensions must be non-zero multiples of 16"));
@@ -245,28 +286,40 @@ impl DeviceSession for CpuSession {
             }
             let c_out = c_data.get_mut(..m * n * 4).unwrap_or(&mut []);
             device.pool.install(|| {
-                c_out.par_chunks_mut(TILE * n * 4).enumerate().for_each(|(band, out)| {
-                    let a_band = a_data.get(band * TILE * k..(band + 1) * TILE * k).unwrap_or(&[]);
-                    gemm_band(a_band, b_data, n, k, out);
-                })
+                c_out
+                    .par_chunks_mut(TILE * n * 4)
+                    .enumerate()
+                    .for_each(|(band, out)| {
+                        let a_band = a_data
+                            .get(band * TILE * k..(band + 1) * TILE * k)
+                            .unwrap_or(&[]);
+                        gemm_band(a_band, b_data, n, k, out);
+                    })
             });
             Ok(())
         })
     }
 
-    fn membw_fill(&mut self, buf: BufferId, key: PhiloxKey, rounds: u32) -> Result<(), BackendError> {
+    fn membw_fill(
+        &mut self,
+        buf: BufferId,
+        key: PhiloxKey,
+        rounds: u32,
+    ) -> Result<(), BackendError> {
         let device = Arc::clone(&self.device);
         let data = self.buf_mut(buf)?;
         if data.len() % prf::BLOCK_BYTES != 0 {
             return Err(invalid("membw buffer must be a multiple of 16 bytes"));
         }
         device.pool.install(|| {
-            data.par_chunks_mut(FILL_CHUNK).enumerate().for_each(|(i, part)| {
-                let first = (i * FILL_CHUNK / prf::BLOCK_BYTES) as u64;
-                for (j, block) in part.chunks_exact_mut(prf::BLOCK_BYTES).enumerate() {
-                    block.copy_from_slice(&membw::fill_block(key, rounds, first + j as u64));
-                }
-            })
+            data.par_chunks_mut(FILL_CHUNK)
+                .enumerate()
+                .for_each(|(i, part)| {
+                    let first = (i * FILL_CHUNK / prf::BLOCK_BYTES) as u64;
+                    for (j, block) in part.chunks_exact_mut(prf::BLOCK_BYTES).enumerate() {
+                        block.copy_from_slice(&membw::fill_block(key, rounds, first + j as u64));
+                    }
+                })
         });
         Ok(())
     }
@@ -288,18 +341,25 @@ impl DeviceSession for CpuSession {
             }
             let groups = data.len() / g;
             if out_data.len() < groups * membw::OUTPUT_BYTES {
-                return Err(invalid("membw output buffer is smaller than 8 bytes per group"));
+                return Err(invalid(
+                    "membw output buffer is smaller than 8 bytes per group",
+                ));
             }
-            let outs = out_data.get_mut(..groups * membw::OUTPUT_BYTES).unwrap_or(&mut []);
+            let outs = out_data
+                .get_mut(..groups * membw::OUTPUT_BYTES)
+                .unwrap_or(&mut []);
             device.pool.install(|| {
-                outs.par_chunks_mut(membw::OUTPUT_BYTES).enumerate().try_for_each(|(b, dst)| {
-                    let pi = perm.apply(b as u64) as usize;
-                    let gb = data.get(b * g..(b + 1) * g).unwrap_or(&[]);
-                    let gp = data.get(pi * g..(pi + 1) * g).unwrap_or(&[]);
-                    let v = membw::fold(pass, b as u64, gb, gp).map_err(|e| invalid(e.to_string()))?;
-                    dst.copy_from_slice(&v.to_le_bytes());
-                    Ok(())
-                })
+                outs.par_chunks_mut(membw::OUTPUT_BYTES)
+                    .enumerate()
+                    .try_for_each(|(b, dst)| {
+                        let pi = perm.apply(b as u64) as usize;
+                        let gb = data.get(b * g..(b + 1) * g).unwrap_or(&[]);
+                        let gp = data.get(pi * g..(pi + 1) * g).unwrap_or(&[]);
+                        let v = membw::fold(pass, b as u64, gb, gp)
+                            .map_err(|e| invalid(e.to_string()))?;
+                        dst.copy_from_slice(&v.to_le_bytes());
+                        Ok(())
+                    })
             })
         })
     }
@@ -308,8 +368,15 @@ impl DeviceSession for CpuSession {
         let device = Arc::clone(&self.device);
         let bytes = self.buf(buf)?.clone();
         let tree = device.pool.install(|| build_tree(&bytes))?;
-        let committed = Committed { root: *tree.root().as_bytes(), len: bytes.len() as u64 };
-        self.outputs.push(CpuOutput { committed, tree, bytes });
+        let committed = Committed {
+            root: *tree.root().as_bytes(),
+            len: bytes.len() as u64,
+        };
+        self.outputs.push(CpuOutput {
+            committed,
+            tree,
+            bytes,
+        });
         Ok(committed)
     }
 
@@ -318,8 +385,13 @@ impl DeviceSession for CpuSession {
     }
 
     fn open_leaf(&self, output: u32, leaf: u64) -> Result<Opening, BackendError> {
-        let out = self.outputs.get(output as usize).ok_or(BackendError::NoOutput(output))?;
-        out.tree.open(&out.bytes, leaf).map_err(|e| invalid(e.to_string()))
+        let out = self
+            .outputs
+            .get(output as usize)
+            .ok_or(BackendError::NoOutput(output))?;
+        out.tree
+            .open(&out.bytes, leaf)
+            .map_err(|e| invalid(e.to_string()))
     }
 
     fn sync(&mut self) -> Result<(), BackendError> {
@@ -349,7 +421,9 @@ pub fn build_tree(bytes: &[u8]) -> Result<OutputTree, BackendError> {
     let cvs = bytes
         .par_chunks(block_len)
         .enumerate()
-        .map(|(i, block)| commitment::subtree_cv(block, (i * (block_len / commitment::CHUNK_LEN)) as u64))
+        .map(|(i, block)| {
+            commitment::subtree_cv(block, (i * (block_len / commitment::CHUNK_LEN)) as u64)
+        })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| invalid(e.to_string()))?;
     OutputTree::from_block_cvs(bytes.len() as u64, height, cvs).map_err(|e| invalid(e.to_string()))

@@ -52,7 +52,9 @@ pub enum SandboxError {
         detail: String,
     },
     /// The module imports something outside `gpu.*` ABI v1.
-    #[error("module imports `{module}.{name}`, which the sandbox refuses: only the `gpu.*` imports of host ABI v1 exist (no WASI, no files, sockets or clocks)")]
+    #[error(
+        "module imports `{module}.{name}`, which the sandbox refuses: only the `gpu.*` imports of host ABI v1 exist (no WASI, no files, sockets or clocks)"
+    )]
     ForbiddenImport {
         /// Import module name.
         module: String,
@@ -63,7 +65,9 @@ pub enum SandboxError {
     #[error("module does not link against host ABI v1: {0}")]
     Link(String),
     /// A required export is missing or has the wrong type.
-    #[error("module lacks the export `{name}` ({expected}); see challenges::abi for the exports a module must provide")]
+    #[error(
+        "module lacks the export `{name}` ({expected}); see challenges::abi for the exports a module must provide"
+    )]
     MissingExport {
         /// Export name.
         name: &'static str,

@@ -21,7 +21,12 @@ pub(crate) struct GuestLimiter {
 const TABLE_CAP: usize = 10_000;
 
 impl ResourceLimiter for GuestLimiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.memory_cap {
             self.memory_limit_hit = true;
             return Ok(false);
@@ -29,7 +34,12 @@ impl ResourceLimiter for GuestLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= TABLE_CAP)
     }
 
@@ -91,7 +101,10 @@ pub(crate) struct HostState {
 impl HostState {
     pub(crate) fn new(limits: SandboxLimits, seed: [u8; 32], device: u32, side: Side) -> Self {
         Self {
-            limiter: GuestLimiter { memory_cap: limits.guest_memory_bytes, memory_limit_hit: false },
+            limiter: GuestLimiter {
+                memory_cap: limits.guest_memory_bytes,
+                memory_limit_hit: false,
+            },
             memory: None,
             seed,
             device,
@@ -154,7 +167,11 @@ impl RunSide {
 }
 
 /// Converts a guest (offset, length) pair to a checked byte range of guest memory.
-fn guest_range(caller: &Caller<'_, HostState>, ptr: i32, len: i64) -> Result<std::ops::Range<usize>, i32> {
+fn guest_range(
+    caller: &Caller<'_, HostState>,
+    ptr: i32,
+    len: i64,
+) -> Result<std::ops::Range<usize>, i32> {
     let memory = caller.data().memory.ok_or(status::UNAVAILABLE)?;
     let size = memory.data_size(caller);
     let start = usize::try_from(ptr).map_err(|_| status::BAD_POINTER)?;
@@ -167,17 +184,30 @@ fn guest_range(caller: &Caller<'_, HostState>, ptr: i32, len: i64) -> Result<std
 }
 
 /// Copies `len` bytes of guest memory at `ptr`.
-pub(crate) fn read_guest(caller: &Caller<'_, HostState>, ptr: i32, len: i32, max: usize) -> Result<Vec<u8>, i32> {
+pub(crate) fn read_guest(
+    caller: &Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+    max: usize,
+) -> Result<Vec<u8>, i32> {
     if usize::try_from(len).map_or(true, |l| l > max) {
         return Err(status::OUT_OF_RANGE);
     }
     let range = guest_range(caller, ptr, i64::from(len))?;
     let memory = caller.data().memory.ok_or(status::UNAVAILABLE)?;
-    memory.data(caller).get(range).map(<[u8]>::to_vec).ok_or(status::BAD_POINTER)
+    memory
+        .data(caller)
+        .get(range)
+        .map(<[u8]>::to_vec)
+        .ok_or(status::BAD_POINTER)
 }
 
 /// Writes `bytes` into guest memory at `ptr`.
-pub(crate) fn write_guest(caller: &mut Caller<'_, HostState>, ptr: i32, bytes: &[u8]) -> Result<(), i32> {
+pub(crate) fn write_guest(
+    caller: &mut Caller<'_, HostState>,
+    ptr: i32,
+    bytes: &[u8],
+) -> Result<(), i32> {
     let range = guest_range(caller, ptr, bytes.len() as i64)?;
     let memory = caller.data().memory.ok_or(status::UNAVAILABLE)?;
     memory

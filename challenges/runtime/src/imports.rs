@@ -58,7 +58,12 @@ fn device_info(mut caller: C<'_>, out_ptr: i32) -> i32 {
             device: state.device,
             backend: run.backend as u32,
         },
-        _ => DeviceInfoRecord { memory_bytes: 0, budget_bytes: 0, device: state.device, backend: 0 },
+        _ => DeviceInfoRecord {
+            memory_bytes: 0,
+            budget_bytes: 0,
+            device: state.device,
+            backend: 0,
+        },
     };
     code(write_guest(&mut caller, out_ptr, &record.encode()).map(|()| status::OK))
 }
@@ -70,13 +75,19 @@ fn alloc(mut caller: C<'_>, bytes: i64) -> i32 {
         let limits = state.limits;
         let run = state.run_side()?;
         if run.buffers.len() >= limits.max_buffers as usize || run.next_handle == i32::MAX {
-            return Err(state.fail(status::BUDGET, format!("more than {} live buffers", limits.max_buffers)));
+            return Err(state.fail(
+                status::BUDGET,
+                format!("more than {} live buffers", limits.max_buffers),
+            ));
         }
         let held = run.live_bytes.saturating_add(run.committed_bytes);
         if bytes == 0 || held.saturating_add(bytes) > limits.device_budget_bytes {
             return Err(state.fail(
                 status::BUDGET,
-                format!("allocating {bytes} bytes would pass the device budget of {} (holding {held})", limits.device_budget_bytes),
+                format!(
+                    "allocating {bytes} bytes would pass the device budget of {} (holding {held})",
+                    limits.device_budget_bytes
+                ),
             ));
         }
         let id = state.backend(|run| run.session.alloc(bytes))?;
@@ -100,7 +111,15 @@ fn free(mut caller: C<'_>, handle: i32) -> i32 {
     })())
 }
 
-fn prf_fill(mut caller: C<'_>, handle: i32, offset: i64, len: i64, stream: i64, tensor_id: i32, start: i64) -> i32 {
+fn prf_fill(
+    mut caller: C<'_>,
+    handle: i32,
+    offset: i64,
+    len: i64,
+    stream: i64,
+    tensor_id: i32,
+    start: i64,
+) -> i32 {
     code((|| {
         let (offset, len, start) = (nonneg(offset)?, nonneg(len)?, nonneg(start)?);
         let state = caller.data_mut();
@@ -114,23 +133,37 @@ fn prf_fill(mut caller: C<'_>, handle: i32, offset: i64, len: i64, stream: i64, 
         let id = buf.id;
         state.charge(len)?;
         let key = prf::key(&seed, stream as u64);
-        state.backend(|run| run.session.prf_fill(id, offset, len, key, tensor_id as u32, start))?;
+        state.backend(|run| {
+            run.session
+                .prf_fill(id, offset, len, key, tensor_id as u32, start)
+        })?;
         Ok(status::OK)
     })())
 }
 
 fn gemm_i8(mut caller: C<'_>, a: i32, b: i32, c: i32, m: i32, n: i32, k: i32) -> i32 {
     code((|| {
-        let (m, n, k) = (dim(m, matmul::MAX_MN)?, dim(n, matmul::MAX_MN)?, dim(k, matmul::MAX_K)?);
+        let (m, n, k) = (
+            dim(m, matmul::MAX_MN)?,
+            dim(n, matmul::MAX_MN)?,
+            dim(k, matmul::MAX_K)?,
+        );
         let state = caller.data_mut();
         let run = state.run_side()?;
         let (ab, bb, cb) = (run.buffer(a)?, run.buffer(b)?, run.buffer(c)?);
         let (m64, n64, k64) = (u64::from(m), u64::from(n), u64::from(k));
         if ab.len != m64 * k64 || bb.len != k64 * n64 || cb.len != 4 * m64 * n64 {
-            return Err(state.fail(status::BAD_SHAPE, "gemm_i8 buffers must be exactly m·k, k·n and 4·m·n bytes"));
+            return Err(state.fail(
+                status::BAD_SHAPE,
+                "gemm_i8 buffers must be exactly m·k, k·n and 4·m·n bytes",
+            ));
         }
         let (aid, bid, cid) = (ab.id, bb.id, cb.id);
-        state.charge(2u64.saturating_mul(m64).saturating_mul(n64).saturating_mul(k64))?;
+        state.charge(
+            2u64.saturating_mul(m64)
+                .saturating_mul(n64)
+                .saturating_mul(k64),
+        )?;
         state.backend(|run| run.session.gemm_i8(aid, bid, cid, m, n, k))?;
         Ok(status::OK)
     })())
@@ -157,7 +190,15 @@ fn membw_fill(mut caller: C<'_>, handle: i32, stream: i64, rounds: i32) -> i32 {
     })())
 }
 
-fn membw_pass(mut caller: C<'_>, buf: i32, out: i32, group: i32, pass: i32, key_ptr: i32, key_len: i32) -> i32 {
+fn membw_pass(
+    mut caller: C<'_>,
+    buf: i32,
+    out: i32,
+    group: i32,
+    pass: i32,
+    key_ptr: i32,
+    key_len: i32,
+) -> i32 {
     code((|| {
         let key = read_guest(&caller, key_ptr, key_len, MAX_KEY_MATERIAL)?;
         let group = u32::try_from(group).map_err(|_| status::BAD_SHAPE)?;
@@ -176,7 +217,8 @@ fn membw_pass(mut caller: C<'_>, buf: i32, out: i32, group: i32, pass: i32, key_
             return Err(status::BAD_SHAPE);
         }
         let (src_id, dst_id, len) = (src.id, dst.id, src.len);
-        let perm = Permutation::new(groups, pass, &key).map_err(|e| state.fail(status::BAD_SHAPE, e.to_string()))?;
+        let perm = Permutation::new(groups, pass, &key)
+            .map_err(|e| state.fail(status::BAD_SHAPE, e.to_string()))?;
         state.charge(len.saturating_mul(2))?;
         state.backend(|run| run.session.membw_pass(src_id, dst_id, group, pass, &perm))?;
         Ok(status::OK)
@@ -192,10 +234,18 @@ fn commit(mut caller: C<'_>, handle: i32) -> i32 {
         let buf = run.buffer(handle)?;
         let (id, len) = (buf.id, buf.len);
         if run.committed.len() >= max_outputs as usize {
-            return Err(state.fail(status::BUDGET, format!("more than {max_outputs} outputs committed")));
+            return Err(state.fail(
+                status::BUDGET,
+                format!("more than {max_outputs} outputs committed"),
+            ));
         }
         // A committed output stays held (its bytes serve openings) until the session ends.
-        if run.live_bytes.saturating_add(run.committed_bytes).saturating_add(len) > budget {
+        if run
+            .live_bytes
+            .saturating_add(run.committed_bytes)
+            .saturating_add(len)
+            > budget
+        {
             return Err(state.fail(status::BUDGET, "committing would pass the device budget"));
         }
         state.charge(len)?;
@@ -236,7 +286,12 @@ fn philox_key(mut caller: C<'_>, stream: i64, out_ptr: i32) -> i32 {
 }
 
 fn sync(mut caller: C<'_>) -> i32 {
-    code(caller.data_mut().backend(|run| run.session.sync()).map(|()| status::OK))
+    code(
+        caller
+            .data_mut()
+            .backend(|run| run.session.sync())
+            .map(|()| status::OK),
+    )
 }
 
 fn log(caller: C<'_>, ptr: i32, len: i32) -> i32 {
@@ -254,12 +309,24 @@ fn log(caller: C<'_>, ptr: i32, len: i32) -> i32 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tile_i8(mut caller: C<'_>, out_ptr: i32, stream: i64, a_id: i32, b_id: i32, n: i32, k: i32, tile_row: i32, tile_col: i32) -> i32 {
+fn tile_i8(
+    mut caller: C<'_>,
+    out_ptr: i32,
+    stream: i64,
+    a_id: i32,
+    b_id: i32,
+    n: i32,
+    k: i32,
+    tile_row: i32,
+    tile_col: i32,
+) -> i32 {
     code((|| {
         let (n, k) = (dim(n, matmul::MAX_MN)?, dim(k, matmul::MAX_K)?);
         let tile_row = u32::try_from(tile_row).map_err(|_| status::OUT_OF_RANGE)?;
         let tile_col = u32::try_from(tile_col).map_err(|_| status::OUT_OF_RANGE)?;
-        if u64::from(tile_col) * TILE as u64 >= u64::from(n) || tile_row >= matmul::MAX_MN / TILE as u32 {
+        if u64::from(tile_col) * TILE as u64 >= u64::from(n)
+            || tile_row >= matmul::MAX_MN / TILE as u32
+        {
             return Err(status::OUT_OF_RANGE);
         }
         let state = caller.data_mut();
@@ -303,7 +370,8 @@ fn membw_output(
         }
         state.charge(2 * u64::from(params.group) * (u64::from(params.rounds) + 1))?;
         let key = prf::key(&state.seed, stream as u64);
-        let perm = Permutation::new(params.groups(), pass, &key_material).map_err(|_| status::BAD_SHAPE)?;
+        let perm = Permutation::new(params.groups(), pass, &key_material)
+            .map_err(|_| status::BAD_SHAPE)?;
         let value = membw::output(key, &params, &perm, pass, b).map_err(|_| status::BAD_PARAMS)?;
         write_guest(&mut caller, out_ptr, &value.to_le_bytes())?;
         Ok(status::OK)

@@ -25,7 +25,9 @@ mod imports;
 mod limits;
 mod sandbox;
 
-pub use backend::{Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession};
+pub use backend::{
+    Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
+};
 pub use error::{SandboxError, TrapKind};
 pub use limits::SandboxLimits;
 pub use sandbox::{CheckVerdict, LoadedModule, RunOutcome, RunTimings, Sandbox};

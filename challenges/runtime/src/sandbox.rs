@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use challenges::abi::{self, CheckRequest, WorkRecord, status};
 use challenges::commitment::Opening;
 use wasmtime::{
-    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig,
-    Store, Trap, TypedFunc,
+    Config, Engine, ExternType, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, Trap, TypedFunc,
 };
 
 use crate::backend::{Backend, Committed, DeviceSession};
@@ -35,7 +35,11 @@ impl LoadedModule {
 
 impl std::fmt::Debug for LoadedModule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LoadedModule({})", blake3::Hash::from_bytes(self.hash).to_hex())
+        write!(
+            f,
+            "LoadedModule({})",
+            blake3::Hash::from_bytes(self.hash).to_hex()
+        )
     }
 }
 
@@ -114,7 +118,9 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("limits", &self.limits).finish_non_exhaustive()
+        f.debug_struct("Sandbox")
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
     }
 }
 
@@ -165,12 +171,14 @@ struct Guest {
 
 impl Guest {
     fn put(&mut self, bytes: &[u8]) -> Result<(i32, i32), SandboxError> {
-        let len = i32::try_from(bytes.len()).map_err(|_| SandboxError::GuestAlloc { len: bytes.len() })?;
+        let len = i32::try_from(bytes.len())
+            .map_err(|_| SandboxError::GuestAlloc { len: bytes.len() })?;
         let ptr = self
             .alloc
             .call(&mut self.store, len.max(1))
             .map_err(|e| trap("alloc", &e, self.store.data().limiter.memory_limit_hit))?;
-        let start = usize::try_from(ptr).map_err(|_| SandboxError::GuestAlloc { len: bytes.len() })?;
+        let start =
+            usize::try_from(ptr).map_err(|_| SandboxError::GuestAlloc { len: bytes.len() })?;
         let dst = self
             .memory
             .data_mut(&mut self.store)
@@ -186,12 +194,20 @@ impl Guest {
             phase,
             code,
             name: status::name(code),
-            detail: self.store.data().last_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default(),
+            detail: self
+                .store
+                .data()
+                .last_error
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default(),
         }
     }
 
     fn fuel_used(&self, limits: &SandboxLimits) -> u64 {
-        limits.fuel.saturating_sub(self.store.get_fuel().unwrap_or(0))
+        limits
+            .fuel
+            .saturating_sub(self.store.get_fuel().unwrap_or(0))
     }
 }
 
@@ -201,7 +217,12 @@ impl Sandbox {
         let engine = engine(&limits)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker).map_err(|e| SandboxError::Engine(e.to_string()))?;
-        Ok(Self { engine, linker, cache: Mutex::new(HashMap::new()), limits })
+        Ok(Self {
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            limits,
+        })
     }
 
     /// The limits every instance gets.
@@ -211,7 +232,11 @@ impl Sandbox {
 
     /// The module with this hash, if it was loaded before.
     pub fn cached(&self, hash: &[u8; 32]) -> Option<LoadedModule> {
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).get(hash).cloned()
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(hash)
+            .cloned()
     }
 
     /// Compiles, checks and caches a module (a cache hit costs one hash). Refuses any import
@@ -233,7 +258,8 @@ impl Sandbox {
                 });
             }
         }
-        let exports: BTreeMap<&str, ExternType> = module.exports().map(|e| (e.name(), e.ty())).collect();
+        let exports: BTreeMap<&str, ExternType> =
+            module.exports().map(|e| (e.name(), e.ty())).collect();
         let wants: [(&'static str, &'static str, usize, usize); 4] = [
             ("alloc", "func (i32) -> i32", 1, 1),
             ("run", "func (i32, i32) -> i32", 2, 1),
@@ -241,7 +267,10 @@ impl Sandbox {
             ("work", "func (i32, i32, i32) -> i32", 3, 1),
         ];
         if !matches!(exports.get("memory"), Some(ExternType::Memory(_))) {
-            return Err(SandboxError::MissingExport { name: "memory", expected: "memory" });
+            return Err(SandboxError::MissingExport {
+                name: "memory",
+                expected: "memory",
+            });
         }
         for (name, expected, params, results) in wants {
             let ok = matches!(exports.get(name), Some(ExternType::Func(f))
@@ -251,28 +280,48 @@ impl Sandbox {
                 return Err(SandboxError::MissingExport { name, expected });
             }
         }
-        let pre = self.linker.instantiate_pre(&module).map_err(|e| SandboxError::Link(format!("{e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&module)
+            .map_err(|e| SandboxError::Link(format!("{e:#}")))?;
         let loaded = LoadedModule { hash, pre };
-        self.cache.lock().unwrap_or_else(PoisonError::into_inner).insert(hash, loaded.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(hash, loaded.clone());
         Ok(loaded)
     }
 
     fn instantiate(&self, module: &LoadedModule, state: HostState) -> Result<Guest, SandboxError> {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(self.limits.fuel).map_err(|e| SandboxError::Engine(e.to_string()))?;
+        store
+            .set_fuel(self.limits.fuel)
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
         let instance = module
             .pre
             .instantiate(&mut store)
             .map_err(|e| trap("start", &e, store.data().limiter.memory_limit_hit))?;
-        let memory = instance
-            .get_memory(&mut store, "memory")
-            .ok_or(SandboxError::MissingExport { name: "memory", expected: "memory" })?;
+        let memory =
+            instance
+                .get_memory(&mut store, "memory")
+                .ok_or(SandboxError::MissingExport {
+                    name: "memory",
+                    expected: "memory",
+                })?;
         store.data_mut().memory = Some(memory);
         let alloc = instance
             .get_typed_func::<i32, i32>(&mut store, "alloc")
-            .map_err(|_| SandboxError::MissingExport { name: "alloc", expected: "func (i32) -> i32" })?;
-        Ok(Guest { store, memory, alloc, instance })
+            .map_err(|_| SandboxError::MissingExport {
+                name: "alloc",
+                expected: "func (i32) -> i32",
+            })?;
+        Ok(Guest {
+            store,
+            memory,
+            alloc,
+            instance,
+        })
     }
 
     /// Runs a challenge: opens `device` on `backend`, instantiates the module with `seed`,
@@ -303,23 +352,32 @@ impl Sandbox {
             backend: backend.kind(),
         });
         let started = Instant::now();
-        let mut guest = self.instantiate(module, HostState::new(self.limits, seed, device, side))?;
+        let mut guest =
+            self.instantiate(module, HostState::new(self.limits, seed, device, side))?;
         let (ptr, len) = guest.put(params)?;
         let instantiate = started.elapsed();
         let run = guest
             .instance
             .get_typed_func::<(i32, i32), i32>(&mut guest.store, "run")
-            .map_err(|_| SandboxError::MissingExport { name: "run", expected: "func (i32, i32) -> i32" })?;
+            .map_err(|_| SandboxError::MissingExport {
+                name: "run",
+                expected: "func (i32, i32) -> i32",
+            })?;
         let run_start = Instant::now();
         let result = run.call(&mut guest.store, (ptr, len));
         let run_time = run_start.elapsed();
-        let code = result.map_err(|e| trap("run", &e, guest.store.data().limiter.memory_limit_hit))?;
+        let code =
+            result.map_err(|e| trap("run", &e, guest.store.data().limiter.memory_limit_hit))?;
         if code != status::OK {
             return Err(guest.status("run", code));
         }
         let fuel_used = guest.fuel_used(&self.limits);
         let state = guest.store.into_data();
-        let timings = RunTimings { instantiate, run: run_time, backend: state.backend_time };
+        let timings = RunTimings {
+            instantiate,
+            run: run_time,
+            backend: state.backend_time,
+        };
         match state.side {
             Side::Run(mut run) => {
                 // Buffers the guest did not free are freed now; committed outputs stay.
@@ -349,14 +407,19 @@ impl Sandbox {
         roots: &[[u8; 32]],
         request: &CheckRequest<'_>,
     ) -> Result<CheckVerdict, SandboxError> {
-        let side = Side::Check { roots: roots.to_vec() };
+        let side = Side::Check {
+            roots: roots.to_vec(),
+        };
         let mut guest = self.instantiate(module, HostState::new(self.limits, seed, 0, side))?;
         let (pp, pl) = guest.put(params)?;
         let (rp, rl) = guest.put(&request.encode())?;
         let check = guest
             .instance
             .get_typed_func::<(i32, i32, i32, i32), i32>(&mut guest.store, "check")
-            .map_err(|_| SandboxError::MissingExport { name: "check", expected: "func (i32, i32, i32, i32) -> i32" })?;
+            .map_err(|_| SandboxError::MissingExport {
+                name: "check",
+                expected: "func (i32, i32, i32, i32) -> i32",
+            })?;
         let code = check
             .call(&mut guest.store, (pp, pl, rp, rl))
             .map_err(|e| trap("check", &e, guest.store.data().limiter.memory_limit_hit))?;
@@ -369,13 +432,17 @@ impl Sandbox {
 
     /// The work the module declares for `params`.
     pub fn work(&self, module: &LoadedModule, params: &[u8]) -> Result<WorkRecord, SandboxError> {
-        let mut guest = self.instantiate(module, HostState::new(self.limits, [0; 32], 0, Side::Work))?;
+        let mut guest =
+            self.instantiate(module, HostState::new(self.limits, [0; 32], 0, Side::Work))?;
         let (pp, pl) = guest.put(params)?;
         let (out, _) = guest.put(&[0u8; abi::WORK_RECORD_LEN])?;
         let work = guest
             .instance
             .get_typed_func::<(i32, i32, i32), i32>(&mut guest.store, "work")
-            .map_err(|_| SandboxError::MissingExport { name: "work", expected: "func (i32, i32, i32) -> i32" })?;
+            .map_err(|_| SandboxError::MissingExport {
+                name: "work",
+                expected: "func (i32, i32, i32) -> i32",
+            })?;
         let code = work
             .call(&mut guest.store, (pp, pl, out))
             .map_err(|e| trap("work", &e, guest.store.data().limiter.memory_limit_hit))?;
@@ -387,7 +454,13 @@ impl Sandbox {
             .memory
             .data(&guest.store)
             .get(start..start.saturating_add(abi::WORK_RECORD_LEN))
-            .ok_or(SandboxError::BadRecord { what: "work record", detail: "outside guest memory".into() })?;
-        WorkRecord::decode(bytes).map_err(|e| SandboxError::BadRecord { what: "work record", detail: e.to_string() })
+            .ok_or(SandboxError::BadRecord {
+                what: "work record",
+                detail: "outside guest memory".into(),
+            })?;
+        WorkRecord::decode(bytes).map_err(|e| SandboxError::BadRecord {
+            what: "work record",
+            detail: e.to_string(),
+        })
     }
 }

@@ -16,16 +16,39 @@ pub mod raw {
         pub fn device_info(out_ptr: i32) -> i32;
         pub fn alloc(bytes: i64) -> i32;
         pub fn free(buf: i32) -> i32;
-        pub fn prf_fill(buf: i32, offset: i64, len: i64, stream: i64, tensor_id: i32, start: i64) -> i32;
+        pub fn prf_fill(
+            buf: i32,
+            offset: i64,
+            len: i64,
+            stream: i64,
+            tensor_id: i32,
+            start: i64,
+        ) -> i32;
         pub fn gemm_i8(a: i32, b: i32, c: i32, m: i32, n: i32, k: i32) -> i32;
         pub fn membw_fill(buf: i32, stream: i64, rounds: i32) -> i32;
-        pub fn membw_pass(buf: i32, out: i32, group: i32, pass: i32, key_ptr: i32, key_len: i32) -> i32;
+        pub fn membw_pass(
+            buf: i32,
+            out: i32,
+            group: i32,
+            pass: i32,
+            key_ptr: i32,
+            key_len: i32,
+        ) -> i32;
         pub fn commit(buf: i32) -> i32;
         pub fn root(output: i32, out_ptr: i32) -> i32;
         pub fn philox_key(stream: i64, out_ptr: i32) -> i32;
         pub fn sync() -> i32;
         pub fn log(ptr: i32, len: i32) -> i32;
-        pub fn tile_i8(out_ptr: i32, stream: i64, a_id: i32, b_id: i32, n: i32, k: i32, tile_row: i32, tile_col: i32) -> i32;
+        pub fn tile_i8(
+            out_ptr: i32,
+            stream: i64,
+            a_id: i32,
+            b_id: i32,
+            n: i32,
+            k: i32,
+            tile_row: i32,
+            tile_col: i32,
+        ) -> i32;
         pub fn membw_output(
             out_ptr: i32,
             stream: i64,
@@ -75,10 +98,26 @@ impl Buffer {
 
     /// Writes elements `start..start+len` of tensor `tensor_id` under `key(seed, stream)` at
     /// `offset`.
-    pub fn prf_fill(&self, offset: u64, len: u64, stream: u64, tensor_id: u32, start: u64) -> Result<(), Error> {
+    pub fn prf_fill(
+        &self,
+        offset: u64,
+        len: u64,
+        stream: u64,
+        tensor_id: u32,
+        start: u64,
+    ) -> Result<(), Error> {
         // SAFETY: host import; the host checks every argument.
-        status(unsafe { raw::prf_fill(self.handle, offset as i64, len as i64, stream as i64, tensor_id as i32, start as i64) })
-            .map(|_| ())
+        status(unsafe {
+            raw::prf_fill(
+                self.handle,
+                offset as i64,
+                len as i64,
+                stream as i64,
+                tensor_id as i32,
+                start as i64,
+            )
+        })
+        .map(|_| ())
     }
 
     /// Commits the buffer's bytes as the next output; returns the output index.
@@ -104,14 +143,28 @@ impl Drop for Buffer {
 /// `c = a · b` (int8 → tile-major int32) on the device.
 pub fn gemm_i8(a: &Buffer, b: &Buffer, c: &Buffer, m: u32, n: u32, k: u32) -> Result<(), Error> {
     // SAFETY: host import; the host checks every argument.
-    status(unsafe { raw::gemm_i8(a.handle, b.handle, c.handle, m as i32, n as i32, k as i32) }).map(|_| ())
+    status(unsafe { raw::gemm_i8(a.handle, b.handle, c.handle, m as i32, n as i32, k as i32) })
+        .map(|_| ())
 }
 
 /// One `membw` pass of `buf` into `out`, keyed by `key_material`.
-pub fn membw_pass(buf: &Buffer, out: &Buffer, group: u32, pass: u32, key_material: &[u8]) -> Result<(), Error> {
+pub fn membw_pass(
+    buf: &Buffer,
+    out: &Buffer,
+    group: u32,
+    pass: u32,
+    key_material: &[u8],
+) -> Result<(), Error> {
     // SAFETY: host import; the key slice is live guest memory for the call.
     status(unsafe {
-        raw::membw_pass(buf.handle, out.handle, group as i32, pass as i32, ptr(key_material.as_ptr()), key_material.len() as i32)
+        raw::membw_pass(
+            buf.handle,
+            out.handle,
+            group as i32,
+            pass as i32,
+            ptr(key_material.as_ptr()),
+            key_material.len() as i32,
+        )
     })
     .map(|_| ())
 }
@@ -145,17 +198,40 @@ pub fn log(text: &str) {
 }
 
 /// Check side: one 1 KiB tile of `A·B` computed natively by the host.
-pub fn tile_i8(stream: u64, a_id: u32, b_id: u32, n: u32, k: u32, tile_row: u32, tile_col: u32) -> Result<[u8; 1024], Error> {
+pub fn tile_i8(
+    stream: u64,
+    a_id: u32,
+    b_id: u32,
+    n: u32,
+    k: u32,
+    tile_row: u32,
+    tile_col: u32,
+) -> Result<[u8; 1024], Error> {
     let mut out = [0u8; 1024];
     // SAFETY: host import writing 1024 bytes into `out`.
     status(unsafe {
-        raw::tile_i8(ptr(out.as_mut_ptr()), stream as i64, a_id as i32, b_id as i32, n as i32, k as i32, tile_row as i32, tile_col as i32)
+        raw::tile_i8(
+            ptr(out.as_mut_ptr()),
+            stream as i64,
+            a_id as i32,
+            b_id as i32,
+            n as i32,
+            k as i32,
+            tile_row as i32,
+            tile_col as i32,
+        )
     })?;
     Ok(out)
 }
 
 /// Check side: one `membw` output regenerated natively by the host.
-pub fn membw_output(stream: u64, params: &[u8], pass: u32, key_material: &[u8], group: u64) -> Result<u64, Error> {
+pub fn membw_output(
+    stream: u64,
+    params: &[u8],
+    pass: u32,
+    key_material: &[u8],
+    group: u64,
+) -> Result<u64, Error> {
     let mut out = [0u8; 8];
     // SAFETY: host import reading `params` and `key_material`, writing 8 bytes into `out`.
     status(unsafe {
@@ -230,7 +306,9 @@ unsafe impl core::alloc::GlobalAlloc for Bump {
             let Some(start) = NEXT.checked_add(align - 1).map(|v| v & !(align - 1)) else {
                 return core::ptr::null_mut();
             };
-            let Some(end) = start.checked_add(layout.size()) else { return core::ptr::null_mut() };
+            let Some(end) = start.checked_add(layout.size()) else {
+                return core::ptr::null_mut();
+            };
             if end > END {
                 let pages = (end - END).div_ceil(PAGE);
                 if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
@@ -277,9 +355,19 @@ macro_rules! export_challenge {
 
         /// Host entry: check one opened leaf.
         #[unsafe(no_mangle)]
-        pub extern "C" fn check(params_ptr: i32, params_len: i32, req_ptr: i32, req_len: i32) -> i32 {
+        pub extern "C" fn check(
+            params_ptr: i32,
+            params_len: i32,
+            req_ptr: i32,
+            req_len: i32,
+        ) -> i32 {
             // SAFETY: the host wrote both through `alloc`.
-            let (params, req) = unsafe { ($crate::host_bytes(params_ptr, params_len), $crate::host_bytes(req_ptr, req_len)) };
+            let (params, req) = unsafe {
+                (
+                    $crate::host_bytes(params_ptr, params_len),
+                    $crate::host_bytes(req_ptr, req_len),
+                )
+            };
             let Ok(request) = $crate::abi::CheckRequest::decode(req) else {
                 return $crate::abi::status::BAD_REQUEST;
             };

@@ -31,8 +31,8 @@
 
 extern crate alloc;
 
-pub use challenges::{abi, work};
 pub use challenges as spec;
+pub use challenges::{abi, work};
 
 #[cfg(target_arch = "wasm32")]
 mod guest;
@@ -70,7 +70,11 @@ impl From<challenges::SpecError> for Error {
 
 /// Turns an import's return value into a `Result` (negative = error status).
 pub fn status(ret: i32) -> Result<i32, Error> {
-    if ret < 0 { Err(Error::Status(ret)) } else { Ok(ret) }
+    if ret < 0 {
+        Err(Error::Status(ret))
+    } else {
+        Ok(ret)
+    }
 }
 
 /// What a module implements; [`export_challenge!`] wires it to the exports.

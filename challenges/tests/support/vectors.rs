@@ -21,7 +21,11 @@ fn hex_words(words: [u32; 4]) -> Vec<String> {
 
 /// `(file name, contents)` of every vector file.
 pub(crate) fn generate() -> Vec<(&'static str, Value)> {
-    vec![("prf.json", prf_vectors()), ("matmul-i8.json", matmul_vectors()), ("membw.json", membw_vectors())]
+    vec![
+        ("prf.json", prf_vectors()),
+        ("matmul-i8.json", matmul_vectors()),
+        ("membw.json", membw_vectors()),
+    ]
 }
 
 fn prf_vectors() -> Value {

@@ -89,7 +89,7 @@ __device__ __forceinline__ u32 gp_feistel_inverse(const gp_perm& p, u32 x) {
 // σ_G: the network cycle-walked into [0, G).
 __device__ __forceinline__ u32 gp_sigma(const gp_perm& p, u32 x) {
     u32 y = gp_feistel(p, x);
-    if (static_cast<u64>(y) >= p.groups) {
+    while (static_cast<u64>(y) >= p.groups) {
         y = gp_feistel(p, y);
     }
     return y;

@@ -27,14 +27,19 @@ pub struct DeviceBuffer {
 
 impl fmt::Debug for DeviceBuffer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DeviceBuffer").field("len", &self.len).finish()
+        f.debug_struct("DeviceBuffer")
+            .field("len", &self.len)
+            .finish()
     }
 }
 
 impl DeviceBuffer {
     /// `len` zero bytes.
     pub fn zeroed(len: usize) -> Self {
-        Self { lines: vec![Line([0; LINE]); len.div_ceil(LINE)], len }
+        Self {
+            lines: vec![Line([0; LINE]); len.div_ceil(LINE)],
+            len,
+        }
     }
 
     /// A copy of `bytes`.
@@ -70,7 +75,11 @@ impl DeviceBuffer {
 
     /// A copy of the contents.
     pub fn to_vec(&self) -> Vec<u8> {
-        self.lines.iter().flat_map(|line| line.0).take(self.len).collect()
+        self.lines
+            .iter()
+            .flat_map(|line| line.0)
+            .take(self.len)
+            .collect()
     }
 
     /// The contents read as little-endian `i32` (a trailing partial word is dropped).
@@ -146,10 +155,15 @@ impl fmt::Display for EmuError {
         match self {
             Self::Geometry(e) => write!(f, "launch geometry: {e}"),
             Self::Buffer { what, need, got } => {
-                write!(f, "{what}: the kernel touches {need} bytes, the buffer has {got}")
+                write!(
+                    f,
+                    "{what}: the kernel touches {need} bytes, the buffer has {got}"
+                )
             }
             Self::Arg { what, rule } => write!(f, "{what}: {rule}"),
-            Self::Launch { kernel, message } => write!(f, "emulated launch of {kernel} failed: {message}"),
+            Self::Launch { kernel, message } => {
+                write!(f, "emulated launch of {kernel} failed: {message}")
+            }
         }
     }
 }
@@ -171,7 +185,10 @@ struct EmuLaunch {
 
 impl From<Launch> for EmuLaunch {
     fn from(l: Launch) -> Self {
-        Self { grid: l.grid, block: l.block }
+        Self {
+            grid: l.grid,
+            block: l.block,
+        }
     }
 }
 
@@ -275,7 +292,11 @@ fn need(what: &'static str, need: Option<u64>, got: usize) -> Result<(), EmuErro
     match need {
         Some(need) if need <= got => Ok(()),
         Some(need) => Err(EmuError::Buffer { what, need, got }),
-        None => Err(EmuError::Buffer { what, need: u64::MAX, got }),
+        None => Err(EmuError::Buffer {
+            what,
+            need: u64::MAX,
+            got,
+        }),
     }
 }
 
@@ -290,28 +311,48 @@ pub fn prf_fill_i8(
     key: [u32; 2],
     threads: u32,
 ) -> Result<(), EmuError> {
-    need("prf_fill_i8 out", (offset as u64).checked_add(len), out.len())?;
+    need(
+        "prf_fill_i8 out",
+        (offset as u64).checked_add(len),
+        out.len(),
+    )?;
     let l = EmuLaunch::from(launch::prf_fill_i8(start, len, threads)?);
     #[allow(unsafe_code)]
     // SAFETY: the kernel writes exactly the bytes `[0, len)` from its `out`, which is
     // `offset` bytes into `out`'s allocation; `offset + len <= out.len()` was checked, and
     // `start + len` does not overflow (checked by launch::prf_fill_i8).
     let code = unsafe {
-        ffi::gp_emu_prf_fill_i8(&l, out.mut_ptr().add(offset), start, len, tensor_id, key[0], key[1])
+        ffi::gp_emu_prf_fill_i8(
+            &l,
+            out.mut_ptr().add(offset),
+            start,
+            len,
+            tensor_id,
+            key[0],
+            key[1],
+        )
     };
     status(crate::PRF_FILL_I8, code)
 }
 
 /// `relayout_tiles`: `input` (row-major `m × n` `i32`) into `out` (tile-major).
-pub fn relayout_tiles(input: &DeviceBuffer, out: &mut DeviceBuffer, m: u32, n: u32) -> Result<(), EmuError> {
+pub fn relayout_tiles(
+    input: &DeviceBuffer,
+    out: &mut DeviceBuffer,
+    m: u32,
+    n: u32,
+) -> Result<(), EmuError> {
     let l = EmuLaunch::from(launch::relayout_tiles(m, n)?);
-    let bytes = u64::from(m).checked_mul(u64::from(n)).and_then(|e| e.checked_mul(4));
+    let bytes = u64::from(m)
+        .checked_mul(u64::from(n))
+        .and_then(|e| e.checked_mul(4));
     need("relayout_tiles in", bytes, input.len())?;
     need("relayout_tiles out", bytes, out.len())?;
     #[allow(unsafe_code)]
     // SAFETY: the kernel reads 4·m·n bytes of `input` and writes 4·m·n bytes of `out`, both
     // checked above; both are 256-byte aligned, and distinct (one is borrowed mutably).
-    let code = unsafe { ffi::gp_emu_relayout_tiles(&l, input.ptr().cast(), out.mut_ptr().cast(), m, n) };
+    let code =
+        unsafe { ffi::gp_emu_relayout_tiles(&l, input.ptr().cast(), out.mut_ptr().cast(), m, n) };
     status(crate::RELAYOUT_TILES, code)
 }
 
@@ -324,13 +365,25 @@ pub fn membw_fill(
     key: [u32; 2],
     threads: u32,
 ) -> Result<(), EmuError> {
-    let end = first_block.checked_add(count).and_then(|b| b.checked_mul(16));
+    let end = first_block
+        .checked_add(count)
+        .and_then(|b| b.checked_mul(16));
     need("membw_fill buf", end, buf.len())?;
     let l = EmuLaunch::from(launch::membw_fill(count, threads)?);
     #[allow(unsafe_code)]
     // SAFETY: the kernel writes bytes `16·first_block .. 16·(first_block + count)` of `buf`,
     // inside its length (checked above).
-    let code = unsafe { ffi::gp_emu_membw_fill(&l, buf.mut_ptr(), first_block, count, rounds, key[0], key[1]) };
+    let code = unsafe {
+        ffi::gp_emu_membw_fill(
+            &l,
+            buf.mut_ptr(),
+            first_block,
+            count,
+            rounds,
+            key[0],
+            key[1],
+        )
+    };
     status(crate::MEMBW_FILL, code)
 }
 
@@ -349,7 +402,10 @@ pub struct PermArgs {
 impl PermArgs {
     fn check(&self) -> Result<(), EmuError> {
         if !(2..=1u64 << 32).contains(&self.groups) {
-            return Err(EmuError::Arg { what: "groups", rule: "must be between 2 and 2^32" });
+            return Err(EmuError::Arg {
+                what: "groups",
+                rule: "must be between 2 and 2^32",
+            });
         }
         if !(1..=16).contains(&self.half_bits) || 1u64 << (2 * self.half_bits) < self.groups {
             return Err(EmuError::Arg {
@@ -371,7 +427,10 @@ pub fn membw_perm(
 ) -> Result<(), EmuError> {
     perm.check()?;
     if first.checked_add(count).is_none_or(|end| end > perm.groups) {
-        return Err(EmuError::Arg { what: "first + count", rule: "must be at most groups" });
+        return Err(EmuError::Arg {
+            what: "first + count",
+            rule: "must be at most groups",
+        });
     }
     need("membw_perm out", count.checked_mul(4), out.len())?;
     let l = EmuLaunch::from(launch::membw_perm(count, threads)?);
@@ -379,7 +438,15 @@ pub fn membw_perm(
     // SAFETY: the kernel writes 4·count bytes of `out` (checked) and reads the four round
     // keys from a live array.
     let code = unsafe {
-        ffi::gp_emu_membw_perm(&l, out.mut_ptr().cast(), first, count, perm.groups, perm.half_bits, perm.round_keys.as_ptr())
+        ffi::gp_emu_membw_perm(
+            &l,
+            out.mut_ptr().cast(),
+            first,
+            count,
+            perm.groups,
+            perm.half_bits,
+            perm.round_keys.as_ptr(),
+        )
     };
     status(crate::MEMBW_PERM, code)
 }
@@ -395,10 +462,17 @@ pub fn membw_pass(
     threads: u32,
 ) -> Result<(), EmuError> {
     perm.check()?;
-    if group_bytes == 0 || group_bytes % 128 != 0 {
-        return Err(EmuError::Arg { what: "group_bytes", rule: "must be a non-zero multiple of 128" });
+    if group_bytes == 0 || !group_bytes.is_multiple_of(128) {
+        return Err(EmuError::Arg {
+            what: "group_bytes",
+            rule: "must be a non-zero multiple of 128",
+        });
     }
-    need("membw_pass buf", perm.groups.checked_mul(u64::from(group_bytes)), buf.len())?;
+    need(
+        "membw_pass buf",
+        perm.groups.checked_mul(u64::from(group_bytes)),
+        buf.len(),
+    )?;
     need("membw_pass out", perm.groups.checked_mul(8), out.len())?;
     let l = EmuLaunch::from(launch::membw_pass(perm.groups, threads)?);
     #[allow(unsafe_code)]
@@ -430,13 +504,23 @@ pub fn blake3_chunk_cvs(
     cvs: &mut DeviceBuffer,
     threads: u32,
 ) -> Result<(), EmuError> {
-    need("blake3_chunk_cvs data", (offset as u64).checked_add(len), data.len())?;
-    need("blake3_chunk_cvs cvs", len.div_ceil(1024).checked_mul(32), cvs.len())?;
+    need(
+        "blake3_chunk_cvs data",
+        (offset as u64).checked_add(len),
+        data.len(),
+    )?;
+    need(
+        "blake3_chunk_cvs cvs",
+        len.div_ceil(1024).checked_mul(32),
+        cvs.len(),
+    )?;
     let l = EmuLaunch::from(launch::blake3_chunk_cvs(len, threads)?);
     #[allow(unsafe_code)]
     // SAFETY: the kernel reads `len` bytes from `offset` into `data` and writes
     // 32·⌈len/1024⌉ bytes of `cvs`, both checked above; the buffers are distinct.
-    let code = unsafe { ffi::gp_emu_blake3_chunk_cvs(&l, data.ptr().add(offset), len, chunk_base, cvs.mut_ptr()) };
+    let code = unsafe {
+        ffi::gp_emu_blake3_chunk_cvs(&l, data.ptr().add(offset), len, chunk_base, cvs.mut_ptr())
+    };
     status(crate::BLAKE3_CHUNK_CVS, code)
 }
 
@@ -448,7 +532,11 @@ pub fn blake3_parent_cvs(
     threads: u32,
 ) -> Result<(), EmuError> {
     need("blake3_parent_cvs in", count.checked_mul(32), input.len())?;
-    need("blake3_parent_cvs out", count.div_ceil(2).checked_mul(32), out.len())?;
+    need(
+        "blake3_parent_cvs out",
+        count.div_ceil(2).checked_mul(32),
+        out.len(),
+    )?;
     let l = EmuLaunch::from(launch::blake3_parent_cvs(count, threads)?);
     #[allow(unsafe_code)]
     // SAFETY: the kernel reads 32·count bytes of `input` and writes 32·⌈count/2⌉ bytes of
@@ -473,7 +561,11 @@ pub fn gemm_i8_dp4a(
     let (m64, n64, k64) = (u64::from(m), u64::from(n), u64::from(k));
     need("gemm_i8_dp4a a", m64.checked_mul(k64), a.len())?;
     need("gemm_i8_dp4a b", k64.checked_mul(n64), b.len())?;
-    need("gemm_i8_dp4a c", m64.checked_mul(n64).and_then(|e| e.checked_mul(4)), c.len())?;
+    need(
+        "gemm_i8_dp4a c",
+        m64.checked_mul(n64).and_then(|e| e.checked_mul(4)),
+        c.len(),
+    )?;
     let mode = match mode {
         Mode::Threads => 0,
         Mode::Sequential => 1,
@@ -482,7 +574,18 @@ pub fn gemm_i8_dp4a(
     // SAFETY: the kernel reads m·k bytes of `a`, k·n bytes of `b` and writes 4·m·n bytes of
     // `c` (all checked); the buffers are 256-byte aligned (A rows are read as u32) and `c` is
     // distinct from the inputs.
-    let code = unsafe { ffi::gp_emu_gemm_i8_dp4a(&l, a.ptr().cast(), b.ptr().cast(), c.mut_ptr().cast(), m, n, k, mode) };
+    let code = unsafe {
+        ffi::gp_emu_gemm_i8_dp4a(
+            &l,
+            a.ptr().cast(),
+            b.ptr().cast(),
+            c.mut_ptr().cast(),
+            m,
+            n,
+            k,
+            mode,
+        )
+    };
     status(crate::GEMM_I8_DP4A, code)
 }
 

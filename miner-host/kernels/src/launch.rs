@@ -26,7 +26,11 @@ pub struct Launch {
 impl Launch {
     /// Total threads launched.
     pub fn threads(&self) -> u64 {
-        self.grid.iter().chain(&self.block).map(|&d| u64::from(d)).product()
+        self.grid
+            .iter()
+            .chain(&self.block)
+            .map(|&d| u64::from(d))
+            .product()
     }
 }
 
@@ -65,7 +69,12 @@ impl fmt::Display for GeometryError {
                 f,
                 "{threads} threads per block: use a multiple of 32 between 32 and 1024"
             ),
-            Self::Shape { kernel, what, value, rule } => {
+            Self::Shape {
+                kernel,
+                what,
+                value,
+                rule,
+            } => {
                 write!(f, "{kernel}: {what} = {value}: {rule}")
             }
             Self::TooLarge { kernel, items } => write!(
@@ -79,14 +88,19 @@ impl fmt::Display for GeometryError {
 impl std::error::Error for GeometryError {}
 
 fn check_threads(threads: u32) -> Result<(), GeometryError> {
-    if threads == 0 || threads > 1024 || threads % 32 != 0 {
+    if threads == 0 || threads > 1024 || !threads.is_multiple_of(32) {
         return Err(GeometryError::Threads { threads });
     }
     Ok(())
 }
 
 /// A 1-D launch of `items` threads (`per_item` threads each) in blocks of `threads`.
-fn linear(kernel: &'static str, items: u64, per_item: u64, threads: u32) -> Result<Launch, GeometryError> {
+fn linear(
+    kernel: &'static str,
+    items: u64,
+    per_item: u64,
+    threads: u32,
+) -> Result<Launch, GeometryError> {
     check_threads(threads)?;
     let too_large = GeometryError::TooLarge { kernel, items };
     let total = items.checked_mul(per_item).ok_or(too_large)?;
@@ -95,7 +109,10 @@ fn linear(kernel: &'static str, items: u64, per_item: u64, threads: u32) -> Resu
         return Err(too_large);
     }
     let grid_x = u32::try_from(blocks).map_err(|_| too_large)?;
-    Ok(Launch { grid: [grid_x, 1, 1], block: [threads, 1, 1] })
+    Ok(Launch {
+        grid: [grid_x, 1, 1],
+        block: [threads, 1, 1],
+    })
 }
 
 /// Philox blocks a PRF fill of elements `[start, start + len)` touches:
@@ -119,8 +136,12 @@ pub fn prf_fill_i8(start: u64, len: u64, threads: u32) -> Result<Launch, Geometr
     linear(crate::PRF_FILL_I8, blocks, 1, threads)
 }
 
-fn multiple_of_16(kernel: &'static str, what: &'static str, value: u32) -> Result<(), GeometryError> {
-    if value == 0 || value % 16 != 0 {
+fn multiple_of_16(
+    kernel: &'static str,
+    what: &'static str,
+    value: u32,
+) -> Result<(), GeometryError> {
+    if value == 0 || !value.is_multiple_of(16) {
         return Err(GeometryError::Shape {
             kernel,
             what,
@@ -138,10 +159,19 @@ pub fn relayout_tiles(m: u32, n: u32) -> Result<Launch, GeometryError> {
     multiple_of_16(kernel, "n", n)?;
     let tiles = u64::from(m / 16) * u64::from(n / 16);
     if tiles > MAX_GRID_X {
-        return Err(GeometryError::TooLarge { kernel, items: tiles });
+        return Err(GeometryError::TooLarge {
+            kernel,
+            items: tiles,
+        });
     }
-    let grid_x = u32::try_from(tiles).map_err(|_| GeometryError::TooLarge { kernel, items: tiles })?;
-    Ok(Launch { grid: [grid_x, 1, 1], block: [16, 16, 1] })
+    let grid_x = u32::try_from(tiles).map_err(|_| GeometryError::TooLarge {
+        kernel,
+        items: tiles,
+    })?;
+    Ok(Launch {
+        grid: [grid_x, 1, 1],
+        block: [16, 16, 1],
+    })
 }
 
 /// `membw_fill` of `count` 16-byte blocks: one thread per block.
@@ -193,7 +223,10 @@ pub fn gemm_i8_dp4a(m: u32, n: u32, k: u32) -> Result<Launch, GeometryError> {
             rule: "must be at most 4194240 (gridDim.y ≤ 65535)",
         });
     }
-    Ok(Launch { grid: [n.div_ceil(64), grid_y, 1], block: [16, 16, 1] })
+    Ok(Launch {
+        grid: [n.div_ceil(64), grid_y, 1],
+        block: [16, 16, 1],
+    })
 }
 
 #[cfg(test)]
@@ -215,10 +248,16 @@ mod tests {
     fn geometry_rules() {
         assert_eq!(
             prf_fill_i8(0, 0, 256).unwrap(),
-            Launch { grid: [1, 1, 1], block: [256, 1, 1] }
+            Launch {
+                grid: [1, 1, 1],
+                block: [256, 1, 1]
+            }
         );
         assert_eq!(prf_fill_i8(0, 16 * 257, 256).unwrap().grid, [2, 1, 1]);
-        assert!(matches!(prf_fill_i8(0, 1, 48), Err(GeometryError::Threads { threads: 48 })));
+        assert!(matches!(
+            prf_fill_i8(0, 1, 48),
+            Err(GeometryError::Threads { threads: 48 })
+        ));
         assert_eq!(membw_pass(129, 128).unwrap().grid, [33, 1, 1]);
         assert_eq!(blake3_chunk_cvs(1025, 32).unwrap().grid, [1, 1, 1]);
         assert_eq!(blake3_parent_cvs(65, 32).unwrap().grid, [2, 1, 1]);
@@ -229,6 +268,13 @@ mod tests {
             membw_fill(u64::MAX, 32),
             Err(GeometryError::TooLarge { .. })
         ));
-        assert_eq!(Launch { grid: [2, 3, 1], block: [16, 16, 1] }.threads(), 1536);
+        assert_eq!(
+            Launch {
+                grid: [2, 3, 1],
+                block: [16, 16, 1]
+            }
+            .threads(),
+            1536
+        );
     }
 }

@@ -31,7 +31,10 @@ impl Challenge for MatmulI8 {
 
     fn check(params: &[u8], req: &CheckRequest<'_>) -> Result<bool, Error> {
         let p = MatmulParams::decode(params)?;
-        if req.output >= p.count || req.leaf >= p.tiles_per_product() || req.chunk.len() != tiles::TILE_BYTES {
+        if req.output >= p.count
+            || req.leaf >= p.tiles_per_product()
+            || req.chunk.len() != tiles::TILE_BYTES
+        {
             return Err(Error::BadRequest);
         }
         let (tile_row, tile_col) = tiles::tile_coords(p.n, req.leaf);

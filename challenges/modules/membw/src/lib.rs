@@ -9,7 +9,9 @@
 use challenge_sdk::abi::CheckRequest;
 use challenge_sdk::spec::commitment;
 use challenge_sdk::spec::membw::{self, MembwParams};
-use challenge_sdk::{Buffer, Challenge, Error, export_challenge, membw_output, membw_pass, philox_key, root, sync};
+use challenge_sdk::{
+    Buffer, Challenge, Error, export_challenge, membw_output, membw_pass, philox_key, root, sync,
+};
 
 /// Most outputs sampled per leaf (a leaf holds 128).
 const MAX_SAMPLES: u32 = 128;
@@ -36,7 +38,13 @@ impl Challenge for Membw {
         let out = Buffer::alloc(p.pass_output_bytes())?;
         for pass in 0..p.passes {
             let (key, len) = key_material(pass)?;
-            membw_pass(&buf, &out, p.group, pass, key.get(..len).ok_or(Error::BadParams)?)?;
+            membw_pass(
+                &buf,
+                &out,
+                p.group,
+                pass,
+                key.get(..len).ok_or(Error::BadParams)?,
+            )?;
             out.commit()?;
         }
         sync()
@@ -44,8 +52,12 @@ impl Challenge for Membw {
 
     fn check(params: &[u8], req: &CheckRequest<'_>) -> Result<bool, Error> {
         let p = MembwParams::decode(params)?;
-        let expected_len = commitment::leaf_len(p.pass_output_bytes(), req.leaf).ok_or(Error::BadRequest)?;
-        if req.output >= p.passes || req.chunk.len() != expected_len || expected_len % membw::OUTPUT_BYTES != 0 {
+        let expected_len =
+            commitment::leaf_len(p.pass_output_bytes(), req.leaf).ok_or(Error::BadRequest)?;
+        if req.output >= p.passes
+            || req.chunk.len() != expected_len
+            || expected_len % membw::OUTPUT_BYTES != 0
+        {
             return Err(Error::BadRequest);
         }
         let (key, len) = key_material(req.output)?;
@@ -56,7 +68,10 @@ impl Challenge for Membw {
             let group = req.leaf * membw::OUTPUTS_PER_LEAF + pos;
             let value = membw_output(membw::STREAM, params, req.output, key, group)?;
             let at = pos as usize * membw::OUTPUT_BYTES;
-            let got = req.chunk.get(at..at + membw::OUTPUT_BYTES).ok_or(Error::BadRequest)?;
+            let got = req
+                .chunk
+                .get(at..at + membw::OUTPUT_BYTES)
+                .ok_or(Error::BadRequest)?;
             if got != value.to_le_bytes() {
                 return Ok(false);
             }

@@ -15,7 +15,10 @@ pub(crate) struct DeviceTree {
 }
 
 fn cvs_of(buf: &DeviceBuffer, count: usize) -> Vec<ChainingValue> {
-    buf.to_vec()[..32 * count].chunks_exact(32).map(|c| c.try_into().unwrap()).collect()
+    buf.to_vec()[..32 * count]
+        .chunks_exact(32)
+        .map(|c| c.try_into().unwrap())
+        .collect()
 }
 
 /// Chunk CVs of `data[offset .. offset + len]` (chunk counters from 0) and every parent level
@@ -31,7 +34,7 @@ pub(crate) fn device_levels(data: &DeviceBuffer, offset: usize, len: u64) -> Dev
     while count > 2 {
         let up = count.div_ceil(2);
         let mut next = DeviceBuffer::zeroed(32 * up);
-        let threads = if count % 2 == 0 { 32 } else { 64 };
+        let threads = if count.is_multiple_of(2) { 32 } else { 64 };
         emulated::blake3_parent_cvs(&level, count as u64, &mut next, threads).unwrap();
         levels.push(cvs_of(&next, up));
         level = next;
@@ -66,7 +69,11 @@ fn check(len: usize, offset: usize) {
     let chunk_cvs = cvs_of(&cvs, chunks);
     for (i, cv) in chunk_cvs.iter().enumerate() {
         let chunk = &bytes[1024 * i..(1024 * (i + 1)).min(len)];
-        assert_eq!(cv, &commitment::chunk_cv(chunk, i as u64).unwrap(), "len {len}, chunk {i}");
+        assert_eq!(
+            cv,
+            &commitment::chunk_cv(chunk, i as u64).unwrap(),
+            "len {len}, chunk {i}"
+        );
     }
     if chunks == 1 {
         // A one-chunk output's root is its chunk finalized as root: done on the host.
@@ -82,9 +89,14 @@ fn check(len: usize, offset: usize) {
     for (height, level) in tree.levels.iter().enumerate() {
         let from_bytes = OutputTree::with_block_height(&bytes, height as u32).unwrap();
         if level.len() >= 2 {
-            assert_eq!(from_bytes.block_cvs(), &level[..], "len {len}, height {height}");
+            assert_eq!(
+                from_bytes.block_cvs(),
+                &level[..],
+                "len {len}, height {height}"
+            );
         }
-        let from_cvs = OutputTree::from_block_cvs(len as u64, height as u32, level.clone()).unwrap();
+        let from_cvs =
+            OutputTree::from_block_cvs(len as u64, height as u32, level.clone()).unwrap();
         assert_eq!(from_cvs, from_bytes);
     }
     let from_chunks = OutputTree::from_chunk_cvs(len as u64, 4, &chunk_cvs).unwrap();
@@ -93,8 +105,20 @@ fn check(len: usize, offset: usize) {
 
 #[test]
 fn chunk_cvs_and_levels_at_boundary_lengths() {
-    for len in [1, 63, 64, 65, 1023, 1024, 1025, 2048, 3 * 1024, 5 * 1024 + 17, 17 * 1024, 33 * 1024 + 1]
-    {
+    for len in [
+        1,
+        63,
+        64,
+        65,
+        1023,
+        1024,
+        1025,
+        2048,
+        3 * 1024,
+        5 * 1024 + 17,
+        17 * 1024,
+        33 * 1024 + 1,
+    ] {
         check(len, 0);
     }
 }
@@ -131,5 +155,8 @@ fn a_block_hashes_on_its_own_with_its_chunk_base() {
     }
     let tree = OutputTree::with_block_height(&bytes, 4).unwrap();
     assert_eq!(cvs_of(&level, 1)[0], tree.block_cvs()[1]);
-    assert_eq!(cvs_of(&level, 1)[0], commitment::subtree_cv(block, 16).unwrap());
+    assert_eq!(
+        cvs_of(&level, 1)[0],
+        commitment::subtree_cv(block, 16).unwrap()
+    );
 }

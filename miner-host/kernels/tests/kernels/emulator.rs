@@ -13,8 +13,16 @@ fn shuffles_exchange_within_each_warp() {
             let wide = (u64::from(from(31 - lane)) << 32) | u64::from(from(31 - lane) ^ u32::MAX);
             let want = [
                 from((7 * lane + 3) % 32),
-                if lane + 5 < 32 { from(lane + 5) } else { from(lane) },
-                if lane >= 3 { from(lane - 3) } else { from(lane) },
+                if lane + 5 < 32 {
+                    from(lane + 5)
+                } else {
+                    from(lane)
+                },
+                if lane >= 3 {
+                    from(lane - 3)
+                } else {
+                    from(lane)
+                },
                 from(lane ^ 13),
                 wide as u32,
                 (wide >> 32) as u32,

@@ -6,8 +6,16 @@ use challenges::{prf, tiles};
 use cuda_kernels::emulated::{self, DeviceBuffer, Mode};
 
 /// `A_t`, `B_t` of a challenge filled on the emulated device.
-fn device_inputs(key: prf::PhiloxKey, params: &MatmulParams, t: u32) -> (DeviceBuffer, DeviceBuffer) {
-    let (m, n, k) = (u64::from(params.m), u64::from(params.n), u64::from(params.k));
+fn device_inputs(
+    key: prf::PhiloxKey,
+    params: &MatmulParams,
+    t: u32,
+) -> (DeviceBuffer, DeviceBuffer) {
+    let (m, n, k) = (
+        u64::from(params.m),
+        u64::from(params.n),
+        u64::from(params.k),
+    );
     let mut a = DeviceBuffer::zeroed((m * k) as usize);
     emulated::prf_fill_i8(&mut a, 0, 0, m * k, matmul::a_id(t), key, 256).unwrap();
     let mut b = DeviceBuffer::zeroed((k * n) as usize);
@@ -31,7 +39,10 @@ fn tile_major(c: &DeviceBuffer, params: &MatmulParams) -> Vec<u8> {
 
 #[test]
 fn product_matches_the_reference_at_boundary_shapes() {
-    let key = prf::key(&crate::noise("gemm seed", 32).try_into().unwrap(), matmul::STREAM);
+    let key = prf::key(
+        &crate::noise("gemm seed", 32).try_into().unwrap(),
+        matmul::STREAM,
+    );
     // (M, N, K): one partial 64 × 64 block, partial blocks both ways, K with a half k-slice,
     // and two block columns.
     for (m, n, k) in [(16, 16, 16), (32, 48, 64), (48, 16, 272), (64, 80, 48)] {
@@ -64,7 +75,9 @@ fn extreme_values_accumulate_exactly() {
     let got = c.to_i32();
     for row in 0..m as usize {
         for col in 0..n as usize {
-            let want: i32 = (0..k as usize).map(|kk| -128 * i32::from(b_vals[kk * n as usize + col])).sum();
+            let want: i32 = (0..k as usize)
+                .map(|kk| -128 * i32::from(b_vals[kk * n as usize + col]))
+                .sum();
             assert_eq!(got[row * n as usize + col], want, "({row}, {col})");
         }
     }
@@ -76,12 +89,21 @@ fn a_missing_barrier_is_caught() {
     // multiply shared tiles that the others have not staged yet. The kernel test above must
     // see the difference, or it could not prove the barriers are right.
     let key = prf::key(&crate::vector_seed(), matmul::STREAM);
-    let params = MatmulParams { m: 48, n: 16, k: 272, count: 1 };
+    let params = MatmulParams {
+        m: 48,
+        n: 16,
+        k: 272,
+        count: 1,
+    };
     let want = matmul::product(key, &params, 0).unwrap();
     let good = device_product(key, &params, 0, Mode::Threads);
     assert_eq!(tile_major(&good, &params), want);
     let broken = device_product(key, &params, 0, Mode::Sequential);
-    assert_ne!(tile_major(&broken, &params), want, "a barrier-less run must give a wrong product");
+    assert_ne!(
+        tile_major(&broken, &params),
+        want,
+        "a barrier-less run must give a wrong product"
+    );
 }
 
 #[test]
@@ -90,7 +112,12 @@ fn matmul_vector_roots_on_the_device() {
     // every step on the emulated device: PRF fill, GEMM, re-layout, BLAKE3 chunk and parent
     // levels (the host merges only the root's two children).
     let seed = crate::vector_seed();
-    let params = MatmulParams { m: 64, n: 64, k: 64, count: 2 };
+    let params = MatmulParams {
+        m: 64,
+        n: 64,
+        k: 64,
+        count: 2,
+    };
     let key = prf::key(&seed, matmul::STREAM);
     let mut roots = Vec::new();
     for t in 0..params.count {

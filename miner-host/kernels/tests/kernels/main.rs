@@ -19,6 +19,9 @@ pub(crate) fn vector_seed() -> [u8; 32] {
 /// `n` deterministic pseudo-random bytes (BLAKE3 XOF of `tag`).
 pub(crate) fn noise(tag: &str, n: usize) -> Vec<u8> {
     let mut out = vec![0u8; n];
-    blake3::Hasher::new().update(tag.as_bytes()).finalize_xof().fill(&mut out);
+    blake3::Hasher::new()
+        .update(tag.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
     out
 }

@@ -6,7 +6,11 @@ use challenges::prf;
 use cuda_kernels::emulated::{self, DeviceBuffer, PermArgs};
 
 fn perm_args(perm: &Permutation, groups: u64) -> PermArgs {
-    PermArgs { groups, half_bits: perm.half_bits(), round_keys: perm.round_keys() }
+    PermArgs {
+        groups,
+        half_bits: perm.half_bits(),
+        round_keys: perm.round_keys(),
+    }
 }
 
 /// Fills the buffer on the emulated device (in two launches, to exercise `first_block`).
@@ -37,11 +41,28 @@ fn fill_matches_at_every_round_count() {
     for groups in [2u64, 3, 127, 128, 129] {
         for group in [128u32, 256] {
             // Every R at g = 128, one R at g = 256.
-            let all: Vec<u32> = if group == 128 { (0..4).collect() } else { vec![groups as u32 % 4] };
+            let all: Vec<u32> = if group == 128 {
+                (0..4).collect()
+            } else {
+                vec![groups as u32 % 4]
+            };
             for rounds in all {
-                let params = MembwParams { bytes: groups * u64::from(group), group, rounds, passes: 1 };
-                let buf = device_fill(key, &params, if groups % 2 == 0 { 256 } else { 32 });
-                assert_eq!(buf.to_vec(), membw::fill(key, &params).unwrap(), "{params:?}");
+                let params = MembwParams {
+                    bytes: groups * u64::from(group),
+                    group,
+                    rounds,
+                    passes: 1,
+                };
+                let buf = device_fill(
+                    key,
+                    &params,
+                    if groups.is_multiple_of(2) { 256 } else { 32 },
+                );
+                assert_eq!(
+                    buf.to_vec(),
+                    membw::fill(key, &params).unwrap(),
+                    "{params:?}"
+                );
             }
         }
     }
@@ -51,12 +72,21 @@ fn fill_matches_at_every_round_count() {
 fn worked_example_roots() {
     // challenges::membw's worked example: V = 1024, g = 256, R = 1, P = 2.
     let seed = crate::vector_seed();
-    let params = MembwParams { bytes: 1024, group: 256, rounds: 1, passes: 2 };
+    let params = MembwParams {
+        bytes: 1024,
+        group: 256,
+        rounds: 1,
+        passes: 2,
+    };
     let key = prf::key(&seed, membw::STREAM);
     let buf = device_fill(key, &params, 32);
-    assert_eq!(buf.to_vec()[..16], [
-        0x4c, 0x93, 0xc2, 0x3c, 0x5c, 0xc9, 0xf0, 0x69, 0xb9, 0xd8, 0xc1, 0xda, 0x79, 0xea, 0xc9, 0x72
-    ]);
+    assert_eq!(
+        buf.to_vec()[..16],
+        [
+            0x4c, 0x93, 0xc2, 0x3c, 0x5c, 0xc9, 0xf0, 0x69, 0xb9, 0xd8, 0xc1, 0xda, 0x79, 0xea,
+            0xc9, 0x72
+        ]
+    );
     assert!(blake3::hash(&buf.to_vec()).to_hex().starts_with("9e6b533f"));
     let mut previous: Option<[u8; 32]> = None;
     let mut roots = Vec::new();
@@ -89,7 +119,12 @@ fn passes_keyed_by_real_roots() {
     for groups in [2u64, 3, 127, 128, 129] {
         for group in [128u32, 256] {
             let rounds = (groups as u32 + group) % 4;
-            let params = MembwParams { bytes: groups * u64::from(group), group, rounds, passes: 3 };
+            let params = MembwParams {
+                bytes: groups * u64::from(group),
+                group,
+                rounds,
+                passes: 3,
+            };
             let buf = device_fill(key, &params, 256);
             let want = membw::passes(key, &params, &buf.to_vec()).unwrap();
             let mut previous: Option<[u8; 32]> = None;
@@ -97,15 +132,26 @@ fn passes_keyed_by_real_roots() {
                 let perm = Permutation::for_pass(&params, key, pass, previous.as_ref()).unwrap();
                 let mut out = DeviceBuffer::zeroed(8 * groups as usize);
                 let threads = [256, 256, 256][pass as usize % 3];
-                emulated::membw_pass(&buf, &mut out, group, pass, &perm_args(&perm, groups), threads)
-                    .unwrap();
+                emulated::membw_pass(
+                    &buf,
+                    &mut out,
+                    group,
+                    pass,
+                    &perm_args(&perm, groups),
+                    threads,
+                )
+                .unwrap();
                 assert_eq!(out.to_vec(), want[pass as usize], "{params:?}, pass {pass}");
                 let root = device_root(&out);
                 assert_eq!(root, *blake3::hash(&want[pass as usize]).as_bytes());
                 previous = Some(root);
             }
             assert_eq!(
-                membw::roots(&seed, &params).unwrap().last().unwrap().as_bytes(),
+                membw::roots(&seed, &params)
+                    .unwrap()
+                    .last()
+                    .unwrap()
+                    .as_bytes(),
                 &previous.unwrap(),
             );
         }
@@ -116,7 +162,9 @@ fn check_perm(groups: u64, pass: u32, first: u64, count: u64) {
     let perm = Permutation::new(groups, pass, format!("material {groups}").as_bytes()).unwrap();
     let mut out = DeviceBuffer::zeroed(4 * count as usize);
     emulated::membw_perm(&mut out, first, count, &perm_args(&perm, groups), 64).unwrap();
-    let want: Vec<u32> = (first..first + count).map(|b| perm.apply(b) as u32).collect();
+    let want: Vec<u32> = (first..first + count)
+        .map(|b| perm.apply(b) as u32)
+        .collect();
     assert_eq!(out.to_u32(), want, "G = {groups}, from {first}");
 }
 
@@ -136,9 +184,16 @@ fn permutation_on_the_device() {
 fn rejects_bad_arguments() {
     let buf = DeviceBuffer::zeroed(1024);
     let mut out = DeviceBuffer::zeroed(32);
-    let good = PermArgs { groups: 4, half_bits: 1, round_keys: [1, 2, 3, 4] };
+    let good = PermArgs {
+        groups: 4,
+        half_bits: 1,
+        round_keys: [1, 2, 3, 4],
+    };
     assert!(emulated::membw_pass(&buf, &mut out, 256, 0, &good, 32).is_ok());
-    let bad_half = PermArgs { half_bits: 17, ..good };
+    let bad_half = PermArgs {
+        half_bits: 17,
+        ..good
+    };
     assert!(emulated::membw_pass(&buf, &mut out, 256, 0, &bad_half, 32).is_err());
     let narrow = PermArgs { groups: 5, ..good };
     assert!(emulated::membw_pass(&buf, &mut out, 256, 0, &narrow, 32).is_err());

@@ -20,20 +20,38 @@ fn check(key: prf::PhiloxKey, id: u32, start: u64, len: usize, offset: usize, th
         &want[..],
         "start {start}, len {len}, offset {offset}, threads {threads}"
     );
-    assert!(got[..offset].iter().all(|&b| b == SENTINEL), "wrote before the range");
-    assert!(got[offset + len..].iter().all(|&b| b == SENTINEL), "wrote past the range");
+    assert!(
+        got[..offset].iter().all(|&b| b == SENTINEL),
+        "wrote before the range"
+    );
+    assert!(
+        got[offset + len..].iter().all(|&b| b == SENTINEL),
+        "wrote past the range"
+    );
 }
 
 #[test]
 fn boundary_starts_and_lengths() {
     let key = prf::key(&crate::vector_seed(), 0);
     let hi_word = 16 * ((1u64 << 32) - 1); // Philox block 2^32 - 1: the counter's hi32 ticks
-    let starts = [0, 1, 15, 16, 17, 31, 33, 1000, hi_word - 3, hi_word + 13, u64::MAX - 2000];
+    let starts = [
+        0,
+        1,
+        15,
+        16,
+        17,
+        31,
+        33,
+        1000,
+        hi_word - 3,
+        hi_word + 13,
+        u64::MAX - 2000,
+    ];
     let lens = [0usize, 1, 15, 16, 17, 33, 255, 1000];
     for (i, &start) in starts.iter().enumerate() {
         for (j, &len) in lens.iter().enumerate() {
             let offset = [0, 1, 16, 5][(i + j) % 4];
-            let threads = if (i + j) % 2 == 0 { 32 } else { 256 };
+            let threads = if (i + j).is_multiple_of(2) { 32 } else { 256 };
             check(key, 7, start, len, offset, threads);
         }
     }

@@ -14,20 +14,31 @@ fn source_is_the_files_in_launcher_include_order() {
         .filter_map(|rest| rest.strip_suffix('"'))
         .collect();
     let files: Vec<&str> = SOURCE_FILES.iter().map(|(name, _)| *name).collect();
-    assert_eq!(included, files, "emu/launchers.cpp must include the files of SOURCE, in order");
+    assert_eq!(
+        included, files,
+        "emu/launchers.cpp must include the files of SOURCE, in order"
+    );
     for (name, text) in SOURCE_FILES {
-        assert!(text.ends_with('\n'), "{name} must end with a newline (files are concatenated)");
+        assert!(
+            text.ends_with('\n'),
+            "{name} must end with a newline (files are concatenated)"
+        );
         assert!(!text.contains('\t'), "{name}: no tabs");
     }
 }
 
 #[test]
 fn only_the_emulator_header_is_included_and_only_off_the_gpu() {
-    let includes: Vec<&str> =
-        SOURCE.lines().filter(|l| l.trim_start().starts_with("#include")).collect();
+    let includes: Vec<&str> = SOURCE
+        .lines()
+        .filter(|l| l.trim_start().starts_with("#include"))
+        .collect();
     assert_eq!(includes, ["#include \"emu.h\""]);
     let guard = "#if !defined(__CUDACC_RTC__) && !defined(__CUDACC__)\n#include \"emu.h\"\n#endif";
-    assert!(SOURCE.contains(guard), "emu.h must be included only when not under NVRTC/nvcc");
+    assert!(
+        SOURCE.contains(guard),
+        "emu.h must be included only when not under NVRTC/nvcc"
+    );
 }
 
 /// `(name, [(c_type, param name)])` of every `extern "C" __global__` function in the text.
@@ -44,7 +55,10 @@ fn parse_kernels(source: &str) -> Vec<(String, Vec<(String, String)>)> {
             }
             let open = header.find('(').unwrap();
             let close = header.rfind(')').unwrap();
-            (header[..open].trim().to_string(), split_params(&header[open + 1..close]))
+            (
+                header[..open].trim().to_string(),
+                split_params(&header[open + 1..close]),
+            )
         })
         .collect()
 }
@@ -55,7 +69,10 @@ fn split_params(params: &str) -> Vec<(String, String)> {
         .map(|p| {
             let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
             let cut = p.rfind([' ', '*']).unwrap();
-            (p[..=cut].trim().to_string(), p[cut + 1..].trim().to_string())
+            (
+                p[..=cut].trim().to_string(),
+                p[cut + 1..].trim().to_string(),
+            )
         })
         .collect()
 }
@@ -67,8 +84,11 @@ fn kernel_specs_match_the_source_signatures() {
     let spec_names: Vec<&str> = KERNELS.iter().map(|k| k.name).collect();
     assert_eq!(names, spec_names);
     for ((name, params), spec) in parsed.iter().zip(KERNELS.iter()) {
-        let want: Vec<(String, String)> =
-            spec.params.iter().map(|p| (p.c_type.to_string(), p.name.to_string())).collect();
+        let want: Vec<(String, String)> = spec
+            .params
+            .iter()
+            .map(|p| (p.c_type.to_string(), p.name.to_string()))
+            .collect();
         assert_eq!(params, &want, "parameters of {name}");
         for p in spec.params {
             let kind = match p.c_type {

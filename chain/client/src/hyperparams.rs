@@ -1,0 +1,168 @@
+//! [`SubnetHyperparams`]: the subnet settings a validator needs, read from the chain rather than
+//! assumed, and their mapping onto the pure `chain` crate's types.
+//!
+//! Storage names as in the finney runtime metadata (`metadata/finney.scale`), all in
+//! `SubtensorModule`: per-subnet `Tempo`, `Kappa`, `BondsMovingAverage`, `BondsPenalty`,
+//! `ActivityCutoff`, `MaxAllowedValidators`, `Yuma3On`, `LiquidAlphaOn`, `AlphaValues`,
+//! `AlphaSigmoidSteepness`, `MinAllowedWeights`, `MaxWeightsLimit`, `WeightsVersionKey`,
+//! `WeightsSetRateLimit`, `CommitRevealWeightsEnabled`, `RevealPeriodEpochs`,
+//! `MechanismCountCurrent`, `SubnetOwnerHotkey`; global `CommitRevealWeightsVersion`,
+//! `StakeThreshold` and `TaoWeight`.
+
+use chain::Hyperparameters;
+use chain::commit_reveal::{CommitRevealError, WeightSubmission, weight_submission};
+use chain::weights::WeightLimits;
+use subxt::utils::AccountId32;
+
+use crate::error::ClientError;
+use crate::read::{PALLET, Reader};
+
+/// A subnet's hyperparameters as stored on chain, in the runtime's units.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetHyperparams {
+    /// The subnet.
+    pub netuid: u16,
+    /// Blocks per epoch (`Tempo`).
+    pub tempo: u16,
+    /// `Kappa`, u16 fraction.
+    pub kappa: u16,
+    /// `BondsMovingAverage`, millionths.
+    pub bonds_moving_average: u64,
+    /// `BondsPenalty`, u16 fraction.
+    pub bonds_penalty: u16,
+    /// `ActivityCutoff`, blocks.
+    pub activity_cutoff: u16,
+    /// `MaxAllowedValidators`.
+    pub max_allowed_validators: u16,
+    /// `Yuma3On`.
+    pub yuma3_enabled: bool,
+    /// `LiquidAlphaOn`.
+    pub liquid_alpha_enabled: bool,
+    /// `AlphaValues.0` (liquid alpha low), u16 fraction; never above `alpha_high`.
+    pub alpha_low: u16,
+    /// `AlphaValues.1` (liquid alpha high), u16 fraction.
+    pub alpha_high: u16,
+    /// `AlphaSigmoidSteepness`.
+    pub alpha_sigmoid_steepness: i16,
+    /// Global `StakeThreshold` (stake units).
+    pub stake_threshold: u64,
+    /// `MinAllowedWeights`.
+    pub min_allowed_weights: u16,
+    /// `MaxWeightsLimit`, u16 fraction.
+    pub max_weights_limit: u16,
+    /// `WeightsVersionKey`: the lowest `version_key` the subnet accepts.
+    pub weights_version_key: u64,
+    /// `WeightsSetRateLimit`: blocks between two weight submissions of one hotkey.
+    pub weights_set_rate_limit: u64,
+    /// `CommitRevealWeightsEnabled`.
+    pub commit_reveal_enabled: bool,
+    /// Global `CommitRevealWeightsVersion` (≥ 3 is timelocked commit-reveal).
+    pub commit_reveal_version: u16,
+    /// `RevealPeriodEpochs`.
+    pub reveal_period_epochs: u64,
+    /// `MechanismCountCurrent`: incentive mechanisms of the subnet (≥ 1).
+    pub mechanism_count: u8,
+    /// Global `TaoWeight`: TAO stake's weight as a fraction of `u64::MAX`.
+    pub tao_weight: u64,
+    /// `SubnetOwnerHotkey` (all zeros when unset).
+    pub owner_hotkey: [u8; 32],
+}
+
+impl SubnetHyperparams {
+    /// The consensus hyperparameters `chain::run_epoch` takes, field for field.
+    pub fn consensus(&self) -> Hyperparameters {
+        Hyperparameters {
+            kappa: self.kappa,
+            bonds_penalty: self.bonds_penalty,
+            bonds_moving_average: self.bonds_moving_average,
+            alpha_low: self.alpha_low,
+            alpha_high: self.alpha_high,
+            alpha_sigmoid_steepness: self.alpha_sigmoid_steepness,
+            activity_cutoff: self.activity_cutoff,
+            max_allowed_validators: self.max_allowed_validators,
+            stake_threshold: self.stake_threshold,
+            liquid_alpha_enabled: self.liquid_alpha_enabled,
+            yuma3_enabled: self.yuma3_enabled,
+        }
+    }
+
+    /// How this subnet wants weights: `set_weights`, commit-reveal v2, or an error for
+    /// timelocked commit-reveal (`chain::commit_reveal::weight_submission` on the values read).
+    pub fn weight_submission(&self) -> Result<WeightSubmission, CommitRevealError> {
+        weight_submission(
+            self.commit_reveal_enabled,
+            self.commit_reveal_version,
+            self.reveal_period_epochs,
+        )
+    }
+
+    /// The limits `chain::weights::process_weights` applies, for a subnet of `num_neurons`
+    /// (no exclusion quantile).
+    pub fn weight_limits(&self, num_neurons: usize) -> WeightLimits {
+        WeightLimits {
+            num_neurons,
+            min_allowed_weights: usize::from(self.min_allowed_weights),
+            max_weight_limit: f64::from(self.max_weights_limit) / f64::from(u16::MAX),
+            exclude_quantile: 0,
+        }
+    }
+}
+
+/// Reads every field of [`SubnetHyperparams`] for `netuid` (which must exist; the caller checks).
+pub(crate) async fn read_hyperparams(
+    reader: &Reader<'_>,
+    netuid: u16,
+) -> Result<SubnetHyperparams, ClientError> {
+    let key = format!("netuid {netuid}");
+    let k = &key;
+    let (alpha_low, alpha_high): (u16, u16) = reader.value("AlphaValues", (netuid,), k).await?;
+    if alpha_low > alpha_high {
+        return Err(ClientError::InvalidChainData {
+            pallet: PALLET,
+            entry: "AlphaValues",
+            key,
+            reason: format!("alpha_low {alpha_low} is above alpha_high {alpha_high}"),
+        });
+    }
+    let mechanism_count: u8 = reader.value("MechanismCountCurrent", (netuid,), k).await?;
+    if mechanism_count == 0 {
+        return Err(ClientError::InvalidChainData {
+            pallet: PALLET,
+            entry: "MechanismCountCurrent",
+            key,
+            reason: "a subnet has at least one mechanism, found 0".into(),
+        });
+    }
+    let owner: AccountId32 = reader.value("SubnetOwnerHotkey", (netuid,), k).await?;
+    Ok(SubnetHyperparams {
+        netuid,
+        tempo: reader.value("Tempo", (netuid,), k).await?,
+        kappa: reader.value("Kappa", (netuid,), k).await?,
+        bonds_moving_average: reader.value("BondsMovingAverage", (netuid,), k).await?,
+        bonds_penalty: reader.value("BondsPenalty", (netuid,), k).await?,
+        activity_cutoff: reader.value("ActivityCutoff", (netuid,), k).await?,
+        max_allowed_validators: reader.value("MaxAllowedValidators", (netuid,), k).await?,
+        yuma3_enabled: reader.value("Yuma3On", (netuid,), k).await?,
+        liquid_alpha_enabled: reader.value("LiquidAlphaOn", (netuid,), k).await?,
+        alpha_low,
+        alpha_high,
+        alpha_sigmoid_steepness: reader.value("AlphaSigmoidSteepness", (netuid,), k).await?,
+        stake_threshold: reader
+            .value("StakeThreshold", (), "the global value")
+            .await?,
+        min_allowed_weights: reader.value("MinAllowedWeights", (netuid,), k).await?,
+        max_weights_limit: reader.value("MaxWeightsLimit", (netuid,), k).await?,
+        weights_version_key: reader.value("WeightsVersionKey", (netuid,), k).await?,
+        weights_set_rate_limit: reader.value("WeightsSetRateLimit", (netuid,), k).await?,
+        commit_reveal_enabled: reader
+            .value("CommitRevealWeightsEnabled", (netuid,), k)
+            .await?,
+        commit_reveal_version: reader
+            .value("CommitRevealWeightsVersion", (), "the global value")
+            .await?,
+        reveal_period_epochs: reader.value("RevealPeriodEpochs", (netuid,), k).await?,
+        mechanism_count,
+        tao_weight: reader.value("TaoWeight", (), "the global value").await?,
+        owner_hotkey: owner.0,
+    })
+}

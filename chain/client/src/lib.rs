@@ -1,0 +1,38 @@
+//! A subxt client for gpuproof validators on a Bittensor (subtensor) chain: read a subnet's
+//! metagraph and hyperparameters, and submit `set_weights`, `commit_weights` /
+//! `reveal_weights` (commit-reveal v2) and `serve_axon`, signed with an sr25519 hotkey.
+//!
+//! * [`ChainClient`]: connect over `ws://` / `wss://` ([`ChainClient::connect`]) or wrap an
+//!   existing subxt or RPC client; reads at the latest finalized block; submits and waits for
+//!   inclusion, decoding dispatch errors to their module error names.
+//! * [`Metagraph`] / [`SubnetHyperparams`]: typed, checked views of `SubtensorModule` storage
+//!   that map onto the pure `chain` crate (`chain::SubnetState`, `chain::Hyperparameters`,
+//!   `chain::commit_reveal::weight_submission`, `chain::weights::WeightLimits`).
+//! * [`calls`]: the call argument structs, encoded by name against the runtime metadata.
+//! * [`wallet`]: keys from a bittensor hotkey file or a secret URI.
+//!
+//! Only subxt's **dynamic** API is used (no codegen): storage entries and calls are looked up
+//! by name in the metadata the node serves. `metadata/finney.scale` (the finney runtime's
+//! metadata) is used only by tests. Everything read from the chain is hostile input: decoding is
+//! checked against the metadata's types, and inconsistencies are typed [`ClientError`]s naming
+//! the storage entry, netuid and uid.
+
+#![deny(missing_docs)]
+#![deny(clippy::indexing_slicing)]
+
+pub mod calls;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod hyperparams;
+pub mod metagraph;
+mod read;
+pub mod wallet;
+
+pub use calls::{CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall};
+pub use client::{ChainClient, Submitted, WaitFor};
+pub use config::{SubtensorConfig, SubtensorParamsBuilder};
+pub use error::ClientError;
+pub use hyperparams::SubnetHyperparams;
+pub use metagraph::{AxonInfo, Metagraph, Neuron};
+pub use wallet::{KeySource, Keypair};
