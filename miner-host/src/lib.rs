@@ -6,5 +6,6 @@
 //! backend (issue #4) and the QUIC server (issue #5) come next; this crate never depends on
 //! `verifier`.
 
+pub mod cuda;
 pub mod params;
 pub mod run_local;

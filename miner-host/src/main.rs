@@ -96,9 +96,7 @@ fn run_local_command(
             }
             Box::new(CpuBackend::new(config)?)
         }
-        BackendName::Cuda => bail!(
-            "the cuda backend is not built into this miner-host yet (issue #4); use --backend cpu"
-        ),
+        BackendName::Cuda => Box::new(miner_host::cuda::CudaBackend::new()?),
     };
     let report = run_local(
         backend.as_ref(),

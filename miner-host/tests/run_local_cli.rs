@@ -154,3 +154,26 @@ fn bad_input_fails_with_a_message() {
         assert!(err.contains(needle), "stderr for {args:?}: {err}");
     }
 }
+
+#[test]
+fn cuda_backend_without_a_gpu_is_a_clear_error() {
+    if miner_host::cuda::CudaBackend::new().is_ok() {
+        println!("skipped: a CUDA device is present (this test checks the no-GPU message)");
+        return;
+    }
+    let out = miner_host(&[
+        "run-local",
+        "--module",
+        "matmul-i8",
+        "--params",
+        r#"{"m":16,"n":16,"k":16,"count":1}"#,
+        "--seed",
+        SEED,
+        "--backend",
+        "cuda",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no CUDA device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

@@ -368,7 +368,7 @@ async fn read_stakes(
             let alpha_key = format!("uid {uid} (hotkey {account}), netuid {netuid}");
             let root_key = format!("uid {uid} (hotkey {account}), netuid 0");
             let alpha: u64 = reader
-                .value("TotalHotkeyAlpha", (account.clone(), netuid), &alpha_key)
+                .value("TotalHotkeyAlpha", (account, netuid), &alpha_key)
                 .await?;
             let tao: u64 = reader
                 .value("TotalHotkeyAlpha", (account, 0u16), &root_key)

@@ -9,7 +9,6 @@
 
 use subxt::OnlineClientAtBlock;
 use subxt::ext::frame_decode::storage::{IntoDecodableValues, IntoEncodableValues};
-use subxt::ext::futures::StreamExt;
 use subxt::ext::scale_decode::DecodeAsType;
 use subxt::storage::PrefixOf;
 

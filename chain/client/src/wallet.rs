@@ -100,10 +100,8 @@ pub fn parse_hotkey_json(json: &str, origin: &Path) -> Result<Keypair, ClientErr
         reason,
     };
     let trimmed = json.trim_start();
-    if trimmed.starts_with("$NACL")
-        || trimmed.starts_with("$ANSIBLE_VAULT")
-        || trimmed.starts_with("$BT")
-    {
+    // Encrypted keyfiles start with a `$NACL` / `$ANSIBLE_VAULT` marker, never with JSON.
+    if trimmed.starts_with('$') {
         return Err(wallet_err(
             "the key file is encrypted; gpuproof reads only unencrypted hotkey files (hotkeys are unencrypted by default) — or pass a secret URI instead".into(),
         ));
@@ -188,9 +186,4 @@ pub fn keypair_from_uri(uri: &str) -> Result<Keypair, ClientError> {
     Keypair::from_uri(&parsed).map_err(|e| ClientError::SecretUri {
         reason: e.to_string(),
     })
-}
-
-/// The 32-byte account id (public key) of a keypair.
-pub fn account_id(keypair: &Keypair) -> [u8; 32] {
-    keypair.public_key().0
 }

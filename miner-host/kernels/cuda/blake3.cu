@@ -44,12 +44,15 @@ extern "C" __global__ void blake3_chunk_cvs(const u8* data, u64 len, u64 chunk_b
         if (block_len == 64u) {
             gp_load64(src, m);
         } else {
-            for (u32 w = 0; w < 16u; ++w) {
+            // Short final block: zero-padded. Fully unrolled so m stays in registers.
+            GP_UNROLL
+            for (int w = 0; w < 16; ++w) {
                 u32 word = 0;
-                for (u32 k = 0; k < 4u; ++k) {
-                    const u32 at = 4u * w + k;
+                GP_UNROLL
+                for (int k = 0; k < 4; ++k) {
+                    const u32 at = 4u * static_cast<u32>(w) + static_cast<u32>(k);
                     if (at < block_len) {
-                        word |= static_cast<u32>(src[at]) << (8u * k);
+                        word |= static_cast<u32>(src[at]) << (8 * k);
                     }
                 }
                 m[w] = word;

@@ -104,3 +104,25 @@ fn kernel_specs_match_the_source_signatures() {
     }
     assert_eq!(cuda_kernels::kernel("nope"), None);
 }
+
+#[test]
+fn other_file_lists_follow_source_order() {
+    // emu/device-check concatenates the files itself; build.rs reruns when any of them changes.
+    let check = include_str!("../../emu/device-check");
+    let listed: String = SOURCE_FILES
+        .iter()
+        .map(|(name, _)| format!("cuda/{name}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        check.contains(&format!("cat {listed} >")),
+        "emu/device-check must cat {listed}"
+    );
+    let build = include_str!("../../build.rs");
+    for (name, _) in SOURCE_FILES {
+        assert!(
+            build.contains(&format!("\"cuda/{name}\"")),
+            "build.rs must watch cuda/{name}"
+        );
+    }
+}

@@ -1,0 +1,285 @@
+//! A canned subtensor node behind subxt's `MockRpcClient`: it answers the legacy JSON-RPC
+//! methods subxt uses (block hashes and headers, `state_call` for the runtime version, metadata
+//! and nonce, storage reads and key paging, extrinsic submission with a status subscription,
+//! block bodies), from the committed finney metadata and storage values the test encodes
+//! itself. This is a transport test: no runtime executes anything.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value as Json, json};
+use subxt::config::substrate::{Digest, SubstrateHeader};
+use subxt::ext::scale_encode::EncodeAsType;
+use subxt::ext::scale_value::Value;
+use subxt::rpcs::RpcClient;
+use subxt::utils::H256;
+use subxt_rpcs::client::MockRpcClient;
+use subxt_rpcs::client::mock_rpc_client::Json as J;
+
+use super::{FINNEY, GENESIS, compact, metadata, runtime_version_bytes, storage_key};
+
+/// Hash of the finalized head the client reads at (block 100).
+pub const FINALIZED: [u8; 32] = [0x22; 32];
+/// Hash of the block submitted extrinsics land in (block 101).
+pub const INCLUDED: [u8; 32] = [0x33; 32];
+
+/// What the dispatch of a submitted extrinsic reports in its events.
+#[derive(Clone, Copy, Debug)]
+pub enum Outcome {
+    Success,
+    /// `ExtrinsicFailed` with `DispatchError::Module { index, error: [error, 0, 0, 0] }`.
+    ModuleError {
+        pallet_index: u8,
+        error_index: u8,
+    },
+}
+
+/// The node's state: raw storage (key → SCALE value) and the next nonce it reports.
+pub struct MockChain {
+    pub storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    pub next_nonce: u64,
+    pub outcome: Outcome,
+}
+
+/// What the test can inspect afterwards.
+#[derive(Clone, Default)]
+pub struct Seen {
+    pub submitted: Arc<Mutex<Vec<Vec<u8>>>>,
+    pub methods: Arc<Mutex<Vec<String>>>,
+}
+
+fn hex0x(bytes: &[u8]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+fn unhex(v: &Json) -> Vec<u8> {
+    let s = v.as_str().unwrap_or_default();
+    hex::decode(s.trim_start_matches("0x")).expect("hex param")
+}
+
+fn params(raw: Option<Box<serde_json::value::RawValue>>) -> Vec<Json> {
+    raw.map(|r| serde_json::from_str(r.get()).expect("params are JSON"))
+        .unwrap_or_default()
+}
+
+fn header(number: u64, parent: [u8; 32]) -> Json {
+    serde_json::to_value(SubstrateHeader::<H256> {
+        parent_hash: H256(parent),
+        number,
+        state_root: H256([0; 32]),
+        extrinsics_root: H256([0; 32]),
+        digest: Digest::default(),
+    })
+    .expect("header serialises")
+}
+
+fn block_number(hash: &[u8]) -> Option<u64> {
+    if hash == GENESIS {
+        Some(0)
+    } else if hash == FINALIZED {
+        Some(100)
+    } else if hash == INCLUDED {
+        Some(101)
+    } else {
+        None
+    }
+}
+
+/// `System::Events` with one record for extrinsic 0 of the block: success or a module error.
+pub fn events_value(outcome: Outcome) -> Vec<u8> {
+    let metadata = metadata();
+    let info = Value::named_composite([
+        (
+            "weight",
+            Value::named_composite([("ref_time", Value::u128(1)), ("proof_size", Value::u128(2))]),
+        ),
+        ("class", Value::unnamed_variant("Normal", [])),
+        ("pays_fee", Value::unnamed_variant("Yes", [])),
+    ]);
+    let system_event = match outcome {
+        Outcome::Success => Value::named_variant("ExtrinsicSuccess", [("dispatch_info", info)]),
+        Outcome::ModuleError {
+            pallet_index,
+            error_index,
+        } => {
+            let module = Value::named_composite([
+                ("index", Value::u128(pallet_index.into())),
+                (
+                    "error",
+                    Value::unnamed_composite([error_index, 0, 0, 0].map(|b| Value::u128(b.into()))),
+                ),
+            ]);
+            Value::named_variant(
+                "ExtrinsicFailed",
+                [
+                    ("dispatch_error", Value::unnamed_variant("Module", [module])),
+                    ("dispatch_info", info),
+                ],
+            )
+        }
+    };
+    let record = Value::named_composite([
+        (
+            "phase",
+            Value::unnamed_variant("ApplyExtrinsic", [Value::u128(0)]),
+        ),
+        ("event", Value::unnamed_variant("System", [system_event])),
+        ("topics", Value::unnamed_composite([])),
+    ]);
+    let events = Value::unnamed_composite([record]);
+    let ty = metadata
+        .pallet_by_name("System")
+        .and_then(|p| p.storage())
+        .and_then(|s| s.entry_by_name("Events"))
+        .expect("System::Events")
+        .value_ty();
+    events
+        .encode_as_type(ty, metadata.types())
+        .expect("events encode against the metadata")
+}
+
+/// `state_call` answers: runtime version, metadata, nonce.
+fn state_call(method: &str, runtime_version: &[u8], nonce: u64) -> Option<String> {
+    match method {
+        "Core_version" => Some(hex0x(runtime_version)),
+        "Metadata_metadata_versions" => {
+            let mut out = compact(2);
+            out.extend_from_slice(&15u32.to_le_bytes());
+            out.extend_from_slice(&16u32.to_le_bytes());
+            Some(hex0x(&out))
+        }
+        "Metadata_metadata_at_version" => {
+            // Option::Some, then the metadata as a length-prefixed Vec<u8>.
+            let mut out = vec![1u8];
+            out.extend(compact(FINNEY.len() as u32));
+            out.extend_from_slice(FINNEY);
+            Some(hex0x(&out))
+        }
+        "AccountNonceApi_account_nonce" => Some(hex0x(&(nonce as u32).to_le_bytes())),
+        _ => None,
+    }
+}
+
+/// An RPC client serving `chain` through subxt's mock client.
+pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
+    let seen = Seen::default();
+    let mut storage = chain.storage;
+    storage.insert(
+        storage_key("System", "Events", &[]),
+        events_value(chain.outcome),
+    );
+    let storage = Arc::new(storage);
+    let runtime_version = Arc::new(runtime_version_bytes(&metadata()));
+    let nonce = chain.next_nonce;
+    let methods = seen.methods.clone();
+    let submitted_body = seen.submitted.clone();
+    let submitted = seen.submitted.clone();
+
+    let (s1, s2, s3) = (storage.clone(), storage.clone(), storage.clone());
+    let mock = MockRpcClient::builder()
+        .method_handler("rpc_methods", async |_| {
+            J(
+                json!({"methods": ["chain_getBlockHash", "chain_getHeader", "state_call",
+                "state_getStorage", "state_getKeysPaged", "state_queryStorageAt",
+                "author_submitAndWatchExtrinsic", "system_accountNextIndex", "chain_getBlock"]}),
+            )
+        })
+        .method_handler("chain_getBlockHash", async |p| {
+            let n = params(p).first().and_then(Json::as_u64);
+            J(match n {
+                Some(0) => json!(hex0x(&GENESIS)),
+                Some(100) => json!(hex0x(&FINALIZED)),
+                Some(101) => json!(hex0x(&INCLUDED)),
+                _ => Json::Null,
+            })
+        })
+        .method_handler("chain_getFinalizedHead", async |_| J(hex0x(&FINALIZED)))
+        .method_handler("chain_getHeader", async |p| {
+            let hash = params(p).first().map(unhex).unwrap_or(FINALIZED.to_vec());
+            J(match block_number(&hash) {
+                Some(0) => header(0, [0; 32]),
+                Some(100) => header(100, [0x44; 32]),
+                Some(101) => header(101, FINALIZED),
+                _ => Json::Null,
+            })
+        })
+        .method_handler("state_call", move |p| {
+            let p = params(p);
+            let method = p
+                .first()
+                .and_then(Json::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let answer = state_call(&method, &runtime_version, nonce);
+            async move { answer.map(J) }
+        })
+        .method_handler("state_getStorage", move |p| {
+            let key = params(p).first().map(unhex).unwrap_or_default();
+            let value = s1.get(&key).map(|v| hex0x(v));
+            async move { J(value) }
+        })
+        .method_handler("state_getKeysPaged", move |p| {
+            let p = params(p);
+            let prefix = p.first().map(unhex).unwrap_or_default();
+            let count = p.get(1).and_then(Json::as_u64).unwrap_or(0) as usize;
+            let start = p.get(2).filter(|v| !v.is_null()).map(unhex);
+            let keys: Vec<String> = s2
+                .keys()
+                .filter(|k| k.starts_with(&prefix))
+                .filter(|k| start.as_ref().is_none_or(|s| *k > s))
+                .take(count)
+                .map(|k| hex0x(k))
+                .collect();
+            async move { J(keys) }
+        })
+        .method_handler("state_queryStorageAt", move |p| {
+            let p = params(p);
+            let keys = p
+                .first()
+                .and_then(Json::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let changes: Vec<Json> = keys
+                .iter()
+                .map(|k| json!([k, s3.get(&unhex(k)).map(|v| hex0x(v))]))
+                .collect();
+            let at = p.get(1).cloned().unwrap_or(Json::Null);
+            async move { J(json!([{"block": at, "changes": changes}])) }
+        })
+        .method_handler("system_accountNextIndex", move |_| async move { J(nonce) })
+        .method_handler("chain_getBlock", move |p| {
+            let hash = params(p).first().map(unhex).unwrap_or_default();
+            let body: Vec<String> = if hash == INCLUDED {
+                submitted_body
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .map(|x| hex0x(x))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let block = block_number(&hash).map(|n| {
+                json!({"block": {"header": header(n, [0; 32]), "extrinsics": body},
+                       "justifications": null})
+            });
+            async move { J(block.unwrap_or(Json::Null)) }
+        })
+        .method_fallback(move |name, _| {
+            methods.lock().expect("lock").push(name);
+            async { None::<J<Json>> }
+        })
+        .subscription_handler("author_submitAndWatchExtrinsic", move |p, _unsub| {
+            let ext = params(p).first().map(unhex).unwrap_or_default();
+            submitted.lock().expect("lock").push(ext);
+            async move {
+                vec![
+                    J(json!("ready")),
+                    J(json!({"inBlock": hex0x(&INCLUDED)})),
+                    J(json!({"finalized": hex0x(&INCLUDED)})),
+                ]
+            }
+        })
+        .build();
+    (RpcClient::new(mock), seen)
+}

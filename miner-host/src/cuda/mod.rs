@@ -1,0 +1,224 @@
+//! The `cuda` backend: NVIDIA GPUs through cudarc with dynamic loading.
+//!
+//! It compiles everywhere (no CUDA toolkit needed to build). Before any cudarc call it checks
+//! that the driver library (`libcuda`) and NVRTC can be loaded — cudarc panics when they can't
+//! — and otherwise returns "no CUDA device" as [`BackendError::Unavailable`].
+//!
+//! Kernels are the `cuda-kernels` crate's source text (the very text its grid-emulator tests
+//! check against the `challenges` reference), compiled with NVRTC for the device's compute
+//! capability once per device and cached. Outputs never cross PCIe in full: `commit` builds the
+//! BLAKE3 chunk chaining values and the parent levels up to 16-chunk blocks on the device,
+//! copies only the block CVs to the host ([`challenges::commitment::OutputTree::from_block_cvs`]),
+//! and keeps a device copy of the output; an opening copies one 16 KiB block back.
+//!
+//! GEMM: the `__dp4a` kernel of `cuda-kernels` into a row-major `i32` product, then the
+//! re-layout kernel into tiles. (cuBLASLt `CUBLAS_COMPUTE_32I` is the planned fast path; it is
+//! not wired in yet — see the crate README.)
+//!
+//! One challenge per device at a time; dropping a session frees every buffer and output it
+//! holds on every path (cudarc frees device memory when its slices drop).
+#![allow(unsafe_code)]
+
+mod session;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use challenge_runtime::{Backend, BackendError, BackendKind, DeviceInfo, DeviceSession};
+use cudarc::driver::{CudaContext, CudaModule};
+
+/// The message every "this machine cannot run CUDA" error starts with.
+pub const NO_CUDA: &str = "no CUDA device";
+
+struct Device {
+    index: u32,
+    ctx: Arc<CudaContext>,
+    info: DeviceInfo,
+    busy: AtomicBool,
+    module: Mutex<Option<Arc<CudaModule>>>,
+    arch: &'static str,
+}
+
+/// NVIDIA GPUs of this machine.
+pub struct CudaBackend {
+    devices: Vec<Arc<Device>>,
+}
+
+/// Whether the CUDA driver and NVRTC libraries can be loaded, without touching them further.
+pub fn libraries_present() -> Result<(), BackendError> {
+    // SAFETY: these only try to dlopen the libraries by name; nothing is called in them.
+    let driver = unsafe { cudarc::driver::sys::is_culib_present() };
+    if !driver {
+        return Err(BackendError::Unavailable(format!(
+            "{NO_CUDA}: the NVIDIA driver library (libcuda.so) was not found; install the NVIDIA \
+             driver or run with --backend cpu"
+        )));
+    }
+    // SAFETY: as above.
+    let nvrtc = unsafe { cudarc::nvrtc::sys::is_culib_present() };
+    if !nvrtc {
+        return Err(BackendError::Unavailable(format!(
+            "{NO_CUDA}: NVRTC (libnvrtc.so) was not found; install the CUDA toolkit's runtime \
+             compiler and make sure LD_LIBRARY_PATH includes it"
+        )));
+    }
+    Ok(())
+}
+
+fn driver_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> BackendError + '_ {
+    move |e| BackendError::Device(format!("{what}: {e}"))
+}
+
+/// NVRTC's architecture name for a compute capability (`sm_90` for an H100).
+fn arch_name(major: i32, minor: i32) -> &'static str {
+    match (major, minor) {
+        (10, _) => "sm_100",
+        (9, _) => "sm_90",
+        (8, 9) => "sm_89",
+        (8, 7) => "sm_87",
+        (8, 6) => "sm_86",
+        (8, _) => "sm_80",
+        (7, 5) => "sm_75",
+        (7, _) => "sm_70",
+        _ => "sm_61",
+    }
+}
+
+fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
+    let b: Vec<u8> = bytes.iter().map(|c| *c as u8).collect();
+    let h = hex::encode(b);
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
+}
+
+impl CudaBackend {
+    /// Every CUDA device of the machine, or "no CUDA device" when there is none or the driver
+    /// libraries are missing. Never panics.
+    pub fn new() -> Result<Self, BackendError> {
+        libraries_present()?;
+        let count = CudaContext::device_count()
+            .map_err(|e| BackendError::Unavailable(format!("{NO_CUDA}: {e}")))?;
+        if count <= 0 {
+            return Err(BackendError::Unavailable(format!(
+                "{NO_CUDA}: the driver reports no GPU"
+            )));
+        }
+        let mut devices = Vec::new();
+        for index in 0..count as u32 {
+            let ctx =
+                CudaContext::new(index as usize).map_err(driver_err("creating a CUDA context"))?;
+            let name = ctx.name().map_err(driver_err("reading the device name"))?;
+            let memory_bytes =
+                ctx.total_mem()
+                    .map_err(driver_err("reading device memory"))? as u64;
+            let uuid = ctx.uuid().ok().map(|u| format_uuid(&u.bytes));
+            let (major, minor) = ctx
+                .compute_capability()
+                .map_err(driver_err("reading the compute capability"))?;
+            devices.push(Arc::new(Device {
+                index,
+                ctx,
+                info: DeviceInfo {
+                    index,
+                    name,
+                    memory_bytes,
+                    uuid,
+                },
+                busy: AtomicBool::new(false),
+                module: Mutex::new(None),
+                arch: arch_name(major, minor),
+            }));
+        }
+        Ok(Self { devices })
+    }
+}
+
+static COMPILE_LOCK: OnceLock<Mutex<()>> = OnceLock::new();
+
+impl Device {
+    /// The kernels compiled for this device, compiling them on first use.
+    fn module(&self) -> Result<Arc<CudaModule>, BackendError> {
+        let mut slot = self.module.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(m) = slot.as_ref() {
+            return Ok(Arc::clone(m));
+        }
+        let _one_at_a_time = COMPILE_LOCK
+            .get_or_init(|| Mutex::new(()))
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let opts = cudarc::nvrtc::CompileOptions {
+            arch: Some(self.arch),
+            name: Some(cuda_kernels::PROGRAM_NAME.to_string()),
+            options: vec!["-std=c++17".to_string()],
+            ..Default::default()
+        };
+        let ptx =
+            cudarc::nvrtc::compile_ptx_with_opts(cuda_kernels::SOURCE, opts).map_err(|e| {
+                BackendError::Device(format!(
+                    "NVRTC could not compile the kernels for {}: {e:?}",
+                    self.arch
+                ))
+            })?;
+        let module = self
+            .ctx
+            .load_module(ptx)
+            .map_err(driver_err("loading the compiled kernels"))?;
+        *slot = Some(Arc::clone(&module));
+        Ok(module)
+    }
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn kind(&self) -> BackendKind {
+        BackendKind::Cuda
+    }
+
+    fn devices(&self) -> Vec<DeviceInfo> {
+        self.devices.iter().map(|d| d.info.clone()).collect()
+    }
+
+    fn open(&self, device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
+        let dev = self
+            .devices
+            .get(device as usize)
+            .ok_or(BackendError::NoDevice {
+                index: device,
+                count: self.devices.len() as u32,
+            })?;
+        if dev.busy.swap(true, Ordering::AcqRel) {
+            return Err(BackendError::Busy(device));
+        }
+        let release = ReleaseOnDrop(Arc::clone(dev));
+        let module = dev.module()?;
+        let stream = dev
+            .ctx
+            .new_stream()
+            .map_err(driver_err("creating a stream"))?;
+        Ok(Box::new(session::CudaSession::new(release, module, stream)))
+    }
+}
+
+/// Marks the device free again when dropped (the session's last field, so it drops last).
+pub(crate) struct ReleaseOnDrop(Arc<Device>);
+
+impl ReleaseOnDrop {
+    pub(crate) fn index(&self) -> u32 {
+        self.0.index
+    }
+}
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
+}

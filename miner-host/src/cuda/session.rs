@@ -1,0 +1,423 @@
+//! One challenge's use of one GPU: buffers, kernel launches, on-device commitment, openings.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use challenge_runtime::{BackendError, BufferId, Committed, DeviceSession};
+use challenges::commitment::{self, ChainingValue, Opening, OutputTree};
+use challenges::membw::Permutation;
+use challenges::prf::PhiloxKey;
+use cuda_kernels::launch::{self, DEFAULT_THREADS, Launch};
+use cudarc::driver::{
+    CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
+};
+
+use super::{ReleaseOnDrop, driver_err};
+
+struct Output {
+    committed: Committed,
+    tree: OutputTree,
+    /// A device copy of the output, so the module may reuse its buffer; openings read one
+    /// block of it back.
+    data: CudaSlice<u8>,
+}
+
+/// A session on one GPU. Field order matters: device memory drops before the device is
+/// released.
+pub(crate) struct CudaSession {
+    buffers: HashMap<u64, CudaSlice<u8>>,
+    outputs: Vec<Output>,
+    functions: HashMap<&'static str, CudaFunction>,
+    next: u64,
+    module: Arc<CudaModule>,
+    stream: Arc<CudaStream>,
+    release: ReleaseOnDrop,
+}
+
+fn geometry(e: launch::GeometryError) -> BackendError {
+    BackendError::Invalid(format!("kernel launch geometry: {e}"))
+}
+
+fn config(l: Launch) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (l.grid[0], l.grid[1], l.grid[2]),
+        block_dim: (l.block[0], l.block[1], l.block[2]),
+        shared_mem_bytes: 0,
+    }
+}
+
+fn usize_of(v: u64) -> Result<usize, BackendError> {
+    usize::try_from(v).map_err(|_| {
+        BackendError::Invalid(format!("{v} does not fit this machine's address space"))
+    })
+}
+
+impl CudaSession {
+    pub(crate) fn new(
+        release: ReleaseOnDrop,
+        module: Arc<CudaModule>,
+        stream: Arc<CudaStream>,
+    ) -> Self {
+        Self {
+            buffers: HashMap::new(),
+            outputs: Vec::new(),
+            functions: HashMap::new(),
+            next: 1,
+            module,
+            stream,
+            release,
+        }
+    }
+
+    fn function(&mut self, name: &'static str) -> Result<CudaFunction, BackendError> {
+        if let Some(f) = self.functions.get(name) {
+            return Ok(f.clone());
+        }
+        let f = self.module.load_function(name).map_err(driver_err(name))?;
+        self.functions.insert(name, f.clone());
+        Ok(f)
+    }
+
+    fn take(&mut self, id: BufferId) -> Result<CudaSlice<u8>, BackendError> {
+        self.buffers
+            .remove(&id.0)
+            .ok_or(BackendError::UnknownBuffer(id))
+    }
+
+    fn put(&mut self, id: BufferId, slice: CudaSlice<u8>) {
+        self.buffers.insert(id.0, slice);
+    }
+
+    fn alloc_raw(&self, bytes: usize) -> Result<CudaSlice<u8>, BackendError> {
+        self.stream
+            .alloc_zeros::<u8>(bytes.max(1))
+            .map_err(|e| BackendError::OutOfMemory {
+                bytes: bytes as u64,
+                detail: e.to_string(),
+            })
+    }
+
+    /// The BLAKE3 chaining values of every `2^height`-chunk block of `data` (the last block may
+    /// be partial), computed on the device: chunk CVs, then `height` parent levels.
+    fn block_cvs(
+        &mut self,
+        data: &CudaSlice<u8>,
+        len: u64,
+        height: u32,
+    ) -> Result<Vec<ChainingValue>, BackendError> {
+        let chunks = commitment::leaf_count(len);
+        let mut level = self.alloc_raw(usize_of(chunks * 32)?)?;
+        let f = self.function(cuda_kernels::BLAKE3_CHUNK_CVS)?;
+        let cfg = config(launch::blake3_chunk_cvs(len, DEFAULT_THREADS).map_err(geometry)?);
+        let base = 0u64;
+        // SAFETY: argument list matches `blake3_chunk_cvs` in cuda_kernels::KERNELS; `level`
+        // holds one 32-byte CV per chunk of `data`.
+        unsafe {
+            self.stream
+                .launch_builder(&f)
+                .arg(data)
+                .arg(&len)
+                .arg(&base)
+                .arg(&mut level)
+                .launch(cfg)
+        }
+        .map_err(driver_err("blake3_chunk_cvs"))?;
+        let mut count = chunks;
+        let parent = self.function(cuda_kernels::BLAKE3_PARENT_CVS)?;
+        for _ in 0..height {
+            if count <= 1 {
+                break;
+            }
+            let up = count.div_ceil(2);
+            let mut next = self.alloc_raw(usize_of(up * 32)?)?;
+            let cfg = config(launch::blake3_parent_cvs(count, DEFAULT_THREADS).map_err(geometry)?);
+            // SAFETY: matches `blake3_parent_cvs`; `next` holds ⌈count/2⌉ CVs.
+            unsafe {
+                self.stream
+                    .launch_builder(&parent)
+                    .arg(&level)
+                    .arg(&count)
+                    .arg(&mut next)
+                    .launch(cfg)
+            }
+            .map_err(driver_err("blake3_parent_cvs"))?;
+            level = next;
+            count = up;
+        }
+        let host = self
+            .stream
+            .clone_dtoh(&level)
+            .map_err(driver_err("copying block CVs"))?;
+        Ok(host
+            .chunks_exact(32)
+            .take(usize_of(count)?)
+            .map(|c| {
+                let mut cv = [0u8; 32];
+                cv.copy_from_slice(c);
+                cv
+            })
+            .collect())
+    }
+}
+
+impl DeviceSession for CudaSession {
+    fn device(&self) -> u32 {
+        self.release.index()
+    }
+
+    fn alloc(&mut self, bytes: u64) -> Result<BufferId, BackendError> {
+        let slice = self.alloc_raw(usize_of(bytes)?)?;
+        let id = BufferId(self.next);
+        self.next += 1;
+        self.put(id, slice);
+        Ok(id)
+    }
+
+    fn free(&mut self, buf: BufferId) -> Result<(), BackendError> {
+        self.take(buf).map(drop)
+    }
+
+    fn prf_fill(
+        &mut self,
+        buf: BufferId,
+        offset: u64,
+        len: u64,
+        key: PhiloxKey,
+        tensor_id: u32,
+        start: u64,
+    ) -> Result<(), BackendError> {
+        let f = self.function(cuda_kernels::PRF_FILL_I8)?;
+        let cfg = config(launch::prf_fill_i8(start, len, DEFAULT_THREADS).map_err(geometry)?);
+        let mut data = self.take(buf)?;
+        let result = (|| {
+            let (lo, hi) = (usize_of(offset)?, usize_of(offset + len)?);
+            let mut view = data
+                .try_slice_mut(lo..hi)
+                .ok_or_else(|| BackendError::Invalid("prf_fill range outside the buffer".into()))?;
+            // SAFETY: matches `prf_fill_i8`; the view holds exactly `len` bytes.
+            unsafe {
+                self.stream
+                    .launch_builder(&f)
+                    .arg(&mut view)
+                    .arg(&start)
+                    .arg(&len)
+                    .arg(&tensor_id)
+                    .arg(&key[0])
+                    .arg(&key[1])
+                    .launch(cfg)
+            }
+            .map_err(driver_err("prf_fill_i8"))
+            .map(drop)
+        })();
+        self.put(buf, data);
+        result
+    }
+
+    fn gemm_i8(
+        &mut self,
+        a: BufferId,
+        b: BufferId,
+        c: BufferId,
+        m: u32,
+        n: u32,
+        k: u32,
+    ) -> Result<(), BackendError> {
+        let gemm = self.function(cuda_kernels::GEMM_I8_DP4A)?;
+        let relayout = self.function(cuda_kernels::RELAYOUT_TILES)?;
+        let gemm_cfg = config(launch::gemm_i8_dp4a(m, n, k).map_err(geometry)?);
+        let relayout_cfg = config(launch::relayout_tiles(m, n).map_err(geometry)?);
+        let mut row_major = self.alloc_raw(usize_of(4 * u64::from(m) * u64::from(n))?)?;
+        let mut out = self.take(c)?;
+        let result = (|| {
+            let (ab, bb) = (
+                self.buffers
+                    .get(&a.0)
+                    .ok_or(BackendError::UnknownBuffer(a))?,
+                self.buffers
+                    .get(&b.0)
+                    .ok_or(BackendError::UnknownBuffer(b))?,
+            );
+            // SAFETY: matches `gemm_i8_dp4a`; the sandbox checked a = m·k, b = k·n bytes and
+            // `row_major` holds m·n i32.
+            unsafe {
+                self.stream
+                    .launch_builder(&gemm)
+                    .arg(ab)
+                    .arg(bb)
+                    .arg(&mut row_major)
+                    .arg(&m)
+                    .arg(&n)
+                    .arg(&k)
+                    .launch(gemm_cfg)
+            }
+            .map_err(driver_err("gemm_i8_dp4a"))?;
+            // SAFETY: matches `relayout_tiles`; `out` holds 4·m·n bytes (checked by the sandbox).
+            unsafe {
+                self.stream
+                    .launch_builder(&relayout)
+                    .arg(&row_major)
+                    .arg(&mut out)
+                    .arg(&m)
+                    .arg(&n)
+                    .launch(relayout_cfg)
+            }
+            .map_err(driver_err("relayout_tiles"))
+            .map(drop)
+        })();
+        self.put(c, out);
+        result
+    }
+
+    fn membw_fill(
+        &mut self,
+        buf: BufferId,
+        key: PhiloxKey,
+        rounds: u32,
+    ) -> Result<(), BackendError> {
+        let f = self.function(cuda_kernels::MEMBW_FILL)?;
+        let mut data = self.take(buf)?;
+        let count = (data.len() / 16) as u64;
+        let first = 0u64;
+        let result = launch::membw_fill(count, DEFAULT_THREADS)
+            .map_err(geometry)
+            .and_then(|l| {
+                // SAFETY: matches `membw_fill`; the buffer holds `count` 16-byte blocks.
+                unsafe {
+                    self.stream
+                        .launch_builder(&f)
+                        .arg(&mut data)
+                        .arg(&first)
+                        .arg(&count)
+                        .arg(&rounds)
+                        .arg(&key[0])
+                        .arg(&key[1])
+                        .launch(config(l))
+                }
+                .map_err(driver_err("membw_fill"))
+                .map(drop)
+            });
+        self.put(buf, data);
+        result
+    }
+
+    fn membw_pass(
+        &mut self,
+        buf: BufferId,
+        out: BufferId,
+        group: u32,
+        pass: u32,
+        perm: &Permutation,
+    ) -> Result<(), BackendError> {
+        let f = self.function(cuda_kernels::MEMBW_PASS)?;
+        let mut dst = self.take(out)?;
+        let result = (|| {
+            let src = self
+                .buffers
+                .get(&buf.0)
+                .ok_or(BackendError::UnknownBuffer(buf))?;
+            let groups = (src.len() / group.max(1) as usize) as u64;
+            let cfg = config(launch::membw_pass(groups, DEFAULT_THREADS).map_err(geometry)?);
+            let rk = perm.round_keys();
+            let half = perm.half_bits();
+            // SAFETY: matches `membw_pass`; `dst` holds 8 bytes per group (checked by the sandbox).
+            unsafe {
+                self.stream
+                    .launch_builder(&f)
+                    .arg(src)
+                    .arg(&mut dst)
+                    .arg(&groups)
+                    .arg(&group)
+                    .arg(&pass)
+                    .arg(&half)
+                    .arg(&rk[0])
+                    .arg(&rk[1])
+                    .arg(&rk[2])
+                    .arg(&rk[3])
+                    .launch(cfg)
+            }
+            .map_err(driver_err("membw_pass"))
+            .map(drop)
+        })();
+        self.put(out, dst);
+        result
+    }
+
+    fn commit(&mut self, buf: BufferId) -> Result<Committed, BackendError> {
+        let src = self.take(buf)?;
+        let copy = self
+            .stream
+            .clone_dtod(&src)
+            .map_err(driver_err("copying the output on the device"));
+        self.put(buf, src);
+        let data = copy?;
+        let len = data.len() as u64;
+        let height = commitment::DEFAULT_BLOCK_HEIGHT;
+        let tree = if commitment::block_count(len, height) <= 1 {
+            // One block (≤ 16 KiB): its root is a root node, so hash it on the host.
+            let bytes = self
+                .stream
+                .clone_dtoh(&data)
+                .map_err(driver_err("copying a small output"))?;
+            OutputTree::with_block_height(&bytes, height)
+                .map_err(|e| BackendError::Invalid(e.to_string()))?
+        } else {
+            let cvs = self.block_cvs(&data, len, height)?;
+            OutputTree::from_block_cvs(len, height, cvs)
+                .map_err(|e| BackendError::Invalid(e.to_string()))?
+        };
+        let committed = Committed {
+            root: *tree.root().as_bytes(),
+            len,
+        };
+        self.outputs.push(Output {
+            committed,
+            tree,
+            data,
+        });
+        Ok(committed)
+    }
+
+    fn roots(&self) -> Vec<[u8; 32]> {
+        self.outputs.iter().map(|o| o.committed.root).collect()
+    }
+
+    fn open_leaf(&self, output: u32, leaf: u64) -> Result<Opening, BackendError> {
+        let out = self
+            .outputs
+            .get(output as usize)
+            .ok_or(BackendError::NoOutput(output))?;
+        let range = out.tree.block_byte_range(leaf).ok_or_else(|| {
+            BackendError::Invalid(format!("leaf {leaf} is outside output {output}"))
+        })?;
+        let view = out
+            .data
+            .try_slice(usize_of(range.start)?..usize_of(range.end)?)
+            .ok_or_else(|| BackendError::Invalid("block range outside the output".into()))?;
+        let block = self
+            .stream
+            .clone_dtoh(&view)
+            .map_err(driver_err("copying a block for an opening"))?;
+        out.tree
+            .open(&block, leaf)
+            .map_err(|e| BackendError::Invalid(e.to_string()))
+    }
+
+    fn sync(&mut self) -> Result<(), BackendError> {
+        self.stream
+            .synchronize()
+            .map_err(driver_err("synchronizing the stream"))
+    }
+
+    fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
+        let data = self
+            .buffers
+            .get(&buf.0)
+            .ok_or(BackendError::UnknownBuffer(buf))?;
+        let view = data
+            .try_slice(usize_of(offset)?..usize_of(offset.saturating_add(len))?)
+            .ok_or_else(|| BackendError::Invalid("read range outside the buffer".into()))?;
+        self.stream
+            .clone_dtoh(&view)
+            .map_err(driver_err("reading a buffer"))
+    }
+}

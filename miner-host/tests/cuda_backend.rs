@@ -1,0 +1,140 @@
+//! The `cuda` backend against the CPU reference, bit for bit: both built-in modules at small
+//! sizes, every root and a sample of openings. Runs only where a CUDA device is present and
+//! says "skipped: no CUDA device" otherwise; without one it checks that the backend fails
+//! cleanly (a typed error, no panic).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use challenge_runtime::cpu::{CpuBackend, CpuConfig};
+use challenge_runtime::{Backend, BackendError, Sandbox, SandboxLimits};
+use challenges::matmul::MatmulParams;
+use challenges::membw::MembwParams;
+use miner_host::cuda::{CudaBackend, NO_CUDA};
+
+fn cuda() -> Option<CudaBackend> {
+    match CudaBackend::new() {
+        Ok(b) => Some(b),
+        Err(BackendError::Unavailable(msg)) => {
+            assert!(msg.starts_with(NO_CUDA), "{msg}");
+            println!("skipped: no CUDA device ({msg})");
+            None
+        }
+        Err(other) => panic!("a CUDA error other than 'no device': {other}"),
+    }
+}
+
+#[test]
+fn cuda_equals_cpu_bit_for_bit() {
+    let Some(gpu) = cuda() else { return };
+    let cpu = CpuBackend::new(CpuConfig::default()).unwrap();
+    let sandbox = Sandbox::new(SandboxLimits {
+        device_budget_bytes: 1 << 32,
+        ..SandboxLimits::default()
+    })
+    .unwrap();
+    let cases: Vec<(&[u8], Vec<u8>)> = vec![
+        (
+            builtin_modules::MATMUL_I8.bytes,
+            MatmulParams {
+                m: 64,
+                n: 64,
+                k: 64,
+                count: 2,
+            }
+            .encode()
+            .to_vec(),
+        ),
+        (
+            builtin_modules::MATMUL_I8.bytes,
+            MatmulParams {
+                m: 16,
+                n: 48,
+                k: 272,
+                count: 3,
+            }
+            .encode()
+            .to_vec(),
+        ),
+        (
+            builtin_modules::MATMUL_I8.bytes,
+            MatmulParams {
+                m: 256,
+                n: 128,
+                k: 4096,
+                count: 1,
+            }
+            .encode()
+            .to_vec(),
+        ),
+        (
+            builtin_modules::MEMBW.bytes,
+            MembwParams {
+                bytes: 1024,
+                group: 256,
+                rounds: 1,
+                passes: 2,
+            }
+            .encode()
+            .to_vec(),
+        ),
+        (
+            builtin_modules::MEMBW.bytes,
+            MembwParams {
+                bytes: 128 * 129,
+                group: 128,
+                rounds: 3,
+                passes: 3,
+            }
+            .encode()
+            .to_vec(),
+        ),
+        (
+            builtin_modules::MEMBW.bytes,
+            MembwParams {
+                bytes: 64 << 20,
+                group: 4096,
+                rounds: 16,
+                passes: 2,
+            }
+            .encode()
+            .to_vec(),
+        ),
+    ];
+    for device in 0..gpu.devices().len() as u32 {
+        for (module, params) in &cases {
+            let m = sandbox.load(module).unwrap();
+            let seed = [device as u8 + 1; 32];
+            let on_gpu = sandbox.run(&m, &gpu, device, seed, params).unwrap();
+            let on_cpu = sandbox.run(&m, &cpu, 0, seed, params).unwrap();
+            assert_eq!(
+                on_gpu.roots(),
+                on_cpu.roots(),
+                "device {device}, params {params:02x?}"
+            );
+            for (i, out) in on_gpu.outputs.iter().enumerate() {
+                let leaves = challenges::commitment::leaf_count(out.len);
+                for leaf in [0, leaves / 2, leaves - 1] {
+                    assert_eq!(
+                        on_gpu.open(i as u32, leaf).unwrap(),
+                        on_cpu.open(i as u32, leaf).unwrap()
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_gpu_the_backend_fails_cleanly() {
+    if let Some(gpu) = cuda() {
+        assert!(!gpu.devices().is_empty());
+        assert!(matches!(
+            gpu.open(u32::MAX),
+            Err(BackendError::NoDevice { .. })
+        ));
+    }
+}
