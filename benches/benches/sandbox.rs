@@ -109,8 +109,8 @@ fn bench(c: &mut Criterion) {
     let membw_module = sandbox.load(builtin_modules::MEMBW.bytes).unwrap();
     let wp = MembwParams {
         bytes: 72 << 30,
-        group: 4096,
-        rounds: 16,
+        group: 1024,
+        rounds: 22,
         passes: 2,
     };
     let perm = membw::Permutation::new(wp.groups(), 1, &[3; 32]).unwrap();
@@ -134,7 +134,7 @@ fn bench(c: &mut Criterion) {
         salt: [2; 32],
         chunk: &chunk,
     };
-    g.bench_function("check one membw leaf, 4 samples, g=4 KiB, R=16", |b| {
+    g.bench_function("check one membw leaf, 4 samples, g=1 KiB, R=22", |b| {
         b.iter(|| {
             sandbox
                 .check(&membw_module, seed, &wp.encode(), &[[3; 32], [0; 32]], &req)

@@ -264,12 +264,18 @@ pub fn tile_from_operands(
     }
     let mut acc = [0i32; TILE * TILE];
     for (a_row, acc_row) in a_rows.chunks_exact(k).zip(acc.chunks_exact_mut(TILE)) {
+        // Fixed-size rows let the compiler keep the 16 sums in vector registers.
+        let mut sums = [0i32; TILE];
         for (a, b_row) in a_row.iter().zip(b_block.chunks_exact(TILE)) {
+            let Ok(b_row) = <&[i8; TILE]>::try_from(b_row) else {
+                continue;
+            };
             let a = i32::from(*a);
-            for (c, b) in acc_row.iter_mut().zip(b_row) {
-                *c += a * i32::from(*b);
+            for (s, b) in sums.iter_mut().zip(b_row) {
+                *s += a * i32::from(*b);
             }
         }
+        acc_row.copy_from_slice(&sums);
     }
     Ok(acc)
 }

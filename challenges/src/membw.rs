@@ -59,6 +59,28 @@
 //! reads each group twice: once as `b`, once as `π_p(b)`). Phases: `membw-fill`, then
 //! `membw-pass` (bytes `2·V·P`) and `hash` (`8·G·P` bytes).
 //!
+//! # Choosing `g` and `R` (the arithmetic)
+//!
+//! Two costs pull against each other. The **verifier** checks each sampled output by
+//! regenerating two groups on its CPU: `2·(g/16)·(R+1)` Philox calls at about 7 ns each natively
+//! (the `prf` bench), and it samples `s` outputs per opened leaf. The **GPU** must find
+//! regenerating a group at least 10× dearer than reading it, or a miner short of memory could
+//! recompute instead of store. Reading costs `g / B` (B = memory bandwidth); regenerating costs
+//! `(g/16)·(R+1)·c / I`, where `c ≈ 70` integer ops per Philox call (ten rounds of two 32-bit
+//! multiply-high/low pairs plus xors and key bumps) and `I` is the GPU's 32-bit integer
+//! throughput. So the ratio is `(R+1)·c·B / (16·I)`, independent of `g`:
+//!
+//! | class | B (TB/s) | I (T int32 op/s, est.) | R for ≥ 10× | verifier µs per sample at g = 1 KiB |
+//! |---|---|---|---|---|
+//! | H100 SXM (HBM3) | 3.35 | ≈ 33 | ≈ 22 | 2·64·23·7 ns ≈ 21 |
+//! | H200 (HBM3e) | 4.8 | ≈ 33 | ≈ 16 | ≈ 15 |
+//! | RTX 4090 (GDDR6X) | 1.0 | ≈ 41 | ≈ 94 | ≈ 85 |
+//!
+//! With `g = 1024` bytes and `s = 4` samples a leaf check stays under 0.5 ms even at R ≈ 94
+//! (≈ 0.35 ms), while `g` stays a multiple of 128 for coalesced gathers. These `I` figures are
+//! estimates; the CUDA self-test measures the real ratio per class and the class table records
+//! `R` (DESIGN.md: "measure it on a GPU").
+//!
 //! # Worked example
 //!
 //! `V = 1024, g = 256, R = 1, P = 2` (binary params `00040000 00000000 00010000 01000000
@@ -256,10 +278,32 @@ pub fn fill_group(
         });
     }
     let first = group * u64::from(params.group) / prf::BLOCK_BYTES as u64;
-    for (i, dst) in out.chunks_exact_mut(prf::BLOCK_BYTES).enumerate() {
-        dst.copy_from_slice(&fill_block(key, params.rounds, first + i as u64));
-    }
+    fill_blocks(key, params.rounds, first, out);
     Ok(())
+}
+
+/// Blocks regenerated side by side: the `R + 1` Philox calls of one block form a dependent
+/// chain, so interleaving independent blocks keeps the multipliers busy (≈ 3× faster than one
+/// block at a time on x86-64).
+const LANES_AT_ONCE: usize = 8;
+
+/// Writes fill blocks `first, first + 1, …` into `out` (a whole number of 16-byte blocks).
+pub fn fill_blocks(key: PhiloxKey, rounds: u32, first: u64, out: &mut [u8]) {
+    const STRIDE: usize = prf::BLOCK_BYTES * LANES_AT_ONCE;
+    for (i, dst) in out.chunks_mut(STRIDE).enumerate() {
+        let base = first + (i * LANES_AT_ONCE) as u64;
+        let mut x: [prf::PhiloxBlock; LANES_AT_ONCE] = core::array::from_fn(|j| {
+            prf::philox4x32_10(key, prf::tensor_counter(FILL_ID, base + j as u64))
+        });
+        for _ in 0..rounds {
+            for lane in x.iter_mut() {
+                *lane = prf::philox4x32_10(key, *lane);
+            }
+        }
+        for (block, words) in dst.chunks_exact_mut(prf::BLOCK_BYTES).zip(x) {
+            block.copy_from_slice(&prf::block_bytes(words));
+        }
+    }
 }
 
 /// The whole filled buffer (`V` bytes). Reference only: meant for small `V`.

@@ -36,3 +36,8 @@ pub use error::ClientError;
 pub use hyperparams::SubnetHyperparams;
 pub use metagraph::{AxonInfo, Metagraph, Neuron};
 pub use wallet::{KeySource, Keypair};
+
+/// Compiles the README's example (`no_run`) as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

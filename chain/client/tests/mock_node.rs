@@ -186,6 +186,7 @@ fn chain(storage: BTreeMap<Vec<u8>, Vec<u8>>, outcome: Outcome) -> MockChain {
     MockChain {
         storage,
         next_nonce: 7,
+        state_nonce: 6,
         outcome,
     }
 }
@@ -347,7 +348,7 @@ async fn set_weights_is_signed_submitted_and_confirmed() {
         &bytes[sig.address_range()][1..],
         &dev::alice().public_key().0
     );
-    // The nonce came from system_accountNextIndex (7).
+    // The nonce came from system_accountNextIndex (7), not the finalized state (6).
     let exts = ext.transaction_extension_payload().expect("extensions");
     let nonce = exts
         .iter()
@@ -541,13 +542,13 @@ async fn a_prebuilt_subxt_client_works_and_takes_the_nonce_from_state() {
         (ext.pallet_name(), ext.call_name()),
         ("SubtensorModule", "serve_axon")
     );
-    // Without our own RPC handle the nonce comes from AccountNonceApi (the mock answers 7 too).
+    // Without our own RPC handle the nonce comes from AccountNonceApi (6), not the pool (7).
     let exts = ext.transaction_extension_payload().expect("extensions");
     let nonce = exts
         .iter()
         .find(|e| e.name() == "CheckNonce")
         .expect("nonce");
-    assert_eq!(&bytes[nonce.range()], &[7 << 2]);
+    assert_eq!(&bytes[nonce.range()], &[6 << 2]);
     // Every RPC method the client used is one the mock serves.
     assert!(
         seen.methods.lock().unwrap().is_empty(),

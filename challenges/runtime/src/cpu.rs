@@ -316,9 +316,7 @@ impl DeviceSession for CpuSession {
                 .enumerate()
                 .for_each(|(i, part)| {
                     let first = (i * FILL_CHUNK / prf::BLOCK_BYTES) as u64;
-                    for (j, block) in part.chunks_exact_mut(prf::BLOCK_BYTES).enumerate() {
-                        block.copy_from_slice(&membw::fill_block(key, rounds, first + j as u64));
-                    }
+                    membw::fill_blocks(key, rounds, first, part);
                 })
         });
         Ok(())

@@ -34,10 +34,13 @@ pub enum Outcome {
     },
 }
 
-/// The node's state: raw storage (key → SCALE value) and the next nonce it reports.
+/// The node's state: raw storage (key → SCALE value) and the nonces it reports.
 pub struct MockChain {
     pub storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// `system_accountNextIndex` (counts the pool).
     pub next_nonce: u64,
+    /// `AccountNonceApi_account_nonce` (finalized state only).
+    pub state_nonce: u32,
     pub outcome: Outcome,
 }
 
@@ -139,7 +142,7 @@ pub fn events_value(outcome: Outcome) -> Vec<u8> {
 }
 
 /// `state_call` answers: runtime version, metadata, nonce.
-fn state_call(method: &str, runtime_version: &[u8], nonce: u64) -> Option<String> {
+fn state_call(method: &str, runtime_version: &[u8], nonce: u32) -> Option<String> {
     match method {
         "Core_version" => Some(hex0x(runtime_version)),
         "Metadata_metadata_versions" => {
@@ -155,7 +158,7 @@ fn state_call(method: &str, runtime_version: &[u8], nonce: u64) -> Option<String
             out.extend_from_slice(FINNEY);
             Some(hex0x(&out))
         }
-        "AccountNonceApi_account_nonce" => Some(hex0x(&(nonce as u32).to_le_bytes())),
+        "AccountNonceApi_account_nonce" => Some(hex0x(&nonce.to_le_bytes())),
         _ => None,
     }
 }
@@ -171,6 +174,7 @@ pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
     let storage = Arc::new(storage);
     let runtime_version = Arc::new(runtime_version_bytes(&metadata()));
     let nonce = chain.next_nonce;
+    let state_nonce = chain.state_nonce;
     let methods = seen.methods.clone();
     let submitted_body = seen.submitted.clone();
     let submitted = seen.submitted.clone();
@@ -210,7 +214,7 @@ pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
                 .and_then(Json::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            let answer = state_call(&method, &runtime_version, nonce);
+            let answer = state_call(&method, &runtime_version, state_nonce);
             async move { answer.map(J) }
         })
         .method_handler("state_getStorage", move |p| {
