@@ -81,7 +81,10 @@ fn alloc(mut caller: C<'_>, bytes: i64) -> i32 {
             ));
         }
         let held = run.live_bytes.saturating_add(run.committed_bytes);
-        if bytes == 0 || held.saturating_add(bytes) > limits.device_budget_bytes {
+        if bytes == 0 {
+            return Err(state.fail(status::OUT_OF_RANGE, "a buffer must hold at least one byte"));
+        }
+        if held.saturating_add(bytes) > limits.device_budget_bytes {
             return Err(state.fail(
                 status::BUDGET,
                 format!(

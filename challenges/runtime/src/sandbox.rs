@@ -3,7 +3,8 @@
 //! CPU, and ask it for its declared `work`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Mutex, PoisonError};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use challenges::abi::{self, CheckRequest, WorkRecord, status};
@@ -114,6 +115,28 @@ pub struct Sandbox {
     linker: Linker<HostState>,
     cache: Mutex<HashMap<[u8; 32], LoadedModule>>,
     limits: SandboxLimits,
+    live: Arc<AtomicU32>,
+}
+
+/// One of the sandbox's `max_instances` slots, given back on drop. Taking slots before
+/// instantiating makes "too many at once" a typed [`SandboxError::Busy`] rather than an
+/// allocator failure.
+struct InstanceSlot(Arc<AtomicU32>);
+
+impl InstanceSlot {
+    fn take(live: &Arc<AtomicU32>, max: u32) -> Result<Self, SandboxError> {
+        live.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .map(|_| Self(Arc::clone(live)))
+        .map_err(|_| SandboxError::Busy)
+    }
+}
+
+impl Drop for InstanceSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -150,19 +173,15 @@ fn trap(phase: &'static str, err: &wasmtime::Error, memory_limit_hit: bool) -> S
         Some(Trap::IntegerOverflow | Trap::IntegerDivisionByZero) => TrapKind::Arithmetic,
         Some(other) => TrapKind::Other(other.to_string()),
         None if memory_limit_hit => TrapKind::MemoryLimit,
-        None => {
-            let text = err.to_string();
-            if text.contains("concurrent") || text.contains("pool") {
-                return SandboxError::Busy;
-            }
-            TrapKind::Other(text)
-        }
+        None => TrapKind::Other(format!("{err:#}")),
     };
     SandboxError::Trap { phase, kind }
 }
 
 /// One instantiated guest with typed exports.
 struct Guest {
+    /// Held for the instance's life: counts it against `max_instances`.
+    _slot: InstanceSlot,
     store: Store<HostState>,
     memory: wasmtime::Memory,
     alloc: TypedFunc<i32, i32>,
@@ -222,6 +241,7 @@ impl Sandbox {
             linker,
             cache: Mutex::new(HashMap::new()),
             limits,
+            live: Arc::new(AtomicU32::new(0)),
         })
     }
 
@@ -293,6 +313,7 @@ impl Sandbox {
     }
 
     fn instantiate(&self, module: &LoadedModule, state: HostState) -> Result<Guest, SandboxError> {
+        let slot = InstanceSlot::take(&self.live, self.limits.max_instances)?;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store
@@ -317,6 +338,7 @@ impl Sandbox {
                 expected: "func (i32) -> i32",
             })?;
         Ok(Guest {
+            _slot: slot,
             store,
             memory,
             alloc,
@@ -462,5 +484,25 @@ impl Sandbox {
             what: "work record",
             detail: e.to_string(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_slots_are_counted_and_given_back() {
+        let live = Arc::new(AtomicU32::new(0));
+        let first = InstanceSlot::take(&live, 2).unwrap();
+        let second = InstanceSlot::take(&live, 2).unwrap();
+        assert!(matches!(
+            InstanceSlot::take(&live, 2),
+            Err(SandboxError::Busy)
+        ));
+        drop(first);
+        let third = InstanceSlot::take(&live, 2).unwrap();
+        drop((second, third));
+        assert_eq!(live.load(Ordering::Acquire), 0);
     }
 }
