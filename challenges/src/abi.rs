@@ -46,8 +46,22 @@
 //! `salt` is fresh verifier randomness (never known to the miner) from which a module picks the
 //! positions it samples inside the leaf, when it samples (`membw` does; `matmul-i8` checks
 //! the whole tile); `samples` is how many.
+#![deny(clippy::indexing_slicing)]
 
 use crate::SpecError;
+
+/// `N` bytes at `at`, if there are that many.
+fn bytes_at<const N: usize>(bytes: &[u8], at: usize) -> Option<[u8; N]> {
+    bytes.get(at..at.checked_add(N)?)?.try_into().ok()
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes_at(bytes, at).map(u32::from_le_bytes)
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    bytes_at(bytes, at).map(u64::from_le_bytes)
+}
 
 /// The ABI version this crate describes.
 pub const ABI_VERSION: i32 = 1;
@@ -144,6 +158,7 @@ pub struct DeviceInfoRecord {
 
 impl DeviceInfoRecord {
     /// The fixed-size encoding.
+    #[allow(clippy::indexing_slicing)] // constant ranges inside a fixed-size array
     pub fn encode(&self) -> [u8; DEVICE_INFO_LEN] {
         let mut out = [0u8; DEVICE_INFO_LEN];
         out[..8].copy_from_slice(&self.memory_bytes.to_le_bytes());
@@ -198,6 +213,7 @@ impl WorkRecord {
     }
 
     /// The fixed-size encoding.
+    #[allow(clippy::indexing_slicing)] // constant ranges inside a fixed-size array
     pub fn encode(&self) -> [u8; WORK_RECORD_LEN] {
         let mut out = [0u8; WORK_RECORD_LEN];
         out[..8].copy_from_slice(&self.ops.to_le_bytes());
@@ -214,17 +230,15 @@ impl WorkRecord {
 
     /// Decodes a record written by a (possibly hostile) module.
     pub fn decode(bytes: &[u8]) -> Result<Self, SpecError> {
-        let b: &[u8; WORK_RECORD_LEN] = bytes.try_into().map_err(|_| SpecError::BufferSize {
+        let size = SpecError::BufferSize {
             what: "work record",
             expected: WORK_RECORD_LEN as u64,
             got: bytes.len() as u64,
-        })?;
-        let u64_at = |i: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&b[i..i + 8]);
-            u64::from_le_bytes(w)
         };
-        let count = u32::from_le_bytes([b[16], b[17], b[18], b[19]]) as usize;
+        if bytes.len() != WORK_RECORD_LEN {
+            return Err(size);
+        }
+        let count = u32_at(bytes, 16).ok_or(size.clone())? as usize;
         if count > WORK_MAX_PHASES {
             return Err(SpecError::OutOfRange {
                 what: "work phase count",
@@ -235,14 +249,17 @@ impl WorkRecord {
         let phases = (0..count)
             .map(|i| {
                 let at = 24 + 32 * i;
-                let mut name = [0u8; WORK_NAME_LEN];
-                name.copy_from_slice(&b[at..at + 16]);
-                (name, u64_at(at + 16), u64_at(at + 24))
+                Some((
+                    bytes_at(bytes, at)?,
+                    u64_at(bytes, at + 16)?,
+                    u64_at(bytes, at + 24)?,
+                ))
             })
-            .collect();
+            .collect::<Option<_>>()
+            .ok_or(size.clone())?;
         Ok(Self {
-            ops: u64_at(0),
-            bytes: u64_at(8),
+            ops: u64_at(bytes, 0).ok_or(size.clone())?,
+            bytes: u64_at(bytes, 8).ok_or(size)?,
             phases,
         })
     }
@@ -280,23 +297,17 @@ impl<'a> CheckRequest<'a> {
 
     /// Decodes a request; the chunk borrows from `bytes`.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, SpecError> {
-        if bytes.len() < CHECK_HEADER_LEN {
-            return Err(SpecError::BufferSize {
-                what: "check request header",
-                expected: CHECK_HEADER_LEN as u64,
-                got: bytes.len() as u64,
-            });
-        }
-        let (head, chunk) = bytes.split_at(CHECK_HEADER_LEN);
-        let mut salt = [0u8; 32];
-        salt.copy_from_slice(&head[16..48]);
-        let mut leaf = [0u8; 8];
-        leaf.copy_from_slice(&head[4..12]);
+        let short = SpecError::BufferSize {
+            what: "check request header",
+            expected: CHECK_HEADER_LEN as u64,
+            got: bytes.len() as u64,
+        };
+        let chunk = bytes.get(CHECK_HEADER_LEN..).ok_or(short.clone())?;
         Ok(Self {
-            output: u32::from_le_bytes([head[0], head[1], head[2], head[3]]),
-            leaf: u64::from_le_bytes(leaf),
-            samples: u32::from_le_bytes([head[12], head[13], head[14], head[15]]),
-            salt,
+            output: u32_at(bytes, 0).ok_or(short.clone())?,
+            leaf: u64_at(bytes, 4).ok_or(short.clone())?,
+            samples: u32_at(bytes, 12).ok_or(short.clone())?,
+            salt: bytes_at(bytes, 16).ok_or(short)?,
             chunk,
         })
     }
@@ -305,11 +316,10 @@ impl<'a> CheckRequest<'a> {
     /// `u64 LE of BLAKE3-keyed(salt, leaf LE ‖ j LE)[0..8] mod positions`.
     pub fn sample(&self, j: u32, positions: u64) -> u64 {
         let mut msg = [0u8; 12];
-        msg[..8].copy_from_slice(&self.leaf.to_le_bytes());
-        msg[8..].copy_from_slice(&j.to_le_bytes());
+        let (leaf, index) = msg.split_at_mut(8);
+        leaf.copy_from_slice(&self.leaf.to_le_bytes());
+        index.copy_from_slice(&j.to_le_bytes());
         let h = blake3::keyed_hash(&self.salt, &msg);
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&h.as_bytes()[..8]);
-        u64::from_le_bytes(w) % positions.max(1)
+        u64_at(h.as_bytes(), 0).unwrap_or(0) % positions.max(1)
     }
 }

@@ -3,6 +3,7 @@
 //! The JSON form of the built-in modules' params is pinned in `challenges` (`matmul-i8`:
 //! `{"m", "n", "k", "count"}`; `membw`: `{"bytes", "group", "rounds", "passes"}`); any module
 //! also accepts `{"hex": "<binary params>"}`, which is how a custom module's params are given.
+#![deny(clippy::indexing_slicing)]
 
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;

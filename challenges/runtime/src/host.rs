@@ -1,5 +1,6 @@
 //! Per-instance host state (`Store<HostState>` data) and the helpers every import uses to read
 //! and write guest memory, resolve handles and account for budgets.
+#![deny(clippy::indexing_slicing)]
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

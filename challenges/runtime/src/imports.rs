@@ -1,6 +1,7 @@
 //! The `gpu.*` imports of host ABI v1 (see `challenges::abi` for the contract): one
 //! `func_wrap` per import over [`HostState`]. Every argument is checked here, before any
 //! backend call; a bad one returns a negative status code, never a trap or a panic.
+#![deny(clippy::indexing_slicing)]
 
 use challenges::abi::{self, DeviceInfoRecord, status};
 use challenges::matmul;

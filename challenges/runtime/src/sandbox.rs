@@ -1,6 +1,7 @@
 //! The sandbox: one wasmtime `Engine` configured once, modules compiled once and cached by
 //! hash, and the three ways to use a module — `run` on a device, `check` an opened leaf on the
 //! CPU, and ask it for its declared `work`.
+#![deny(clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU32, Ordering};
