@@ -7,6 +7,10 @@
 //! them. The `cpu` backend ([`crate::cpu`]) is the reference; the `cuda` backend (in
 //! `miner-host`) must equal it bit for bit.
 
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use challenges::commitment::Opening;
 use challenges::membw::Permutation;
 use challenges::prf::PhiloxKey;
@@ -156,4 +160,60 @@ pub trait DeviceSession: Send {
     fn sync(&mut self) -> Result<(), BackendError>;
     /// Copies `len` bytes at `offset` of a buffer to the host (tests and diagnostics).
     fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError>;
+}
+
+/// The "one challenge per device at a time" flag of one device, shared by every backend.
+#[derive(Debug, Default)]
+pub struct DeviceLock(AtomicBool);
+
+impl DeviceLock {
+    /// Claims device `index` for one session: [`BackendError::Busy`] while another claim is
+    /// alive. The claim frees the device when dropped, on every path.
+    pub fn claim(self: &Arc<Self>, index: u32) -> Result<DeviceClaim, BackendError> {
+        if self.0.swap(true, Ordering::AcqRel) {
+            return Err(BackendError::Busy(index));
+        }
+        Ok(DeviceClaim {
+            lock: Arc::clone(self),
+            index,
+        })
+    }
+}
+
+/// A live claim on a device (see [`DeviceLock::claim`]); dropping it frees the device.
+#[derive(Debug)]
+pub struct DeviceClaim {
+    lock: Arc<DeviceLock>,
+    index: u32,
+}
+
+impl DeviceClaim {
+    /// The claimed device's index.
+    pub fn index(&self) -> u32 {
+        self.index
+    }
+}
+
+impl Drop for DeviceClaim {
+    fn drop(&mut self) {
+        self.lock.0.store(false, Ordering::Release);
+    }
+}
+
+/// `offset .. offset + len` as a `usize` range inside a buffer of `size` bytes, or
+/// [`BackendError::Invalid`] naming `what` when it does not fit.
+pub fn byte_range(
+    offset: u64,
+    len: u64,
+    size: usize,
+    what: &str,
+) -> Result<Range<usize>, BackendError> {
+    let end = offset.checked_add(len);
+    match (usize::try_from(offset), end.map(usize::try_from)) {
+        (Ok(start), Some(Ok(end))) if end <= size => Ok(start..end),
+        _ => Err(BackendError::Invalid(format!(
+            "{what}: bytes {offset}..{} are outside a buffer of {size} bytes",
+            end.map_or_else(|| "overflow".to_string(), |e| e.to_string())
+        ))),
+    }
 }

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use challenges::commitment::{self, Opening, OutputTree};
 use challenges::membw::{self, Permutation};
@@ -16,7 +15,8 @@ use challenges::tiles::{TILE, TILE_BYTES};
 use rayon::prelude::*;
 
 use crate::backend::{
-    Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
+    Backend, BackendError, BackendKind, BufferId, Committed, DeviceClaim, DeviceInfo, DeviceLock,
+    DeviceSession, byte_range,
 };
 
 /// Name every CPU device reports (and the GPU class it maps to).
@@ -49,7 +49,7 @@ impl Default for CpuConfig {
 
 struct CpuDevice {
     index: u32,
-    busy: AtomicBool,
+    lock: Arc<DeviceLock>,
     pool: rayon::ThreadPool,
     memory_bytes: u64,
 }
@@ -73,7 +73,7 @@ impl CpuBackend {
                     })?;
                 Ok(Arc::new(CpuDevice {
                     index,
-                    busy: AtomicBool::new(false),
+                    lock: Arc::default(),
                     pool,
                     memory_bytes: config.memory_bytes,
                 }))
@@ -112,14 +112,13 @@ impl Backend for CpuBackend {
                 index: device,
                 count: self.devices.len() as u32,
             })?;
-        if dev.busy.swap(true, Ordering::AcqRel) {
-            return Err(BackendError::Busy(device));
-        }
+        let claim = dev.lock.claim(device)?;
         Ok(Box::new(CpuSession {
             device: Arc::clone(dev),
             buffers: HashMap::new(),
             next: 1,
             outputs: Vec::new(),
+            _claim: claim,
         }))
     }
 }
@@ -130,19 +129,14 @@ struct CpuOutput {
     bytes: Vec<u8>,
 }
 
+/// One session on a CPU device. Field order matters: buffers and outputs drop before the
+/// claim frees the device.
 struct CpuSession {
     device: Arc<CpuDevice>,
     buffers: HashMap<u64, Vec<u8>>,
     next: u64,
     outputs: Vec<CpuOutput>,
-}
-
-impl Drop for CpuSession {
-    fn drop(&mut self) {
-        self.buffers.clear();
-        self.outputs.clear();
-        self.device.busy.store(false, Ordering::Release);
-    }
+    _claim: DeviceClaim,
 }
 
 /// Elements per parallel work item of a PRF fill (a multiple of the Philox block).
@@ -248,11 +242,8 @@ impl DeviceSession for CpuSession {
     ) -> Result<(), BackendError> {
         let pool = Arc::clone(&self.device);
         let data = self.buf_mut(buf)?;
-        let range = usize::try_from(offset)
-            .ok()
-            .zip(usize::try_from(offset.saturating_add(len)).ok())
-            .and_then(|(s, e)| data.get_mut(s..e))
-            .ok_or_else(|| invalid("prf_fill range outside the buffer"))?;
+        let range = byte_range(offset, len, data.len(), "prf_fill")?;
+        let range = data.get_mut(range).unwrap_or_default();
         pool.pool.install(|| {
             range
                 .par_chunks_mut(FILL_CHUNK)
@@ -398,12 +389,8 @@ impl DeviceSession for CpuSession {
 
     fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         let data = self.buf(buf)?;
-        usize::try_from(offset)
-            .ok()
-            .zip(usize::try_from(offset.saturating_add(len)).ok())
-            .and_then(|(s, e)| data.get(s..e))
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| invalid("read range outside the buffer"))
+        let range = byte_range(offset, len, data.len(), "read")?;
+        Ok(data.get(range).unwrap_or_default().to_vec())
     }
 }
 

@@ -26,7 +26,8 @@ mod limits;
 mod sandbox;
 
 pub use backend::{
-    Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
+    Backend, BackendError, BackendKind, BufferId, Committed, DeviceClaim, DeviceInfo, DeviceLock,
+    DeviceSession, byte_range,
 };
 pub use error::{SandboxError, TrapKind};
 pub use limits::SandboxLimits;

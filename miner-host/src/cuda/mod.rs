@@ -21,20 +21,20 @@
 
 mod session;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use challenge_runtime::{Backend, BackendError, BackendKind, DeviceInfo, DeviceSession};
+use challenge_runtime::{
+    Backend, BackendError, BackendKind, DeviceInfo, DeviceLock, DeviceSession,
+};
 use cudarc::driver::{CudaContext, CudaModule};
 
 /// The message every "this machine cannot run CUDA" error starts with.
 pub const NO_CUDA: &str = "no CUDA device";
 
 struct Device {
-    index: u32,
     ctx: Arc<CudaContext>,
     info: DeviceInfo,
-    busy: AtomicBool,
+    lock: Arc<DeviceLock>,
     module: Mutex<Option<Arc<CudaModule>>>,
     arch: &'static str,
 }
@@ -122,7 +122,6 @@ impl CudaBackend {
                 .compute_capability()
                 .map_err(driver_err("reading the compute capability"))?;
             devices.push(Arc::new(Device {
-                index,
                 ctx,
                 info: DeviceInfo {
                     index,
@@ -130,7 +129,7 @@ impl CudaBackend {
                     memory_bytes,
                     uuid,
                 },
-                busy: AtomicBool::new(false),
+                lock: Arc::default(),
                 module: Mutex::new(None),
                 arch: arch_name(major, minor),
             }));
@@ -195,30 +194,12 @@ impl Backend for CudaBackend {
                 index: device,
                 count: self.devices.len() as u32,
             })?;
-        if dev.busy.swap(true, Ordering::AcqRel) {
-            return Err(BackendError::Busy(device));
-        }
-        let release = ReleaseOnDrop(Arc::clone(dev));
+        let claim = dev.lock.claim(device)?;
         let module = dev.module()?;
         let stream = dev
             .ctx
             .new_stream()
             .map_err(driver_err("creating a stream"))?;
-        Ok(Box::new(session::CudaSession::new(release, module, stream)))
-    }
-}
-
-/// Marks the device free again when dropped (the session's last field, so it drops last).
-pub(crate) struct ReleaseOnDrop(Arc<Device>);
-
-impl ReleaseOnDrop {
-    pub(crate) fn index(&self) -> u32 {
-        self.0.index
-    }
-}
-
-impl Drop for ReleaseOnDrop {
-    fn drop(&mut self) {
-        self.0.busy.store(false, Ordering::Release);
+        Ok(Box::new(session::CudaSession::new(claim, module, stream)))
     }
 }

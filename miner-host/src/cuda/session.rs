@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use challenge_runtime::{BackendError, BufferId, Committed, DeviceSession};
+use challenge_runtime::{
+    BackendError, BufferId, Committed, DeviceClaim, DeviceSession, byte_range,
+};
 use challenges::commitment::{self, ChainingValue, Opening, OutputTree};
 use challenges::membw::Permutation;
 use challenges::prf::PhiloxKey;
@@ -12,7 +14,7 @@ use cudarc::driver::{
     CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 
-use super::{ReleaseOnDrop, driver_err};
+use super::driver_err;
 
 struct Output {
     committed: Committed,
@@ -31,7 +33,7 @@ pub(crate) struct CudaSession {
     next: u64,
     module: Arc<CudaModule>,
     stream: Arc<CudaStream>,
-    release: ReleaseOnDrop,
+    claim: DeviceClaim,
 }
 
 fn geometry(e: launch::GeometryError) -> BackendError {
@@ -54,7 +56,7 @@ fn usize_of(v: u64) -> Result<usize, BackendError> {
 
 impl CudaSession {
     pub(crate) fn new(
-        release: ReleaseOnDrop,
+        claim: DeviceClaim,
         module: Arc<CudaModule>,
         stream: Arc<CudaStream>,
     ) -> Self {
@@ -65,7 +67,7 @@ impl CudaSession {
             next: 1,
             module,
             stream,
-            release,
+            claim,
         }
     }
 
@@ -162,7 +164,7 @@ impl CudaSession {
 
 impl DeviceSession for CudaSession {
     fn device(&self) -> u32 {
-        self.release.index()
+        self.claim.index()
     }
 
     fn alloc(&mut self, bytes: u64) -> Result<BufferId, BackendError> {
@@ -190,9 +192,9 @@ impl DeviceSession for CudaSession {
         let cfg = config(launch::prf_fill_i8(start, len, DEFAULT_THREADS).map_err(geometry)?);
         let mut data = self.take(buf)?;
         let result = (|| {
-            let (lo, hi) = (usize_of(offset)?, usize_of(offset + len)?);
+            let range = byte_range(offset, len, data.len(), "prf_fill")?;
             let mut view = data
-                .try_slice_mut(lo..hi)
+                .try_slice_mut(range)
                 .ok_or_else(|| BackendError::Invalid("prf_fill range outside the buffer".into()))?;
             // SAFETY: matches `prf_fill_i8`; the view holds exactly `len` bytes.
             unsafe {
@@ -414,7 +416,7 @@ impl DeviceSession for CudaSession {
             .get(&buf.0)
             .ok_or(BackendError::UnknownBuffer(buf))?;
         let view = data
-            .try_slice(usize_of(offset)?..usize_of(offset.saturating_add(len))?)
+            .try_slice(byte_range(offset, len, data.len(), "read")?)
             .ok_or_else(|| BackendError::Invalid("read range outside the buffer".into()))?;
         self.stream
             .clone_dtoh(&view)
