@@ -3,8 +3,8 @@
 //! A challenge module is a `no_std` Rust `cdylib` compiled to `wasm32-unknown-unknown`. It
 //! drives the GPU only through the `gpu.*` host ABI (version 1, pinned in
 //! [`challenges::abi`]); this crate wraps those imports in safe Rust: device buffers are
-//! [`Buffer`] handles (freed on drop), every import's status becomes a [`Result`], and
-//! [`export_challenge!`] generates the exports the host calls (`alloc`, `run`, `check`,
+//! `Buffer` handles (freed on drop), every import's status becomes a [`Result`], and
+//! `export_challenge!` generates the exports the host calls (`alloc`, `run`, `check`,
 //! `work`) around a type implementing [`Challenge`]. The crate also provides the module's
 //! allocator and panic handler on wasm32.
 //!
@@ -77,7 +77,7 @@ pub fn status(ret: i32) -> Result<i32, Error> {
     }
 }
 
-/// What a module implements; [`export_challenge!`] wires it to the exports.
+/// What a module implements; `export_challenge!` wires it to the exports.
 pub trait Challenge {
     /// Runs the challenge on the device: generate, compute, `commit` each output in order.
     fn run(params: &[u8]) -> Result<(), Error>;
