@@ -1,5 +1,9 @@
 //! gpuproof verifier.
 //!
-//! Will hold challenge generation, the QUIC client, opening checks, GPU-class envelopes, scoring,
-//! the SQLite store, the epoch loop and the local network (issues #5 and #7). It never depends on
+//! [`session`] is the challenge session of DESIGN.md §Protocol as a sans-IO state machine
+//! (Prepare → Go → Commitment → Open → Openings → verdict, with the clock passed in).
+//! Will also hold challenge generation, the QUIC client, GPU-class envelopes, scoring, the
+//! SQLite store, the epoch loop and the local network (issues #5 and #7). It never depends on
 //! `miner-host`.
+
+pub mod session;

@@ -1,0 +1,589 @@
+//! [`VerifierSession`]: the state machine of one challenge of one device.
+
+use std::time::Duration;
+
+use challenges::prf::challenge_seed;
+use protocol::ed25519_dalek::SigningKey;
+use protocol::{
+    Commitment, Digest, ErrorMsg, Go, LeafRef, ModuleHash, Nonce, Open, Openings, Prepare, Ready,
+    SessionKey, Signed,
+};
+
+use super::checker::LeafChecker;
+use super::error::SessionError;
+use super::judge::{Context, Judgement, Requested};
+use super::sampler::{draw_leaves, draw_salt};
+use super::spec::{ChallengeSpec, SessionConfig};
+use super::verdict::{
+    Cause, Phase, ProtocolFault, TimedOut, Timing, Verdict, WrongResult, bounded,
+};
+
+/// Where a session stands. Times are the caller's clock (`now` of the event that set them).
+#[derive(Debug, Clone)]
+enum State {
+    /// Built, nothing sent.
+    Idle,
+    /// `Prepare` sent at `asked_at`.
+    AwaitReady { prepare: Digest, asked_at: Duration },
+    /// The miner is ready; `Go` not sent yet.
+    Ready { prepare: Digest },
+    /// `Go` sent at `sent_at`: the clock runs.
+    AwaitCommitment {
+        go: Digest,
+        seed: [u8; 32],
+        sent_at: Duration,
+    },
+    /// `Open` sent at `asked_at`.
+    AwaitOpenings {
+        requested: Box<Requested>,
+        timing: Timing,
+        asked_at: Duration,
+    },
+    /// Judged.
+    Done(Verdict),
+    /// Our own checker failed: no verdict.
+    Aborted,
+}
+
+impl State {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::AwaitReady { .. } => "waiting for Ready",
+            Self::Ready { .. } => "ready for Go",
+            Self::AwaitCommitment { .. } => "waiting for the commitment",
+            Self::AwaitOpenings { .. } => "waiting for the openings",
+            Self::Done(_) => "finished",
+            Self::Aborted => "aborted",
+        }
+    }
+}
+
+/// What the session does after a `Commitment`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommitmentOutcome {
+    /// Send this `Open` to the miner and wait for its `Openings`.
+    Open(Open),
+    /// The session ended with this verdict (nothing to send).
+    Verdict(Verdict),
+}
+
+/// One challenge of one device, as a state machine with no I/O and no clock of its own.
+///
+/// Events: [`start`](Self::start) → [`on_ready`](Self::on_ready) → [`go`](Self::go) →
+/// [`on_commitment`](Self::on_commitment) → [`on_openings`](Self::on_openings), plus
+/// [`on_timeout`](Self::on_timeout), [`on_closed`](Self::on_closed),
+/// [`on_peer_error`](Self::on_peer_error) and [`on_unexpected`](Self::on_unexpected) at any
+/// time. Every event takes `now` (a monotonic time on the caller's clock, any epoch);
+/// [`poll_timeout`](Self::poll_timeout) says when the caller must call `on_timeout` at the
+/// latest.
+///
+/// Guarantees: each event either moves the session on or ends it with one [`Verdict`], which
+/// never changes afterwards; the same events at the same times with the same randomness give
+/// the same messages and verdict; nothing the miner sends panics it or yields a
+/// [`SessionError`] (see the [module docs](super) for which verdict each misdeed gets).
+#[derive(Debug)]
+pub struct VerifierSession {
+    spec: ChallengeSpec,
+    config: SessionConfig,
+    key: SigningKey,
+    miner_key: SessionKey,
+    state: State,
+}
+
+impl VerifierSession {
+    /// A session for `spec`, judged by `config`, signing with the verifier's session `key`,
+    /// expecting the miner's messages signed by `miner_key` (the session key its handshake
+    /// proved).
+    ///
+    /// Fails if the config is invalid (see [`SessionConfig::validate`]) or the spec's module
+    /// bytes do not hash to its module hash.
+    pub fn new(
+        spec: ChallengeSpec,
+        config: SessionConfig,
+        key: SigningKey,
+        miner_key: SessionKey,
+    ) -> Result<Self, SessionError> {
+        config.validate()?;
+        if let Some(bytes) = &spec.module_bytes {
+            let actual = ModuleHash::of(bytes);
+            if actual != spec.module_hash {
+                return Err(SessionError::ModuleHashMismatch {
+                    declared: spec.module_hash,
+                    actual,
+                });
+            }
+        }
+        Ok(Self {
+            spec,
+            config,
+            key,
+            miner_key,
+            state: State::Idle,
+        })
+    }
+
+    /// The challenge.
+    pub fn spec(&self) -> &ChallengeSpec {
+        &self.spec
+    }
+
+    /// How it is judged.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The state's name, for logs and errors.
+    pub fn state(&self) -> &'static str {
+        self.state.name()
+    }
+
+    /// The verdict, once the session has one.
+    pub fn verdict(&self) -> Option<&Verdict> {
+        match &self.state {
+            State::Done(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Whether the session has ended (with a verdict, or aborted by our own checker).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Done(_) | State::Aborted)
+    }
+
+    /// The leaves asked for, once the `Open` is out.
+    pub fn requested(&self) -> Option<&[LeafRef]> {
+        match &self.state {
+            State::AwaitOpenings { requested, .. } => Some(&requested.leaves),
+            _ => None,
+        }
+    }
+
+    /// The time (on the caller's clock) at which the pending answer is overdue: call
+    /// [`on_timeout`](Self::on_timeout) then, unless another event comes first. `None` when
+    /// nothing is pending from the miner.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let t = &self.config.timeouts;
+        match &self.state {
+            State::AwaitReady { asked_at, .. } => Some(asked_at.saturating_add(t.ready)),
+            State::AwaitCommitment { sent_at, .. } => Some(sent_at.saturating_add(t.commitment)),
+            State::AwaitOpenings { asked_at, .. } => Some(asked_at.saturating_add(t.openings)),
+            _ => None,
+        }
+    }
+
+    /// Starts the challenge: the signed `Prepare` to send now (untimed).
+    pub fn start(&mut self, now: Duration) -> Result<Signed<Prepare>, SessionError> {
+        self.require("start", matches!(self.state, State::Idle))?;
+        let spec = &self.spec;
+        let prepare = Prepare {
+            protocol_version: spec.versions.protocol_version,
+            abi_version: spec.versions.abi_version,
+            challenge_id: spec.challenge_id,
+            validator: spec.validator,
+            miner: spec.miner,
+            module_hash: spec.module_hash,
+            module_bytes: spec.module_bytes.clone(),
+            params: spec.params.clone(),
+            device: spec.device,
+            expires_at_ms: spec.expires_at_ms,
+        };
+        let signed = Signed::sign(&self.key, &prepare)?;
+        self.state = State::AwaitReady {
+            prepare: signed.digest(),
+            asked_at: now,
+        };
+        Ok(signed)
+    }
+
+    /// The miner's `Ready`. `Ok(None)`: accepted, call [`go`](Self::go) next. `Ok(Some(_))`:
+    /// the session ended (a `Ready` for another `Prepare`, out of place, or too late).
+    pub fn on_ready(
+        &mut self,
+        ready: &Ready,
+        now: Duration,
+    ) -> Result<Option<Verdict>, SessionError> {
+        if let Some(verdict) = self.peer_event("on_ready", now)? {
+            return Ok(Some(verdict));
+        }
+        let State::AwaitReady { prepare, .. } = self.state else {
+            return Ok(Some(self.unexpected("Ready")));
+        };
+        if ready.challenge_id != self.spec.challenge_id || ready.prepare != prepare {
+            let detail = format!(
+                "Ready names challenge {} / Prepare {}, ours is {} / {}",
+                ready.challenge_id, ready.prepare, self.spec.challenge_id, prepare
+            );
+            return Ok(Some(self.fault(Cause::OtherChallenge, detail, None)));
+        }
+        self.state = State::Ready { prepare };
+        Ok(None)
+    }
+
+    /// Starts the clock: the signed `Go` to send now, carrying `nonce` (fresh OS randomness in
+    /// production). The seed is bound to the nonce, both hotkeys, the module, its params and
+    /// the device (`challenges::prf::challenge_seed`).
+    pub fn go(&mut self, now: Duration, nonce: [u8; 32]) -> Result<Signed<Go>, SessionError> {
+        let State::Ready { prepare } = self.state else {
+            return Err(self.wrong_state("go"));
+        };
+        let spec = &self.spec;
+        let seed = challenge_seed(
+            &nonce,
+            spec.validator.as_bytes(),
+            spec.miner.as_bytes(),
+            spec.module_hash.as_bytes(),
+            &spec.params,
+            spec.device,
+        );
+        let go = Go {
+            challenge_id: spec.challenge_id,
+            prepare,
+            nonce: Nonce::new(nonce),
+        };
+        let signed = Signed::sign(&self.key, &go)?;
+        self.state = State::AwaitCommitment {
+            go: signed.digest(),
+            seed,
+            sent_at: now,
+        };
+        Ok(signed)
+    }
+
+    /// The miner's signed `Commitment`, arrived at `now` (the clock stops here). On success the
+    /// leaves to open are drawn from `next` (uniform `u64`s; the OS random source in
+    /// production) and the `Open` to send is returned.
+    ///
+    /// A commitment not signed by the miner's session key, or answering another `Go`, ends the
+    /// session with `protocol-error`; one with the wrong number of roots with `wrong-result`;
+    /// one past the deadline with `timeout`.
+    pub fn on_commitment(
+        &mut self,
+        signed: &Signed<Commitment>,
+        now: Duration,
+        next: &mut dyn FnMut() -> u64,
+    ) -> Result<CommitmentOutcome, SessionError> {
+        if let Some(verdict) = self.peer_event("on_commitment", now)? {
+            return Ok(CommitmentOutcome::Verdict(verdict));
+        }
+        let State::AwaitCommitment { go, seed, sent_at } = self.state else {
+            return Ok(CommitmentOutcome::Verdict(self.unexpected("Commitment")));
+        };
+        let commitment = match signed.verify_from(&self.miner_key) {
+            Ok(commitment) => commitment,
+            Err(e) => {
+                let verdict = self.fault(Cause::BadSignature, e.to_string(), None);
+                return Ok(CommitmentOutcome::Verdict(verdict));
+            }
+        };
+        if commitment.challenge != go {
+            let detail = format!(
+                "commitment answers Go {}, ours is {go}",
+                commitment.challenge
+            );
+            let verdict = self.fault(Cause::OtherChallenge, detail, None);
+            return Ok(CommitmentOutcome::Verdict(verdict));
+        }
+        let timing = self.timing(now.saturating_sub(sent_at));
+        let layout = self.spec.layout;
+        let outputs = usize::try_from(layout.outputs()).unwrap_or(usize::MAX);
+        if commitment.roots.len() != outputs {
+            let detail = format!(
+                "{} roots committed, the module's layout has {outputs} outputs",
+                commitment.roots.len()
+            );
+            let wrong = wrong_result(Cause::RootCount, None, detail, None, timing);
+            return Ok(CommitmentOutcome::Verdict(self.finish(wrong)));
+        }
+        let leaves = draw_leaves(&layout, self.config.openings, next);
+        let salts = leaves.iter().map(|_| draw_salt(next)).collect();
+        let open = Open {
+            challenge: go,
+            leaves: leaves.clone(),
+        };
+        let requested = Requested {
+            go,
+            seed,
+            roots: commitment.roots.iter().map(|r| r.into_bytes()).collect(),
+            leaves,
+            salts,
+        };
+        self.state = State::AwaitOpenings {
+            requested: Box::new(requested),
+            timing,
+            asked_at: now,
+        };
+        Ok(CommitmentOutcome::Open(open))
+    }
+
+    /// The miner's `Openings`: judged with `checker` (the module's `check` in the verifier's
+    /// own CPU sandbox in production). Always ends the session.
+    ///
+    /// `Err` only for misuse or when `checker` itself fails (then the session is aborted with
+    /// no verdict: our failure is not charged to the miner).
+    pub fn on_openings(
+        &mut self,
+        openings: &Openings,
+        now: Duration,
+        checker: &dyn LeafChecker,
+    ) -> Result<Verdict, SessionError> {
+        if let Some(verdict) = self.peer_event("on_openings", now)? {
+            return Ok(verdict);
+        }
+        let State::AwaitOpenings {
+            requested, timing, ..
+        } = &self.state
+        else {
+            return Ok(self.unexpected("Openings"));
+        };
+        let context = Context {
+            layout: &self.spec.layout,
+            module_hash: &self.spec.module_hash,
+            params: &self.spec.params,
+            samples: self.config.samples,
+        };
+        let mut timing = *timing;
+        let judgement = match requested.judge(&context, openings, checker) {
+            Ok(judgement) => judgement,
+            Err(e) => {
+                self.state = State::Aborted;
+                return Err(e);
+            }
+        };
+        let verdict = match judgement {
+            Judgement::AllRight { checked } => {
+                timing.leaves_checked = checked;
+                judge_time(timing)
+            }
+            Judgement::Wrong {
+                cause,
+                leaf,
+                detail,
+            } => wrong_result(cause, leaf, detail, None, timing),
+        };
+        Ok(self.finish(verdict))
+    }
+
+    /// The caller's timer fired at `now`: if the pending answer is overdue, the session ends
+    /// and its verdict is returned (`timeout` before the commitment, `wrong-result` after).
+    /// `None` if nothing was overdue or the session had already ended.
+    pub fn on_timeout(&mut self, now: Duration) -> Option<Verdict> {
+        self.expire(now)
+    }
+
+    /// The connection to the miner closed at `now`. Ends a running session: `timeout` before
+    /// the commitment (no answer came), `wrong-result` after it. `None` if the session was idle
+    /// or had already ended.
+    pub fn on_closed(&mut self, now: Duration) -> Option<Verdict> {
+        if let Some(verdict) = self.expire(now) {
+            return Some(verdict);
+        }
+        self.phase()?;
+        Some(self.no_answer(now, true))
+    }
+
+    /// The miner sent an error message instead of an answer: `protocol-error` before the
+    /// commitment, `wrong-result` after. Ends the session.
+    pub fn on_peer_error(
+        &mut self,
+        error: &ErrorMsg,
+        now: Duration,
+    ) -> Result<Verdict, SessionError> {
+        if let Some(verdict) = self.peer_event("on_peer_error", now)? {
+            return Ok(verdict);
+        }
+        let detail = format!("the miner refused: {}", error.detail);
+        Ok(self.fault(Cause::PeerError, detail, Some(error.code)))
+    }
+
+    /// The transport received something from the miner that has no place here: bytes that do
+    /// not decode (`malformed: true`) or a message of another kind than the one awaited,
+    /// described by `what`. `protocol-error` before the commitment, `wrong-result` after.
+    pub fn on_unexpected(
+        &mut self,
+        what: &str,
+        malformed: bool,
+        now: Duration,
+    ) -> Result<Verdict, SessionError> {
+        if let Some(verdict) = self.peer_event("on_unexpected", now)? {
+            return Ok(verdict);
+        }
+        if malformed {
+            let detail = format!("undecodable message: {what}");
+            return Ok(self.fault(Cause::Malformed, detail, None));
+        }
+        Ok(self.unexpected(what))
+    }
+}
+
+/// Internals: state checks, deadlines, faults and timing.
+impl VerifierSession {
+    fn require(&self, event: &'static str, ok: bool) -> Result<(), SessionError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(self.wrong_state(event))
+        }
+    }
+
+    fn wrong_state(&self, event: &'static str) -> SessionError {
+        SessionError::WrongState {
+            event,
+            state: self.state.name(),
+        }
+    }
+
+    /// The prologue of every event caused by the miner: refused when idle or ended; ends the
+    /// session if the pending answer is already overdue at `now`.
+    fn peer_event(
+        &mut self,
+        event: &'static str,
+        now: Duration,
+    ) -> Result<Option<Verdict>, SessionError> {
+        if self.phase().is_none() {
+            return Err(self.wrong_state(event));
+        }
+        Ok(self.expire(now))
+    }
+
+    /// The answer awaited, while the session runs.
+    fn phase(&self) -> Option<Phase> {
+        match self.state {
+            State::AwaitReady { .. } => Some(Phase::Ready),
+            State::Ready { .. } => Some(Phase::Go),
+            State::AwaitCommitment { .. } => Some(Phase::Commitment),
+            State::AwaitOpenings { .. } => Some(Phase::Openings),
+            State::Idle | State::Done(_) | State::Aborted => None,
+        }
+    }
+
+    /// When the pending question was asked.
+    fn asked_at(&self) -> Option<Duration> {
+        match self.state {
+            State::AwaitReady { asked_at, .. } | State::AwaitOpenings { asked_at, .. } => {
+                Some(asked_at)
+            }
+            State::AwaitCommitment { sent_at, .. } => Some(sent_at),
+            _ => None,
+        }
+    }
+
+    /// The timeout of a phase (zero for our own `Go`, which has none).
+    fn limit(&self, phase: Phase) -> Duration {
+        let t = &self.config.timeouts;
+        match phase {
+            Phase::Ready => t.ready,
+            Phase::Go => Duration::ZERO,
+            Phase::Commitment => t.commitment,
+            Phase::Openings => t.openings,
+        }
+    }
+
+    /// Ends the session if the pending answer is overdue at `now`.
+    fn expire(&mut self, now: Duration) -> Option<Verdict> {
+        let deadline = self.poll_timeout()?;
+        (now >= deadline).then(|| self.no_answer(now, false))
+    }
+
+    /// Ends a running session whose pending answer will not come (deadline passed, or the
+    /// connection closed): `wrong-result` after the commitment, `timeout` before it.
+    fn no_answer(&mut self, now: Duration, connection_closed: bool) -> Verdict {
+        if let State::AwaitOpenings { timing, .. } = &self.state {
+            let (cause, detail) = if connection_closed {
+                (
+                    Cause::ConnectionClosed,
+                    "the connection closed before the openings".to_string(),
+                )
+            } else {
+                let limit = self.config.timeouts.openings.as_secs_f64();
+                (
+                    Cause::NoOpenings,
+                    format!("no openings within {limit:.3} s of the Open"),
+                )
+            };
+            let wrong = wrong_result(cause, None, detail, None, *timing);
+            return self.finish(wrong);
+        }
+        let waiting_for = self.phase().unwrap_or(Phase::Ready);
+        let waited = now.saturating_sub(self.asked_at().unwrap_or(now));
+        let timed_out = TimedOut {
+            waiting_for,
+            waited_s: waited.as_secs_f64(),
+            limit_s: self.limit(waiting_for).as_secs_f64(),
+            connection_closed,
+            window: self.config.envelope,
+        };
+        self.finish(Verdict::Timeout(timed_out))
+    }
+
+    /// A message of kind `what` that has no place in the current state.
+    fn unexpected(&mut self, what: &str) -> Verdict {
+        let detail = format!("{} while {}", bounded(what), self.state.name());
+        self.fault(Cause::Unexpected, detail, None)
+    }
+
+    /// The miner's fault: `protocol-error` before the commitment, `wrong-result` after it.
+    fn fault(
+        &mut self,
+        cause: Cause,
+        detail: String,
+        peer_code: Option<protocol::ErrorCode>,
+    ) -> Verdict {
+        let verdict = match &self.state {
+            State::AwaitOpenings { timing, .. } => {
+                wrong_result(cause, None, detail, peer_code, *timing)
+            }
+            _ => Verdict::ProtocolError(ProtocolFault {
+                waiting_for: self.phase().unwrap_or(Phase::Ready),
+                cause,
+                detail: bounded(detail),
+                peer_code,
+            }),
+        };
+        self.finish(verdict)
+    }
+
+    fn finish(&mut self, verdict: Verdict) -> Verdict {
+        self.state = State::Done(verdict.clone());
+        verdict
+    }
+
+    /// The timing of a commitment that arrived `raw` after `Go` was sent.
+    fn timing(&self, raw: Duration) -> Timing {
+        let measured = raw.saturating_sub(self.config.rtt_credit());
+        Timing {
+            window: self.config.envelope,
+            measured_s: measured.as_secs_f64(),
+            raw_s: raw.as_secs_f64(),
+            rtt_s: raw.saturating_sub(measured).as_secs_f64(),
+            leaves_checked: 0,
+        }
+    }
+}
+
+/// `too-slow` above the window, `too-fast` below the peak floor, `pass` otherwise.
+fn judge_time(timing: Timing) -> Verdict {
+    if timing.measured_s > timing.window.max_s {
+        Verdict::TooSlow(timing)
+    } else if timing.measured_s < timing.window.peak_floor_s {
+        Verdict::TooFast(timing)
+    } else {
+        Verdict::Pass(timing)
+    }
+}
+
+fn wrong_result(
+    cause: Cause,
+    leaf: Option<LeafRef>,
+    detail: String,
+    peer_code: Option<protocol::ErrorCode>,
+    timing: Timing,
+) -> Verdict {
+    Verdict::WrongResult(WrongResult {
+        cause,
+        leaf,
+        detail: bounded(detail),
+        peer_code,
+        timing,
+    })
+}

@@ -1,0 +1,195 @@
+//! [`Verdict`]: the judgement of one challenge of one device, with the figures behind it.
+//!
+//! Serialized with serde as an object tagged by `kind` (`pass`, `wrong-result`, `too-slow`,
+//! `too-fast`, `timeout`, `protocol-error`), the figures beside it in snake_case, times in
+//! seconds. For example
+//! `{"kind":"too-slow","window":{"min_s":1.0,"max_s":3.0,"peak_floor_s":0.5},"measured_s":3.2,
+//! "raw_s":3.21,"rtt_s":0.01,"leaves_checked":32}`.
+
+use protocol::{ErrorCode, LeafRef};
+use serde::{Deserialize, Serialize};
+
+use super::spec::Envelope;
+
+/// The judgement of one challenge of one device. See DESIGN.md §Verdicts.
+///
+/// Guarantees: `Pass`, `TooSlow` and `TooFast` are only given after every requested leaf was
+/// opened with a valid path and recomputed by the module's `check`; `WrongResult` is only given
+/// after a valid commitment; `Timeout` and `ProtocolError` only before one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every leaf checked and the measured time lies within `[peak_floor_s, max_s]`.
+    Pass(Timing),
+    /// After a valid commitment, anything but valid openings by the deadline.
+    WrongResult(WrongResult),
+    /// Every leaf checked, but the measured time is above the window's `max_s`.
+    TooSlow(Timing),
+    /// Every leaf checked, but faster than the claimed class's datasheet peak allows.
+    TooFast(Timing),
+    /// No answer before a deadline (or the connection closed) before the commitment.
+    Timeout(TimedOut),
+    /// Before the commitment, a message that is unsigned, wrongly signed, names another
+    /// challenge, has no place at that point, or a refusal by the miner.
+    ProtocolError(ProtocolFault),
+}
+
+impl Verdict {
+    /// The kind's name as serialized (`pass`, `wrong-result`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Pass(_) => "pass",
+            Self::WrongResult(_) => "wrong-result",
+            Self::TooSlow(_) => "too-slow",
+            Self::TooFast(_) => "too-fast",
+            Self::Timeout(_) => "timeout",
+            Self::ProtocolError(_) => "protocol-error",
+        }
+    }
+
+    /// Whether the device passed.
+    pub fn is_pass(&self) -> bool {
+        matches!(self, Self::Pass(_))
+    }
+
+    /// The timing figures, when a valid commitment arrived.
+    pub fn timing(&self) -> Option<&Timing> {
+        match self {
+            Self::Pass(t) | Self::TooSlow(t) | Self::TooFast(t) => Some(t),
+            Self::WrongResult(w) => Some(&w.timing),
+            Self::Timeout(_) | Self::ProtocolError(_) => None,
+        }
+    }
+
+    /// The leaf a `WrongResult` names, if it names one.
+    pub fn failed_leaf(&self) -> Option<LeafRef> {
+        match self {
+            Self::WrongResult(w) => w.leaf,
+            _ => None,
+        }
+    }
+}
+
+/// The timing of a challenge, measured on the verifier's clock only.
+///
+/// `measured_s = raw_s − rtt_s`, never negative, where `raw_s` runs from sending `Go` to the
+/// arrival of the `Commitment` and `rtt_s = min(min RTT measured before the challenge, cap)`.
+/// The miner's own timings are never used.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Timing {
+    /// The expected window.
+    pub window: Envelope,
+    /// The time judged: `raw_s − rtt_s`, at least 0.
+    pub measured_s: f64,
+    /// From sending `Go` to receiving the `Commitment`.
+    pub raw_s: f64,
+    /// The RTT credit subtracted.
+    pub rtt_s: f64,
+    /// Leaves whose path and content were checked and found right.
+    pub leaves_checked: u32,
+}
+
+/// Why a result is wrong, with the leaf when one leaf is to blame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WrongResult {
+    /// What went wrong.
+    pub cause: Cause,
+    /// The failing leaf (output and leaf index), when the cause is about one leaf.
+    pub leaf: Option<LeafRef>,
+    /// Details for a person (bounded; never parsed).
+    pub detail: String,
+    /// The miner's refusal code, when the cause is [`Cause::PeerError`].
+    pub peer_code: Option<ErrorCode>,
+    /// The timing of the commitment (judged only after the openings).
+    #[serde(flatten)]
+    pub timing: Timing,
+}
+
+/// A deadline passed (or the connection closed) before the commitment.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TimedOut {
+    /// The answer the session was waiting for.
+    pub waiting_for: Phase,
+    /// How long it waited since asking.
+    pub waited_s: f64,
+    /// The deadline, counted from asking.
+    pub limit_s: f64,
+    /// The connection closed before the deadline (rather than the deadline passing).
+    pub connection_closed: bool,
+    /// The expected window of the challenge.
+    pub window: Envelope,
+}
+
+/// A protocol fault before the commitment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProtocolFault {
+    /// The answer the session was waiting for.
+    pub waiting_for: Phase,
+    /// What went wrong.
+    pub cause: Cause,
+    /// Details for a person (bounded; never parsed).
+    pub detail: String,
+    /// The miner's refusal code, when the cause is [`Cause::PeerError`].
+    pub peer_code: Option<ErrorCode>,
+}
+
+/// Which answer of the miner a session waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// `Ready`, after our `Prepare`.
+    Ready,
+    /// Our own `Go` (the miner is ready; the caller has not started the clock yet).
+    Go,
+    /// The `Commitment`, after our `Go`.
+    Commitment,
+    /// The `Openings`, after our `Open`.
+    Openings,
+}
+
+/// What a miner did wrong (in a [`WrongResult`] or a [`ProtocolFault`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// A signed message whose envelope or signature does not verify against the miner's
+    /// session key.
+    BadSignature,
+    /// A message naming another `Prepare` or `Go` than ours (e.g. a replayed commitment).
+    OtherChallenge,
+    /// A well-formed message with no place at this point of the session.
+    Unexpected,
+    /// Bytes that do not decode as a message, or are oversized (reported by the transport).
+    Malformed,
+    /// The miner sent an error message instead of an answer.
+    PeerError,
+    /// The connection closed.
+    ConnectionClosed,
+    /// No openings arrived before the deadline.
+    NoOpenings,
+    /// The commitment has another number of roots than the module's layout.
+    RootCount,
+    /// The openings hold another number of leaves than requested.
+    OpeningCount,
+    /// An opening is for another leaf than the one requested at its position.
+    OtherLeaf,
+    /// An opening's tree path does not lead to the committed root.
+    BadPath,
+    /// The leaf's content is not what the module's `check` recomputes.
+    WrongContent,
+}
+
+/// Most bytes of peer-derived text kept in a verdict's `detail`.
+pub(crate) const MAX_DETAIL: usize = 256;
+
+/// `text` cut to at most [`MAX_DETAIL`] bytes on a character boundary.
+pub(crate) fn bounded(text: impl Into<String>) -> String {
+    let mut text = text.into();
+    if text.len() > MAX_DETAIL {
+        let mut cut = MAX_DETAIL;
+        while !text.is_char_boundary(cut) {
+            cut = cut.saturating_sub(1);
+        }
+        text.truncate(cut);
+    }
+    text
+}
