@@ -14,13 +14,15 @@ use challenge_runtime::{Backend, BackendError, Sandbox, SandboxLimits};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
 use miner_host::cuda::{CudaBackend, NO_CUDA};
+use std::io::Write;
 
 fn cuda() -> Option<CudaBackend> {
     match CudaBackend::new() {
         Ok(b) => Some(b),
         Err(BackendError::Unavailable(msg)) => {
             assert!(msg.starts_with(NO_CUDA), "{msg}");
-            println!("skipped: no CUDA device ({msg})");
+            // Written to the real stderr (not the captured one) so the skip shows in every run.
+            let _ = writeln!(std::io::stderr(), "skipped: no CUDA device ({msg})");
             None
         }
         Err(other) => panic!("a CUDA error other than 'no device': {other}"),

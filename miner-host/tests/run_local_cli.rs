@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+use std::io::Write;
 use std::process::Command;
 
 const SEED: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -158,7 +159,10 @@ fn bad_input_fails_with_a_message() {
 #[test]
 fn cuda_backend_without_a_gpu_is_a_clear_error() {
     if miner_host::cuda::CudaBackend::new().is_ok() {
-        println!("skipped: a CUDA device is present (this test checks the no-GPU message)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: a CUDA device is present (this test checks the no-GPU message)"
+        );
         return;
     }
     let out = miner_host(&[
