@@ -17,6 +17,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::Rng;
 use std::time::Duration;
 
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
@@ -54,18 +56,7 @@ const ENVELOPE: Envelope = Envelope {
     peak_floor_s: 0.1,
 };
 
-/// splitmix64: a deterministic stand-in for the OS random source (reproducible runs).
-struct Rng(u64);
-
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
     /// `count` distinct values of `0..n` (partial Fisher–Yates).
     fn distinct(&mut self, n: u64, count: usize) -> Vec<u64> {
         let mut all: Vec<u64> = (0..n).collect();

@@ -9,6 +9,8 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+use common::Rng;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -52,19 +54,6 @@ fn ms(ms: u64) -> Duration {
 /// The commitment arrives `measured + RTT` after `Go`, so the measured time is `measured`.
 fn arrival(measured: Duration) -> Duration {
     GO_AT + RTT + measured
-}
-
-/// splitmix64: a deterministic stand-in for the OS random source.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 fn checker() -> &'static SandboxChecker {

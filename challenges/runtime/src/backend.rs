@@ -90,6 +90,16 @@ pub struct Committed {
     pub len: u64,
 }
 
+impl Committed {
+    /// The root and length an opening tree commits to: what every backend's `commit` returns.
+    pub fn of(tree: &challenges::commitment::OutputTree) -> Self {
+        Self {
+            root: *tree.root().as_bytes(),
+            len: tree.output_len(),
+        }
+    }
+}
+
 /// A machine's devices of one kind.
 pub trait Backend: Send + Sync {
     /// Short name (`cpu`, `cuda`).

@@ -357,10 +357,7 @@ impl DeviceSession for CpuSession {
         let device = Arc::clone(&self.device);
         let bytes = self.buf(buf)?.clone();
         let tree = device.pool.install(|| build_tree(&bytes))?;
-        let committed = Committed {
-            root: *tree.root().as_bytes(),
-            len: bytes.len() as u64,
-        };
+        let committed = Committed::of(&tree);
         self.outputs.push(CpuOutput {
             committed,
             tree,

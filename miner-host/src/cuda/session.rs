@@ -367,10 +367,7 @@ impl DeviceSession for CudaSession {
             OutputTree::from_block_cvs(len, height, cvs)
                 .map_err(|e| BackendError::Invalid(e.to_string()))?
         };
-        let committed = Committed {
-            root: *tree.root().as_bytes(),
-            len,
-        };
+        let committed = Committed::of(&tree);
         self.outputs.push(Output {
             committed,
             tree,
