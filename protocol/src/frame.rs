@@ -42,11 +42,17 @@ pub enum MessageKind {
     ProbeChunk,
     /// [`ErrorMsg`](crate::ErrorMsg), tag 11.
     Error,
+    /// [`SessionCertificate`](crate::SessionCertificate), tag 12.
+    Certificate,
+    /// [`Ping`](crate::Ping), tag 13.
+    Ping,
+    /// [`Pong`](crate::Pong), tag 14.
+    Pong,
 }
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [MessageKind; 11] = [
+    pub const ALL: [MessageKind; 14] = [
         Self::Hello,
         Self::Inventory,
         Self::Prepare,
@@ -58,6 +64,9 @@ impl MessageKind {
         Self::ProbeRequest,
         Self::ProbeChunk,
         Self::Error,
+        Self::Certificate,
+        Self::Ping,
+        Self::Pong,
     ];
 
     /// The tag byte on the wire (never 0).
@@ -74,6 +83,9 @@ impl MessageKind {
             Self::ProbeRequest => 9,
             Self::ProbeChunk => 10,
             Self::Error => 11,
+            Self::Certificate => 12,
+            Self::Ping => 13,
+            Self::Pong => 14,
         }
     }
 
@@ -91,6 +103,9 @@ impl MessageKind {
             9 => Self::ProbeRequest,
             10 => Self::ProbeChunk,
             11 => Self::Error,
+            12 => Self::Certificate,
+            13 => Self::Ping,
+            14 => Self::Pong,
             _ => return None,
         })
     }
@@ -108,7 +123,10 @@ impl MessageKind {
             | Self::Commitment
             | Self::Open
             | Self::ProbeRequest
-            | Self::Error => MAX_SMALL_PAYLOAD,
+            | Self::Error
+            | Self::Certificate
+            | Self::Ping
+            | Self::Pong => MAX_SMALL_PAYLOAD,
         }
     }
 
@@ -126,6 +144,9 @@ impl MessageKind {
             Self::ProbeRequest => "ProbeRequest",
             Self::ProbeChunk => "ProbeChunk",
             Self::Error => "ErrorMsg",
+            Self::Certificate => "Certificate",
+            Self::Ping => "Ping",
+            Self::Pong => "Pong",
         }
     }
 }
@@ -380,7 +401,7 @@ mod tests {
             assert_eq!(MessageKind::from_tag(kind.tag()), Some(*kind));
         }
         assert_eq!(MessageKind::from_tag(0), None);
-        assert_eq!(MessageKind::from_tag(12), None);
+        assert_eq!(MessageKind::from_tag(15), None);
         assert_eq!(MessageKind::from_tag(255), None);
     }
 

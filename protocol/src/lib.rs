@@ -65,6 +65,7 @@ pub use message::Message;
 pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
-    Prepare, ProbeChunk, ProbeDirection, ProbeRequest, Ready, Role, negotiate,
+    Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeRequest, Ready, Role, SessionCertificate,
+    negotiate,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

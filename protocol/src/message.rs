@@ -9,8 +9,8 @@ use crate::error::ProtocolError;
 use crate::frame::{MessageKind, frame_header};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::messages::{
-    Commitment, ErrorMsg, Go, Hello, Inventory, Open, Openings, Prepare, ProbeChunk, ProbeRequest,
-    Ready,
+    Commitment, ErrorMsg, Go, Hello, Inventory, Open, Openings, Ping, Pong, Prepare, ProbeChunk,
+    ProbeRequest, Ready, SessionCertificate,
 };
 use crate::signed::Signed;
 
@@ -39,6 +39,12 @@ pub enum Message {
     ProbeChunk(ProbeChunk),
     /// Either direction: a typed refusal.
     Error(ErrorMsg),
+    /// Both directions, right after `Hello`: the sender's session key vouched for by its hotkey.
+    Certificate(SessionCertificate),
+    /// Verifier → miner: RTT measurement.
+    Ping(Ping),
+    /// Miner → verifier: answer to a `Ping`.
+    Pong(Pong),
 }
 
 impl Message {
@@ -56,6 +62,9 @@ impl Message {
             Self::ProbeRequest(_) => MessageKind::ProbeRequest,
             Self::ProbeChunk(_) => MessageKind::ProbeChunk,
             Self::Error(_) => MessageKind::Error,
+            Self::Certificate(_) => MessageKind::Certificate,
+            Self::Ping(_) => MessageKind::Ping,
+            Self::Pong(_) => MessageKind::Pong,
         }
     }
 
@@ -92,6 +101,9 @@ impl Message {
             Self::ProbeRequest(m) => codec::encode_into(what, m, out),
             Self::ProbeChunk(m) => codec::encode_into(what, m, out),
             Self::Error(m) => codec::encode_into(what, m, out),
+            Self::Certificate(m) => codec::encode_into(what, m, out),
+            Self::Ping(m) => codec::encode_into(what, m, out),
+            Self::Pong(m) => codec::encode_into(what, m, out),
             Self::Prepare(s) => {
                 s.write_cbor(&mut |part| out.extend_from_slice(part));
                 Ok(())
@@ -132,6 +144,9 @@ impl Message {
             MessageKind::ProbeRequest => Self::ProbeRequest(codec::decode(what, payload)?),
             MessageKind::ProbeChunk => Self::ProbeChunk(codec::decode(what, payload)?),
             MessageKind::Error => Self::Error(codec::decode(what, payload)?),
+            MessageKind::Certificate => Self::Certificate(codec::decode(what, payload)?),
+            MessageKind::Ping => Self::Ping(codec::decode(what, payload)?),
+            MessageKind::Pong => Self::Pong(codec::decode(what, payload)?),
         })
     }
 }

@@ -43,6 +43,11 @@ pub enum ErrorCode {
     UnexpectedMessage,
     /// The sender failed for a reason of its own.
     Internal,
+    /// The peer's session certificate is missing, expired, for another role or key, or its
+    /// hotkey signature does not verify.
+    BadCertificate,
+    /// The peer's hotkey is not allowed here (not in the allow list, or denied).
+    NotAllowed,
 }
 
 /// A refusal: a code to act on and a short human-readable detail.

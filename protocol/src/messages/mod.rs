@@ -7,6 +7,7 @@
 pub(crate) mod challenge;
 pub(crate) mod error_msg;
 pub(crate) mod hello;
+pub(crate) mod identity;
 pub(crate) mod inventory;
 pub(crate) mod probe;
 
@@ -15,5 +16,6 @@ pub use challenge::{
 };
 pub use error_msg::{ErrorCode, ErrorMsg};
 pub use hello::{ABI_VERSION, Hello, Negotiated, PROTOCOL_VERSION, Role, negotiate};
+pub use identity::{CERTIFICATE_CONTEXT, Ping, Pong, SessionCertificate};
 pub use inventory::{GpuInfo, HostFacts, Inventory};
 pub use probe::{ProbeChunk, ProbeDirection, ProbeRequest};

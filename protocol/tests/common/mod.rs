@@ -190,7 +190,7 @@ pub fn arb_probe_chunk() -> impl Strategy<Value = ProbeChunk> {
     (any::<u64>(), vec(any::<u8>(), 0..5000)).prop_map(|(offset, data)| ProbeChunk { offset, data })
 }
 
-pub const ALL_CODES: [ErrorCode; 15] = [
+pub const ALL_CODES: [ErrorCode; 17] = [
     ErrorCode::Unsigned,
     ErrorCode::BadSignature,
     ErrorCode::Expired,
@@ -206,6 +206,8 @@ pub const ALL_CODES: [ErrorCode; 15] = [
     ErrorCode::Malformed,
     ErrorCode::UnexpectedMessage,
     ErrorCode::Internal,
+    ErrorCode::BadCertificate,
+    ErrorCode::NotAllowed,
 ];
 
 pub fn arb_error() -> impl Strategy<Value = ErrorMsg> {
@@ -230,5 +232,27 @@ pub fn arb_message() -> impl Strategy<Value = Message> {
         arb_probe_request().prop_map(Message::ProbeRequest),
         arb_probe_chunk().prop_map(Message::ProbeChunk),
         arb_error().prop_map(Message::Error),
+        arb_certificate().prop_map(Message::Certificate),
+        any::<u64>().prop_map(|seq| Message::Ping(Ping { seq })),
+        any::<u64>().prop_map(|seq| Message::Pong(Pong { seq })),
     ]
+}
+
+pub fn arb_certificate() -> impl Strategy<Value = SessionCertificate> {
+    (
+        any::<bool>(),
+        any::<[u8; 32]>(),
+        any::<[u8; 32]>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 64),
+    )
+        .prop_map(
+            |(miner, key, hotkey, not_after_ms, sig)| SessionCertificate {
+                role: if miner { Role::Miner } else { Role::Validator },
+                session_key: SessionKey::new(key),
+                hotkey: Hotkey::new(hotkey),
+                not_after_ms,
+                signature: sig.try_into().unwrap(),
+            },
+        )
 }

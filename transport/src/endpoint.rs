@@ -1,0 +1,105 @@
+//! QUIC endpoints for the miner (server) and the verifier (client), with the limits that keep a
+//! hostile peer from holding resources: idle timeout, stream counts, no 0-RTT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+
+use crate::error::TransportError;
+use crate::tls;
+
+/// Connection-level limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A connection with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Keep-alive interval (the client sends them; keeps NAT bindings and idle timers alive).
+    pub keep_alive: Duration,
+    /// Most bidirectional streams a peer may have open at once.
+    pub max_bidi_streams: u32,
+}
+
+impl Default for ConnectionLimits {
+    /// 30 s idle timeout, 5 s keep-alive, 16 streams.
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            max_bidi_streams: 16,
+        }
+    }
+}
+
+fn transport_config(
+    limits: &ConnectionLimits,
+    client: bool,
+) -> Result<quinn::TransportConfig, TransportError> {
+    let mut transport = quinn::TransportConfig::default();
+    let idle = quinn::IdleTimeout::try_from(limits.idle_timeout)
+        .map_err(|e| TransportError::Setup(format!("idle timeout: {e}")))?;
+    transport
+        .max_idle_timeout(Some(idle))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(limits.max_bidi_streams))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    if client {
+        transport.keep_alive_interval(Some(limits.keep_alive));
+    }
+    Ok(transport)
+}
+
+/// A miner's endpoint listening on `addr` with session key `key`.
+pub fn server_endpoint(
+    addr: SocketAddr,
+    key: &SigningKey,
+    limits: &ConnectionLimits,
+) -> Result<quinn::Endpoint, TransportError> {
+    let crypto = QuicServerConfig::try_from(tls::server_config(key)?)
+        .map_err(|e| TransportError::Setup(e.to_string()))?;
+    let mut config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config(limits, false)?));
+    quinn::Endpoint::server(config, addr).map_err(|source| TransportError::Bind { addr, source })
+}
+
+/// A verifier's endpoint (an ephemeral UDP port on the unspecified address of `family`'s kind).
+pub fn client_endpoint(
+    family: SocketAddr,
+    key: &SigningKey,
+    limits: &ConnectionLimits,
+) -> Result<quinn::Endpoint, TransportError> {
+    let bind: SocketAddr = if family.is_ipv6() {
+        SocketAddr::from((std::net::Ipv6Addr::UNSPECIFIED, 0))
+    } else {
+        SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
+    };
+    let crypto = QuicClientConfig::try_from(tls::client_config(key)?)
+        .map_err(|e| TransportError::Setup(e.to_string()))?;
+    let mut config = quinn::ClientConfig::new(Arc::new(crypto));
+    config.transport_config(Arc::new(transport_config(limits, true)?));
+    let mut endpoint = quinn::Endpoint::client(bind)
+        .map_err(|source| TransportError::Bind { addr: bind, source })?;
+    endpoint.set_default_client_config(config);
+    Ok(endpoint)
+}
+
+/// Connects to `addr` and completes the TLS handshake within `timeout`.
+pub async fn connect(
+    endpoint: &quinn::Endpoint,
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<quinn::Connection, TransportError> {
+    let failed = |reason: String| TransportError::Connect { addr, reason };
+    // Raw public keys carry no name; the server name is only a label.
+    let connecting = endpoint
+        .connect(addr, "miner.gpuproof")
+        .map_err(|e| failed(e.to_string()))?;
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(Ok(connection)) => Ok(connection),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed(format!(
+            "no QUIC handshake within {timeout:?}; is miner-host serving on that address (UDP)?"
+        ))),
+    }
+}

@@ -1,0 +1,25 @@
+//! gpuproof transport: what both binaries need to talk QUIC to each other.
+//!
+//! - [`identity`]: the ed25519 session key file (`keygen`, mode 0600), the sr25519 hotkey, the
+//!   [`SessionCertificate`](protocol::SessionCertificate) binding them, allow lists.
+//! - [`tls`]: rustls (ring provider) with raw ed25519 public keys on both sides (RFC 7250): the
+//!   TLS handshake proves each side's session key; no certificate authority is involved.
+//! - [`endpoint`]: quinn endpoints with the connection limits.
+//! - [`framed`]: protocol frames over a QUIC stream, with deadlines.
+//! - [`handshake`]: Hello, Certificate and Inventory on a connection's first stream.
+//!
+//! The protocol logic itself (what to send when, verdicts) lives in `protocol`, the verifier's
+//! session state machine and the miner's server; this crate only moves authenticated frames.
+
+pub mod endpoint;
+pub mod error;
+pub mod framed;
+pub mod handshake;
+pub mod identity;
+pub mod tls;
+
+pub use endpoint::{ConnectionLimits, client_endpoint, connect, server_endpoint};
+pub use error::TransportError;
+pub use framed::FramedStream;
+pub use handshake::{Peer, client_handshake, server_handshake};
+pub use identity::{AllowList, Identity, KeySource};
