@@ -9,3 +9,4 @@
 pub mod cuda;
 pub mod params;
 pub mod run_local;
+pub mod serve;

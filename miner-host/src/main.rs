@@ -1,15 +1,24 @@
 //! `miner-host`: the miner's side of gpuproof.
 //!
-//! `miner-host run-local` runs one challenge module in the sandbox on this machine and checks
-//! openings as a verifier would; `serve` (the QUIC server) arrives with issue #5.
+//! `miner-host serve` answers validators' challenges over QUIC; `keygen` writes the session
+//! key; `run-local` runs one challenge module in the sandbox on this machine and checks
+//! openings as a verifier would.
 
 use std::process::ExitCode;
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use clap::{Parser, Subcommand, ValueEnum};
 use miner_host::params::{encode_params, resolve_module};
 use miner_host::run_local::{DEFAULT_SAMPLES, RunLocalRequest, report_json, run_local};
+use miner_host::serve::{self, Adversary, MinerConfig, ServeLimits, ServerSettings};
+use protocol::Role;
+use transport::identity::DEFAULT_CERTIFICATE_VALIDITY;
+use transport::{AllowList, Identity};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +41,36 @@ enum BackendName {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve validators' challenges over QUIC. Without --config: a local development setup
+    /// (127.0.0.1:8091, hotkey //Bob, a fresh session key, serving only //Alice, one CPU device).
+    Serve {
+        /// miner.toml (see `miner-host/miner.example.toml` for every field and its default).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the listen address (UDP), e.g. 127.0.0.1:0 for any free port.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Log as JSON lines instead of text.
+        #[arg(long)]
+        log_json: bool,
+        /// Cheat in the given way (tests and the local network): one of
+        /// wrong-tile, skip[:P], replay, forge, slow[:S], claim:NAME, serial, hang-up, garbage,
+        /// oversized, silent, drop-mid-opening.
+        #[arg(long, hide = true)]
+        adversary: Option<String>,
+        /// Print `listening <addr>` on stdout once bound (for scripts that start it on port 0).
+        #[arg(long)]
+        print_addr: bool,
+    },
+    /// Write a fresh ed25519 session key (mode 0600).
+    Keygen {
+        /// Where to write it.
+        #[arg(long, default_value = "miner-session.key")]
+        out: PathBuf,
+        /// Replace an existing file (the old key is lost).
+        #[arg(long)]
+        force: bool,
+    },
     /// Run one challenge locally in the sandbox, print its roots, work and timings, and
     /// optionally open and check leaves as a verifier would.
     RunLocal {
@@ -150,9 +189,143 @@ fn run_local_command(
     Ok(())
 }
 
+fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GPUPROOF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+fn keygen_command(out: &std::path::Path, force: bool) -> Result<()> {
+    let key = transport::identity::keygen(out, force)?;
+    println!(
+        "wrote {} (mode 0600); session public key {key}",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The development setup used when `serve` has no `--config`.
+fn dev_settings(listen: Option<std::net::SocketAddr>) -> Result<ServerSettings> {
+    let key = generate_key()?;
+    let hotkey = transport::identity::load_hotkey(&transport::KeySource::Uri("//Bob".into()))?;
+    let alice = transport::identity::load_hotkey(&transport::KeySource::Uri("//Alice".into()))?;
+    eprintln!(
+        "no --config: local development setup (hotkey //Bob, a fresh session key, serving only \
+         //Alice = {}, one cpu-reference device)",
+        transport::identity::ss58(&transport::identity::hotkey_of(&alice))
+    );
+    let backend = CpuBackend::new(CpuConfig {
+        devices: 1,
+        threads_per_device: 1,
+        memory_bytes: 1 << 30,
+    })?;
+    Ok(ServerSettings {
+        listen: listen.unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8091))),
+        identity: Identity::issue(key, &hotkey, Role::Miner, DEFAULT_CERTIFICATE_VALIDITY),
+        backend: Arc::new(backend),
+        allow: Arc::new(RwLock::new(AllowList::of([
+            transport::identity::hotkey_of(&alice),
+        ]))),
+        limits: ServeLimits::default(),
+        adversary: None,
+    })
+}
+
+fn generate_key() -> Result<protocol::ed25519_dalek::SigningKey> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("OS randomness failed: {e}"))?;
+    Ok(protocol::ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
+fn config_settings(
+    path: &std::path::Path,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<ServerSettings> {
+    let config = MinerConfig::load(path)?;
+    let key = transport::identity::load_key_file(&config.session_key)?;
+    let source = config.hotkey.source().map_err(anyhow::Error::msg)?;
+    let hotkey = transport::identity::load_hotkey(&source)?;
+    let validity = Duration::from_secs(config.limits.certificate_validity_h.max(1) * 3600);
+    let backend: Arc<dyn challenge_runtime::Backend> = match config.backend.kind.as_str() {
+        "cuda" => Arc::new(miner_host::cuda::CudaBackend::new()?),
+        _ => Arc::new(CpuBackend::new(CpuConfig {
+            devices: config.backend.cpu_devices,
+            threads_per_device: 1,
+            memory_bytes: config.backend.cpu_memory_mib.saturating_mul(1 << 20),
+        })?),
+    };
+    Ok(ServerSettings {
+        listen: listen.unwrap_or(config.listen),
+        identity: Identity::issue(key, &hotkey, Role::Miner, validity),
+        backend,
+        allow: Arc::new(RwLock::new(AllowList::parse(
+            &config.access.allow,
+            &config.access.deny,
+        )?)),
+        limits: config.limits.to_limits(),
+        adversary: None,
+    })
+}
+
+fn serve_command(
+    config: Option<&std::path::Path>,
+    listen: Option<std::net::SocketAddr>,
+    log_json: bool,
+    adversary: Option<&str>,
+    print_addr: bool,
+) -> Result<()> {
+    init_logging(log_json);
+    let mut settings = match config {
+        Some(path) => config_settings(path, listen)?,
+        None => dev_settings(listen)?,
+    };
+    if let Some(kind) = adversary {
+        settings.adversary = Some(kind.parse::<Adversary>().map_err(anyhow::Error::msg)?);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let handle = serve::start(settings)?;
+        if print_addr {
+            println!("listening {}", handle.addr);
+        }
+        eprintln!("serving on {} (UDP); Ctrl-C stops", handle.addr);
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("shutting down");
+                handle.shutdown().await;
+            }
+        }
+        Ok::<(), anyhow::Error>(())
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Serve {
+            config,
+            listen,
+            log_json,
+            adversary,
+            print_addr,
+        } => serve_command(
+            config.as_deref(),
+            listen,
+            log_json,
+            adversary.as_deref(),
+            print_addr,
+        ),
+        Command::Keygen { out, force } => keygen_command(&out, force),
         Command::RunLocal {
             module,
             params,

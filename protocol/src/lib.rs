@@ -66,6 +66,7 @@ pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
     Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeRequest, Ready, Role, SessionCertificate,
+    probe_data,
     negotiate,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

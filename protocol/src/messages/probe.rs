@@ -10,6 +10,15 @@ use crate::bytes;
 use crate::ids::Nonce;
 use crate::limits::MAX_PROBE_CHUNK_LEN;
 
+/// Fills `out` with the probe stream of `seed` from byte `offset` on: the BLAKE3 extendable
+/// output keyed by `seed`, read from position `offset`. Both sides compute the same bytes, so
+/// the receiver can check any part of what it got without the sender knowing which.
+pub fn probe_data(seed: &Nonce, offset: u64, out: &mut [u8]) {
+    let mut reader = blake3::Hasher::new_keyed(seed.as_bytes()).finalize_xof();
+    reader.set_position(offset);
+    reader.fill(out);
+}
+
 /// Which way the probe data flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

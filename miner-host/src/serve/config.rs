@@ -1,0 +1,305 @@
+//! `miner.toml`: what `miner-host serve --config` reads. Every field has a default except the
+//! hotkey; unknown fields are errors (a typo must not silently fall back to a default).
+//!
+//! ```toml
+//! listen = "0.0.0.0:8091"                 # UDP address (QUIC)
+//! session_key = "miner-session.key"       # written by `miner-host keygen` (relative: to this file)
+//!
+//! [hotkey]                                # exactly one of:
+//! wallet = "default"                      #   ~/.bittensor/wallets/<wallet>/hotkeys/<name>
+//! name = "default"
+//! # file = "/path/to/hotkey"              #   a bittensor hotkey file
+//! # uri = "//Bob"                         #   a secret URI (local networks only)
+//!
+//! [backend]
+//! kind = "cpu"                            # "cpu" or "cuda"
+//! cpu_devices = 1                         # cpu: devices offered, one thread each (≤ cores)
+//! cpu_memory_mib = 1024                   # cpu: memory each device reports
+//!
+//! [access]
+//! allow = ["5F..."]                       # validator hotkeys served (SS58 or 0x-hex; "*" = any)
+//! deny = []                               # never served, even if allowed
+//!
+//! [limits]
+//! max_connections = 256
+//! handshake_timeout_s = 10
+//! message_timeout_s = 60
+//! challenges_per_minute = 120             # per validator
+//! challenge_burst = 32
+//! max_probe_mib = 256
+//! certificate_validity_h = 24
+//! ```
+//!
+//! Environment overrides: `GPUPROOF_MINER_LISTEN` replaces `listen`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use transport::KeySource;
+
+use super::server::ServeLimits;
+
+/// Why the config cannot be used: which file, which field, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading the file failed.
+    #[error("cannot read {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The TOML is invalid or a field is wrong.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which field and why.
+        reason: String,
+    },
+}
+
+/// `miner.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinerConfig {
+    /// UDP listen address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The session key file.
+    #[serde(default = "default_session_key")]
+    pub session_key: PathBuf,
+    /// The hotkey.
+    pub hotkey: HotkeyConfig,
+    /// The devices.
+    #[serde(default)]
+    pub backend: BackendConfig,
+    /// Who is served.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// Limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8091))
+}
+
+fn default_session_key() -> PathBuf {
+    PathBuf::from("miner-session.key")
+}
+
+/// Where the hotkey comes from: `wallet` + `name`, or `file`, or `uri`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotkeyConfig {
+    /// Wallet name under `~/.bittensor/wallets`.
+    pub wallet: Option<String>,
+    /// Hotkey name in that wallet.
+    pub name: Option<String>,
+    /// A hotkey file path.
+    pub file: Option<PathBuf>,
+    /// A secret URI such as `//Bob`.
+    pub uri: Option<String>,
+}
+
+impl HotkeyConfig {
+    /// The key source this names; fails unless exactly one way is given.
+    pub fn source(&self) -> Result<KeySource, String> {
+        match (&self.wallet, &self.name, &self.file, &self.uri) {
+            (Some(w), Some(n), None, None) => chain_client::wallet::default_hotkey_path(w, n)
+                .map(KeySource::HotkeyFile)
+                .map_err(|e| e.to_string()),
+            (None, None, Some(f), None) => Ok(KeySource::HotkeyFile(f.clone())),
+            (None, None, None, Some(u)) => Ok(KeySource::Uri(u.clone())),
+            _ => Err(
+                "[hotkey] needs exactly one of: wallet + name, file, or uri (e.g. uri = \"//Bob\")"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Which backend and how many devices.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendConfig {
+    /// `cpu` or `cuda`.
+    #[serde(default = "default_kind")]
+    pub kind: String,
+    /// CPU devices offered (each one thread); at most the core count.
+    #[serde(default = "one")]
+    pub cpu_devices: u32,
+    /// Memory each CPU device reports, MiB.
+    #[serde(default = "default_cpu_memory")]
+    pub cpu_memory_mib: u64,
+}
+
+fn default_kind() -> String {
+    "cpu".into()
+}
+fn one() -> u32 {
+    1
+}
+fn default_cpu_memory() -> u64 {
+    1024
+}
+
+impl Default for BackendConfig {
+    fn default() -> Self {
+        Self {
+            kind: default_kind(),
+            cpu_devices: 1,
+            cpu_memory_mib: default_cpu_memory(),
+        }
+    }
+}
+
+/// Allow and deny lists.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Validator hotkeys served.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Hotkeys never served.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+/// `[limits]`, in friendly units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Connections held at once.
+    #[serde(default = "d_conn")]
+    pub max_connections: usize,
+    /// Seconds to complete the handshake.
+    #[serde(default = "d_hs")]
+    pub handshake_timeout_s: u64,
+    /// Seconds to wait for the validator's next message in a challenge.
+    #[serde(default = "d_msg")]
+    pub message_timeout_s: u64,
+    /// Challenges a minute per validator.
+    #[serde(default = "d_rate")]
+    pub challenges_per_minute: u32,
+    /// Burst of challenges.
+    #[serde(default = "d_burst")]
+    pub challenge_burst: u32,
+    /// Largest probe, MiB.
+    #[serde(default = "d_probe")]
+    pub max_probe_mib: u64,
+    /// Hours the self-issued certificate is valid.
+    #[serde(default = "d_cert")]
+    pub certificate_validity_h: u64,
+}
+
+fn d_conn() -> usize {
+    ServeLimits::default().max_connections
+}
+fn d_hs() -> u64 {
+    ServeLimits::default().handshake_timeout.as_secs()
+}
+fn d_msg() -> u64 {
+    ServeLimits::default().message_timeout.as_secs()
+}
+fn d_rate() -> u32 {
+    ServeLimits::default().challenges_per_minute
+}
+fn d_burst() -> u32 {
+    ServeLimits::default().challenge_burst
+}
+fn d_probe() -> u64 {
+    ServeLimits::default().max_probe_bytes >> 20
+}
+fn d_cert() -> u64 {
+    24
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: d_conn(),
+            handshake_timeout_s: d_hs(),
+            message_timeout_s: d_msg(),
+            challenges_per_minute: d_rate(),
+            challenge_burst: d_burst(),
+            max_probe_mib: d_probe(),
+            certificate_validity_h: d_cert(),
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// The server limits these give.
+    pub fn to_limits(&self) -> ServeLimits {
+        ServeLimits {
+            max_connections: self.max_connections.max(1),
+            handshake_timeout: Duration::from_secs(self.handshake_timeout_s.max(1)),
+            message_timeout: Duration::from_secs(self.message_timeout_s.max(1)),
+            challenges_per_minute: self.challenges_per_minute,
+            challenge_burst: self.challenge_burst,
+            max_probe_bytes: self.max_probe_mib.saturating_mul(1 << 20),
+            ..ServeLimits::default()
+        }
+    }
+}
+
+impl MinerConfig {
+    /// Reads and checks `path`; relative paths inside are resolved against its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let mut config = Self::parse(&text).map_err(|reason| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        if config.session_key.is_relative() {
+            config.session_key = base.join(&config.session_key);
+        }
+        if let Some(f) = &config.hotkey.file
+            && f.is_relative()
+        {
+            config.hotkey.file = Some(base.join(f));
+        }
+        if let Ok(listen) = std::env::var("GPUPROOF_MINER_LISTEN") {
+            config.listen = listen.parse().map_err(|e| ConfigError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!("GPUPROOF_MINER_LISTEN={listen:?}: {e}"),
+            })?;
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks the TOML text.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.hotkey.source()?;
+        match config.backend.kind.as_str() {
+            "cpu" | "cuda" => {}
+            other => {
+                return Err(format!(
+                    "backend.kind = {other:?}: must be \"cpu\" or \"cuda\""
+                ));
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let devices = usize::try_from(config.backend.cpu_devices).unwrap_or(usize::MAX);
+        if config.backend.kind == "cpu" && (devices == 0 || devices > cores) {
+            return Err(format!(
+                "backend.cpu_devices = {devices}: each cpu-reference device is one thread, so \
+                 this machine can offer 1 to {cores}"
+            ));
+        }
+        transport::AllowList::parse(&config.access.allow, &config.access.deny)
+            .map_err(|e| format!("[access]: {e}"))?;
+        Ok(config)
+    }
+}

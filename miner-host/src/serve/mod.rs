@@ -1,0 +1,21 @@
+//! `miner-host serve`: the QUIC server validators challenge (DESIGN.md §Protocol).
+//!
+//! [`start`] binds the endpoint and serves in the background; [`MinerConfig`] is `miner.toml`.
+//! Per connection: the handshake of [`transport::handshake`] (only admitted validator hotkeys
+//! get further), then a control stream answering pings, and one stream per challenge
+//! ([`challenge`]) or bandwidth probe ([`probe`]). [`adversary`] holds the cheating variants the
+//! tests and the local network use.
+
+pub mod adversary;
+mod challenge;
+pub mod config;
+mod probe;
+pub mod rate;
+mod server;
+
+pub use adversary::Adversary;
+pub use config::{ConfigError, MinerConfig};
+pub use probe::PROBE_CHUNK;
+pub use server::{
+    ServeError, ServeLimits, ServerHandle, ServerSettings, ServerStats, inventory_of, start,
+};

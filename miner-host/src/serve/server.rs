@@ -1,0 +1,442 @@
+//! The QUIC server: accepts connections up to a limit, runs the handshake (only admitted
+//! validator hotkeys get further), answers pings on the control stream, and hands every other
+//! stream to [`super::challenge`] or [`super::probe`].
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use challenge_runtime::{Backend, Sandbox, SandboxLimits};
+use protocol::{
+    ErrorCode, ErrorMsg, GatePolicy, GpuInfo, HostFacts, Inventory, Message, MessageKind,
+    Negotiated, Pong, PrepareGate,
+};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+use transport::{AllowList, ConnectionLimits, FramedStream, Identity, Peer, TransportError};
+
+use super::adversary::Adversary;
+use super::rate::RateLimiter;
+use super::{challenge, probe};
+
+/// The server's limits. Defaults are what `miner.toml` documents.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ServeLimits {
+    /// Connections held at once; further attempts are refused at once.
+    pub max_connections: usize,
+    /// Time a new connection has to complete the TLS and application handshakes.
+    pub handshake_timeout: Duration,
+    /// Longest wait for the next message of a challenge the validator started (`Go` after
+    /// `Ready`, `Open` after the commitment).
+    pub message_timeout: Duration,
+    /// Challenges a minute per validator hotkey.
+    pub challenges_per_minute: u32,
+    /// Burst of challenges a validator may start at once.
+    pub challenge_burst: u32,
+    /// Largest bandwidth probe, in bytes, either way.
+    pub max_probe_bytes: u64,
+    /// QUIC connection limits.
+    pub connection: ConnectionLimits,
+    /// `Prepare` expiry and replay policy.
+    pub gate: GatePolicy,
+}
+
+impl Default for ServeLimits {
+    /// 256 connections, 10 s handshake, 60 s per message, 120 challenges a minute with bursts
+    /// of 32 per validator, 256 MiB probes.
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            handshake_timeout: Duration::from_secs(10),
+            message_timeout: Duration::from_secs(60),
+            challenges_per_minute: 120,
+            challenge_burst: 32,
+            max_probe_bytes: 256 << 20,
+            connection: ConnectionLimits::default(),
+            gate: GatePolicy::default(),
+        }
+    }
+}
+
+/// Everything a server needs.
+#[derive(Clone)]
+pub struct ServerSettings {
+    /// UDP address to listen on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Session key and hotkey certificate.
+    pub identity: Identity,
+    /// The devices.
+    pub backend: Arc<dyn Backend>,
+    /// Which validators are served (shared: the operator or the metagraph may update it).
+    pub allow: Arc<RwLock<AllowList>>,
+    /// Limits.
+    pub limits: ServeLimits,
+    /// Cheat in this way (tests and the local network only).
+    pub adversary: Option<Adversary>,
+}
+
+/// Counters a caller (and the load tests) can read.
+#[derive(Debug, Default)]
+pub struct ServerStats {
+    /// Connections accepted (handshake started).
+    pub accepted: AtomicU64,
+    /// Connection attempts refused because `max_connections` were held.
+    pub refused: AtomicU64,
+    /// Handshakes that failed (bad certificate, not allowed, timeout, garbage).
+    pub handshake_failures: AtomicU64,
+    /// Challenges answered with a commitment.
+    pub commitments: AtomicU64,
+    /// Challenges refused with a typed error.
+    pub refusals: AtomicU64,
+    /// Connections open now.
+    pub open_connections: AtomicU64,
+}
+
+/// State shared by every connection of one server.
+pub(crate) struct Shared {
+    pub(crate) settings: ServerSettings,
+    pub(crate) backend: Arc<dyn Backend>,
+    pub(crate) sandbox: Sandbox,
+    pub(crate) gate: Mutex<PrepareGate>,
+    pub(crate) rate: Mutex<RateLimiter>,
+    pub(crate) reserved: Vec<AtomicBool>,
+    pub(crate) inventory: Inventory,
+    pub(crate) started: Instant,
+    pub(crate) stats: Arc<ServerStats>,
+    /// The last commitment signed, for the replaying adversary.
+    pub(crate) last_commitment: Mutex<Option<Message>>,
+}
+
+impl Shared {
+    pub(crate) fn adversary(&self) -> Option<&Adversary> {
+        self.settings.adversary.as_ref()
+    }
+}
+
+/// Why a server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The transport failed to set up.
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The sandbox failed to start.
+    #[error("cannot start the challenge sandbox: {0}")]
+    Sandbox(#[from] challenge_runtime::SandboxError),
+    /// The backend has no device.
+    #[error("the backend offers no device; nothing to serve")]
+    NoDevices,
+}
+
+/// A running server.
+pub struct ServerHandle {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// Its counters.
+    pub stats: Arc<ServerStats>,
+    endpoint: quinn::Endpoint,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops accepting, closes every connection and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"miner shutting down");
+        let _ = self.task.await;
+    }
+
+    /// Waits until the server stops (it runs until [`shutdown`](Self::shutdown) or a fatal
+    /// endpoint error).
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+}
+
+/// What this machine says about itself: the backend's devices (as the inventory names them,
+/// or as the adversary claims) and host facts read from the OS. Claims only.
+pub fn inventory_of(backend: &dyn Backend, adversary: Option<&Adversary>) -> Inventory {
+    let gpus = backend
+        .devices()
+        .into_iter()
+        .map(|d| GpuInfo {
+            index: d.index,
+            name: match adversary {
+                Some(Adversary::ClaimName(name)) => name.clone(),
+                _ => d.name,
+            },
+            uuid: d.uuid.unwrap_or_else(|| format!("cpu-{}", d.index)),
+            memory_bytes: d.memory_bytes,
+            pci_bus_id: String::new(),
+            pcie_gen: None,
+            pcie_width: None,
+        })
+        .collect();
+    Inventory {
+        gpus,
+        host: host_facts(),
+    }
+}
+
+fn host_facts() -> HostFacts {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map_or_else(
+            || std::env::consts::ARCH.to_string(),
+            |(_, v)| v.trim().to_string(),
+        );
+    let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb.saturating_mul(1024));
+    HostFacts {
+        cpu_model: cpu_model.chars().take(128).collect(),
+        cpu_cores: std::thread::available_parallelism()
+            .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+        memory_bytes,
+        os: std::env::consts::OS.to_string(),
+    }
+}
+
+/// Binds the endpoint and starts serving in the background (on the current tokio runtime).
+pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
+    let backend = match &settings.adversary {
+        Some(adversary) => adversary.wrap_backend(Arc::clone(&settings.backend)),
+        None => Arc::clone(&settings.backend),
+    };
+    let devices = backend.devices();
+    if devices.is_empty() {
+        return Err(ServeError::NoDevices);
+    }
+    let largest = devices.iter().map(|d| d.memory_bytes).max().unwrap_or(0);
+    let sandbox = Sandbox::new(SandboxLimits {
+        device_budget_bytes: largest.max(1),
+        max_instances: u32::try_from(devices.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(4),
+        ..SandboxLimits::default()
+    })?;
+    let endpoint = transport::server_endpoint(
+        settings.listen,
+        settings.identity.signing_key(),
+        &settings.limits.connection,
+    )?;
+    let addr = endpoint
+        .local_addr()
+        .map_err(|e| TransportError::Setup(format!("cannot read the bound address: {e}")))?;
+    let stats = Arc::new(ServerStats::default());
+    let inventory = inventory_of(backend.as_ref(), settings.adversary.as_ref());
+    let versions = Negotiated {
+        protocol_version: protocol::PROTOCOL_VERSION,
+        abi_version: protocol::ABI_VERSION,
+    };
+    let shared = Arc::new(Shared {
+        gate: Mutex::new(PrepareGate::new(
+            settings.identity.hotkey(),
+            versions,
+            settings.limits.gate,
+        )),
+        rate: Mutex::new(RateLimiter::new(
+            settings.limits.challenges_per_minute,
+            settings.limits.challenge_burst,
+        )),
+        reserved: devices.iter().map(|_| AtomicBool::new(false)).collect(),
+        inventory,
+        sandbox,
+        backend,
+        started: Instant::now(),
+        stats: Arc::clone(&stats),
+        last_commitment: Mutex::new(None),
+        settings,
+    });
+    info!(
+        %addr,
+        hotkey = %transport::identity::ss58(&shared.settings.identity.hotkey()),
+        devices = devices.len(),
+        "miner-host serving"
+    );
+    let accept_endpoint = endpoint.clone();
+    let task = tokio::spawn(accept_loop(accept_endpoint, shared));
+    Ok(ServerHandle {
+        addr,
+        stats,
+        endpoint,
+        task,
+    })
+}
+
+async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(shared.settings.limits.max_connections));
+    while let Some(incoming) = endpoint.accept().await {
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            debug!(peer = %incoming.remote_address(), "connection refused: at max_connections");
+            incoming.refuse();
+            continue;
+        };
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            shared
+                .stats
+                .open_connections
+                .fetch_add(1, Ordering::Relaxed);
+            let remote = incoming.remote_address();
+            if let Err(e) = serve_connection(incoming, &shared).await {
+                debug!(%remote, error = %e, "connection ended");
+            }
+            shared
+                .stats
+                .open_connections
+                .fetch_sub(1, Ordering::Relaxed);
+            drop(permit);
+        });
+    }
+}
+
+async fn serve_connection(
+    incoming: quinn::Incoming,
+    shared: &Arc<Shared>,
+) -> Result<(), TransportError> {
+    let limits = shared.settings.limits;
+    let remote = incoming.remote_address();
+    let deadline = limits.handshake_timeout;
+    let handshake = async {
+        let connection = incoming
+            .await
+            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        let (send, recv) = connection
+            .accept_bi()
+            .await
+            .map_err(|e| TransportError::Closed(e.to_string()))?;
+        let mut control = FramedStream::new(send, recv);
+        let allow = Arc::clone(&shared.settings.allow);
+        let peer = transport::server_handshake(
+            &connection,
+            &mut control,
+            &shared.settings.identity,
+            |h| allow.read().map(|a| a.admits(h)).unwrap_or(false),
+            &shared.inventory,
+            deadline,
+        )
+        .await?;
+        Ok::<_, TransportError>((connection, control, peer))
+    };
+    let (connection, control, peer) = match tokio::time::timeout(deadline, handshake).await {
+        Ok(Ok(done)) => done,
+        Ok(Err(e)) => {
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(%remote, error = %e, "handshake failed");
+            return Err(e);
+        }
+        Err(_) => {
+            shared
+                .stats
+                .handshake_failures
+                .fetch_add(1, Ordering::Relaxed);
+            warn!(%remote, "handshake timed out");
+            return Err(TransportError::Timeout(deadline));
+        }
+    };
+    info!(%remote, validator = %transport::identity::ss58(&peer.hotkey), "validator connected");
+    if matches!(shared.adversary(), Some(Adversary::Silent)) {
+        // Hold the connection and say nothing until the peer gives up.
+        let _ = connection.closed().await;
+        return Ok(());
+    }
+    let peer = Arc::new(peer);
+    let control_task = tokio::spawn(serve_control(control));
+    loop {
+        let (send, recv) = match connection.accept_bi().await {
+            Ok(s) => s,
+            Err(e) => {
+                control_task.abort();
+                return Err(TransportError::Closed(e.to_string()));
+            }
+        };
+        let shared = Arc::clone(shared);
+        let peer = Arc::clone(&peer);
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            let mut stream = FramedStream::new(send, recv);
+            if let Err(e) = serve_stream(&mut stream, &connection, &shared, &peer).await {
+                debug!(error = %e, "stream ended");
+            }
+        });
+    }
+}
+
+async fn serve_control(mut control: FramedStream) {
+    loop {
+        match control.recv(Duration::from_secs(3600)).await {
+            Ok(Message::Ping(ping)) => {
+                if control
+                    .send(&Message::Pong(Pong { seq: ping.seq }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Ok(other) => {
+                let detail = format!("{} on the control stream", other.kind().name());
+                let _ = control
+                    .send(&Message::Error(ErrorMsg::new(
+                        ErrorCode::UnexpectedMessage,
+                        detail,
+                    )))
+                    .await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Dispatches a stream by its first message.
+async fn serve_stream(
+    stream: &mut FramedStream,
+    connection: &quinn::Connection,
+    shared: &Arc<Shared>,
+    peer: &Arc<Peer>,
+) -> Result<(), TransportError> {
+    let first = match stream.recv(shared.settings.limits.message_timeout).await {
+        Ok(m) => m,
+        Err(TransportError::Protocol(e)) => {
+            let _ = stream.send(&Message::Error(ErrorMsg::from(&e))).await;
+            return Err(TransportError::Protocol(e));
+        }
+        Err(e) => return Err(e),
+    };
+    match first {
+        Message::Prepare(signed) => {
+            challenge::serve_challenge(stream, connection, shared, peer, signed).await
+        }
+        Message::ProbeRequest(request) => probe::serve_probe(stream, shared, request).await,
+        other => {
+            let detail = format!(
+                "a stream must start with Prepare or ProbeRequest, not {}",
+                other.kind().name()
+            );
+            let _ = stream
+                .send(&Message::Error(ErrorMsg::new(
+                    ErrorCode::UnexpectedMessage,
+                    detail,
+                )))
+                .await;
+            Err(TransportError::Unexpected {
+                expected: MessageKind::Prepare.name(),
+                got: other.kind().name(),
+            })
+        }
+    }
+}
