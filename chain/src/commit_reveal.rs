@@ -1,17 +1,43 @@
 //! Commit-reveal of weights: which submission path a subnet requires, the commit-reveal v2
-//! commit hash, and the runtime's epoch arithmetic for the reveal window.
+//! commit hash, the timelocked (v4) commit, and the runtime's epoch arithmetic for the reveal
+//! window.
 //!
-//! The v2 commit hash is BlakeTwo256 (BLAKE2b, 32-byte digest) of the SCALE encoding of the
+//! **Choosing the path** ([`weight_submission`]), from the subnet's
+//! `CommitRevealWeightsEnabled`, the chain's `CommitRevealWeightsVersion` and the subnet's
+//! `RevealPeriodEpochs`:
+//!
+//! | enabled | version | path |
+//! |---|---|---|
+//! | no | any | [`WeightSubmission::SetWeights`] |
+//! | yes | 0–2 | [`WeightSubmission::CommitRevealV2`]: `commit_weights` + `reveal_weights` |
+//! | yes | 4 | [`WeightSubmission::Timelocked`]: `commit_timelocked_weights`; the chain reveals |
+//! | yes | 3, ≥ 5 | [`CommitRevealError::UnsupportedVersion`] |
+//!
+//! (Version 3 was timelocked with a payload without the hotkey; no current runtime runs it.)
+//!
+//! **v2.** The commit hash is BlakeTwo256 (BLAKE2b, 32-byte digest) of the SCALE encoding of the
 //! tuple `(hotkey: AccountId32, netuid: u16, uids: Vec<u16>, values: Vec<u16>, salt: Vec<u16>,
 //! version_key: u64)`: the 32 key bytes, then little-endian integers, each `Vec` prefixed with
 //! its SCALE compact length. This is what `commit_weights` expects and `reveal_weights`
 //! recomputes (and what the Python SDK's `generate_weight_hash` produces).
 //!
-//! Timelocked commit-reveal (v3/v4, drand) is out of scope: [`weight_submission`] says so with
-//! a typed error instead of choosing a path that the chain would reject.
+//! **v4 (timelocked).** The plaintext is the SCALE encoding of [`WeightsTlockPayload`]
+//! `{ hotkey: Vec<u8>, uids: Vec<u16>, values: Vec<u16>, version_key: u64 }`, encrypted with
+//! [`crate::tlock::encrypt`] to the drand round from [`crate::reveal_round::reveal_target`].
+//! [`timelocked_commit`] does both; the chain decrypts the commit itself at the reveal block, so
+//! there is no reveal call.
 
 use blake2::digest::consts::U32;
 use blake2::{Blake2b, Digest};
+
+use crate::reveal_round::{EpochSchedule, RevealRoundError, RevealTarget, reveal_target};
+use crate::tlock::{TlockError, TlockRandomness, encrypt};
+
+/// The `CommitRevealWeightsVersion` of timelocked commit-reveal that this crate implements.
+pub const TIMELOCKED_VERSION: u16 = 4;
+
+/// The runtime's bound on a timelocked commit (`MAX_CRV3_COMMIT_SIZE_BYTES`).
+pub const MAX_TIMELOCKED_COMMIT_BYTES: usize = 5000;
 
 /// How a validator must submit weights on a subnet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,39 +50,191 @@ pub enum WeightSubmission {
         /// Epochs between commit and reveal (`RevealPeriodEpochs`).
         reveal_period_epochs: u64,
     },
+    /// Timelocked commit-reveal (v4): `commit_timelocked_weights` with [`timelocked_commit`];
+    /// the chain decrypts and applies the weights itself `reveal_period_epochs` epochs later.
+    Timelocked {
+        /// Epochs between commit and reveal (`RevealPeriodEpochs`).
+        reveal_period_epochs: u64,
+        /// The version to pass to `commit_timelocked_weights` (the chain's
+        /// `CommitRevealWeightsVersion`, [`TIMELOCKED_VERSION`]).
+        version: u16,
+    },
 }
 
 /// Why no supported submission path exists.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CommitRevealError {
-    /// The subnet uses timelocked (drand) commit-reveal, which this crate does not implement.
+    /// The chain runs a commit-reveal version this crate does not implement (3, or above 4).
     #[error(
-        "subnet requires timelocked commit-reveal (CommitRevealWeightsVersion = {version}); gpuproof supports only set_weights and commit-reveal v2. Ask the subnet owner to disable commit-reveal or use a client with drand timelock encryption"
+        "the chain runs commit-reveal version {version} (CommitRevealWeightsVersion); gpuproof implements set_weights, commit-reveal v2 and timelocked commit-reveal v4. Update gpuproof, or ask the subnet owner to disable commit-reveal"
     )]
-    TimelockedUnsupported {
-        /// The subnet's `CommitRevealWeightsVersion`.
+    UnsupportedVersion {
+        /// The chain's `CommitRevealWeightsVersion`.
         version: u16,
     },
 }
 
-/// Decides the submission path from the subnet's `CommitRevealWeightsEnabled`,
-/// `CommitRevealWeightsVersion` and `RevealPeriodEpochs`. Versions 3 and above are timelocked.
+/// Decides the submission path from the subnet's `CommitRevealWeightsEnabled`, the chain's
+/// `CommitRevealWeightsVersion` and the subnet's `RevealPeriodEpochs` (table in the module docs).
 pub fn weight_submission(
     commit_reveal_enabled: bool,
     commit_reveal_version: u16,
     reveal_period_epochs: u64,
 ) -> Result<WeightSubmission, CommitRevealError> {
-    if !commit_reveal_enabled {
-        return Ok(WeightSubmission::SetWeights);
+    match (commit_reveal_enabled, commit_reveal_version) {
+        (false, _) => Ok(WeightSubmission::SetWeights),
+        (true, 0..=2) => Ok(WeightSubmission::CommitRevealV2 {
+            reveal_period_epochs,
+        }),
+        (true, TIMELOCKED_VERSION) => Ok(WeightSubmission::Timelocked {
+            reveal_period_epochs,
+            version: TIMELOCKED_VERSION,
+        }),
+        (true, version) => Err(CommitRevealError::UnsupportedVersion { version }),
     }
-    if commit_reveal_version >= 3 {
-        return Err(CommitRevealError::TimelockedUnsupported {
-            version: commit_reveal_version,
-        });
+}
+
+/// The plaintext of a timelocked (v4) commit, as the runtime decodes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsTlockPayload {
+    /// The committing hotkey's public key (the runtime checks it is the signer).
+    pub hotkey: [u8; 32],
+    /// Destination uids.
+    pub uids: Vec<u16>,
+    /// u16 weights, one per uid.
+    pub values: Vec<u16>,
+    /// The validator's version key.
+    pub version_key: u64,
+}
+
+/// Why bytes are not a SCALE [`WeightsTlockPayload`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a SCALE WeightsTlockPayload: {0}")]
+pub struct PayloadDecodeError(String);
+
+impl WeightsTlockPayload {
+    /// SCALE encoding: `hotkey` as a `Vec<u8>` (compact length 32, then the key), `uids` and
+    /// `values` as `Vec<u16>`, `version_key` as u64 little-endian.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(43 + 2 * (self.uids.len() + self.values.len()) + 8);
+        encode_compact(self.hotkey.len() as u64, &mut out);
+        out.extend_from_slice(&self.hotkey);
+        encode_vec_u16(&self.uids, &mut out);
+        encode_vec_u16(&self.values, &mut out);
+        out.extend_from_slice(&self.version_key.to_le_bytes());
+        out
     }
-    Ok(WeightSubmission::CommitRevealV2 {
-        reveal_period_epochs,
-    })
+
+    /// Decodes [`Self::encode`]'s format exactly: the hotkey must be 32 bytes and nothing may
+    /// follow `version_key`.
+    pub fn decode(bytes: &[u8]) -> Result<Self, PayloadDecodeError> {
+        let mut rest = bytes;
+        let key_len = decode_compact(&mut rest)?;
+        if key_len != 32 {
+            return Err(PayloadDecodeError(format!(
+                "hotkey of {key_len} bytes, expected 32"
+            )));
+        }
+        let mut hotkey = [0u8; 32];
+        hotkey.copy_from_slice(take(&mut rest, 32, "hotkey")?);
+        let uids = decode_vec_u16(&mut rest, "uids")?;
+        let values = decode_vec_u16(&mut rest, "values")?;
+        let mut key = [0u8; 8];
+        key.copy_from_slice(take(&mut rest, 8, "version_key")?);
+        if !rest.is_empty() {
+            return Err(PayloadDecodeError(format!("{} trailing bytes", rest.len())));
+        }
+        Ok(WeightsTlockPayload {
+            hotkey,
+            uids,
+            values,
+            version_key: u64::from_le_bytes(key),
+        })
+    }
+}
+
+/// Why a timelocked commit could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimelockedCommitError {
+    /// The weights are not one value per distinct uid.
+    #[error("invalid weights: {0}")]
+    InvalidWeights(String),
+    /// The ciphertext would exceed the runtime's [`MAX_TIMELOCKED_COMMIT_BYTES`].
+    #[error(
+        "the encrypted commit would be {bytes} bytes; the chain accepts at most {MAX_TIMELOCKED_COMMIT_BYTES} (too many uids)"
+    )]
+    TooLarge {
+        /// The commit's size.
+        bytes: usize,
+    },
+    /// No reveal block or round.
+    #[error(transparent)]
+    RevealRound(#[from] RevealRoundError),
+    /// Encryption failed.
+    #[error(transparent)]
+    Tlock(#[from] TlockError),
+}
+
+/// A timelocked commit ready for `commit_timelocked_weights`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelockedCommit {
+    /// The ciphertext (the call's `commit`).
+    pub commit: Vec<u8>,
+    /// Where and when the chain will reveal it (`reveal_round` is the call's argument).
+    pub target: RevealTarget,
+}
+
+/// Everything [`timelocked_commit`] needs to know about the chain and the clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelockContext {
+    /// The subnet's epoch schedule at `current_block`.
+    pub schedule: EpochSchedule,
+    /// The head block the schedule was read at.
+    pub current_block: u64,
+    /// `RevealPeriodEpochs`.
+    pub reveal_period_epochs: u64,
+    /// Unix time now, milliseconds.
+    pub now_ms: u64,
+    /// Block time, milliseconds ([`crate::reveal_round::DEFAULT_BLOCK_TIME_MS`] on subtensor).
+    pub block_time_ms: u64,
+}
+
+/// Builds a timelocked commit: checks the weights (one per distinct uid), finds the reveal
+/// block and round ([`reveal_target`]), SCALE-encodes the [`WeightsTlockPayload`] and encrypts
+/// it to that round. The result decrypts with the round's drand signature to exactly that
+/// payload, and fits the runtime's size bound.
+pub fn timelocked_commit(
+    payload: &WeightsTlockPayload,
+    context: &TimelockContext,
+    randomness: &TlockRandomness,
+) -> Result<TimelockedCommit, TimelockedCommitError> {
+    if payload.uids.len() != payload.values.len() {
+        return Err(TimelockedCommitError::InvalidWeights(format!(
+            "{} uids but {} values",
+            payload.uids.len(),
+            payload.values.len()
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(dup) = payload.uids.iter().find(|uid| !seen.insert(**uid)) {
+        return Err(TimelockedCommitError::InvalidWeights(format!(
+            "uid {dup} appears twice"
+        )));
+    }
+    let target = reveal_target(
+        &context.schedule,
+        context.current_block,
+        context.reveal_period_epochs,
+        context.now_ms,
+        context.block_time_ms,
+    )?;
+    let plaintext = payload.encode();
+    let bytes = crate::tlock::CIPHERTEXT_OVERHEAD + plaintext.len();
+    if bytes > MAX_TIMELOCKED_COMMIT_BYTES {
+        return Err(TimelockedCommitError::TooLarge { bytes });
+    }
+    let commit = encrypt(&plaintext, target.reveal_round, randomness)?;
+    Ok(TimelockedCommit { commit, target })
 }
 
 /// Appends the SCALE compact encoding of `value` (used for `Vec` length prefixes).
@@ -86,6 +264,63 @@ fn encode_vec_u16(items: &[u16], out: &mut Vec<u8>) {
     for item in items {
         out.extend_from_slice(&item.to_le_bytes());
     }
+}
+
+fn take<'a>(rest: &mut &'a [u8], n: usize, what: &str) -> Result<&'a [u8], PayloadDecodeError> {
+    if rest.len() < n {
+        return Err(PayloadDecodeError(format!(
+            "{what}: need {n} bytes, {} left",
+            rest.len()
+        )));
+    }
+    let (head, tail) = rest.split_at(n);
+    *rest = tail;
+    Ok(head)
+}
+
+/// Reads a SCALE compact integer (any mode), advancing `rest`.
+fn decode_compact(rest: &mut &[u8]) -> Result<u64, PayloadDecodeError> {
+    let first = *take(rest, 1, "compact")?
+        .first()
+        .ok_or_else(|| PayloadDecodeError("compact: empty".into()))?;
+    let extra = match first & 0b11 {
+        0b00 => return Ok(u64::from(first >> 2)),
+        0b01 => 1,
+        0b10 => 3,
+        _ => usize::from(first >> 2) + 4,
+    };
+    if extra > 8 {
+        return Err(PayloadDecodeError("compact integer wider than u64".into()));
+    }
+    let tail = take(rest, extra, "compact")?;
+    let mut bytes = [0u8; 8];
+    bytes
+        .get_mut(..extra)
+        .ok_or_else(|| PayloadDecodeError("compact width".into()))?
+        .copy_from_slice(tail);
+    let mut value = u64::from_le_bytes(bytes);
+    if first & 0b11 != 0b11 {
+        value = (value << 8 | u64::from(first)) >> 2;
+    }
+    Ok(value)
+}
+
+fn decode_vec_u16(rest: &mut &[u8], what: &str) -> Result<Vec<u16>, PayloadDecodeError> {
+    let len = decode_compact(rest)?;
+    let n = usize::try_from(len)
+        .ok()
+        .filter(|n| n.saturating_mul(2) <= rest.len())
+        .ok_or_else(|| PayloadDecodeError(format!("{what}: {len} items exceed the input")))?;
+    let bytes = take(rest, 2 * n, what)?;
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|c| {
+            u16::from_le_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ])
+        })
+        .collect())
 }
 
 /// The SCALE encoding hashed by [`commit_hash_v2`].
@@ -194,8 +429,21 @@ mod tests {
         );
         assert_eq!(
             weight_submission(true, 4, 1),
-            Err(CommitRevealError::TimelockedUnsupported { version: 4 })
+            Ok(WeightSubmission::Timelocked {
+                reveal_period_epochs: 1,
+                version: 4
+            })
         );
+        assert_eq!(
+            weight_submission(false, 4, 1),
+            Ok(WeightSubmission::SetWeights)
+        );
+        for version in [3, 5, u16::MAX] {
+            assert_eq!(
+                weight_submission(true, version, 1),
+                Err(CommitRevealError::UnsupportedVersion { version })
+            );
+        }
     }
 
     #[test]

@@ -6,9 +6,13 @@
 //! * [`scenario`]: JSON scenarios driven through the epoch as subtensor's epoch tests do (what
 //!   `verifier yuma` runs).
 //! * [`weights`]: client-side weight processing as the Python SDK does it, and `version_key`.
-//! * [`commit_reveal`]: which submission path a subnet needs, and the commit-reveal v2 hash.
+//! * [`commit_reveal`]: which submission path a subnet needs (`set_weights`, commit-reveal v2,
+//!   timelocked v4), the v2 commit hash, and the timelocked commit.
+//! * [`tlock`]: timelock encryption to a drand quicknet round, in the runtime's ciphertext layout.
+//! * [`reveal_round`]: the block a timelocked commit is revealed in, and its drand round.
 //!
-//! Everything here is pure: no I/O, no clock, no network. (The subxt client lives elsewhere.)
+//! Everything here is pure: no I/O, no clock, no network; randomness and the time are passed in.
+//! (The subxt client lives elsewhere.)
 //!
 //! ```
 //! use chain::scenario::Scenario;
@@ -34,7 +38,9 @@ pub mod epoch;
 pub mod hyperparams;
 pub mod masks;
 pub mod math;
+pub mod reveal_round;
 pub mod scenario;
+pub mod tlock;
 pub mod weights;
 
 pub use epoch::{EpochError, EpochOutput, SubnetState, run_epoch};

@@ -6,7 +6,9 @@
 //! `serve_axon` = call 4 `(netuid: u16, version: u32, ip: u128, port: u16, ip_type: u8,
 //! protocol: u8, placeholder1: u8, placeholder2: u8)`, `commit_weights` = call 96
 //! `(netuid: u16, commit_hash: H256)`, `reveal_weights` = call 97 `(netuid: u16, uids: Vec<u16>,
-//! values: Vec<u16>, salt: Vec<u16>, version_key: u64)`. Arguments are encoded against the
+//! values: Vec<u16>, salt: Vec<u16>, version_key: u64)`, `commit_timelocked_weights` = call 113
+//! `(netuid: u16, commit: BoundedVec<u8, ConstU32<5000>>, reveal_round: u64,
+//! commit_reveal_version: u16)` (a bounded vector encodes as a `Vec<u8>`). Arguments are encoded against the
 //! metadata's types **by name**, so a renamed or retyped argument fails to encode instead of
 //! shifting positions. The indices are not hard-coded: they come from the node's metadata.
 
@@ -76,6 +78,22 @@ pub struct RevealWeights {
     pub salt: Vec<u16>,
     /// The version key, as committed.
     pub version_key: u64,
+}
+
+/// `commit_timelocked_weights(netuid, commit, reveal_round, commit_reveal_version)`
+/// (timelocked commit-reveal, v4): the chain decrypts `commit` itself with drand round
+/// `reveal_round` and applies the weights; there is no reveal call.
+#[derive(Debug, Clone, PartialEq, Eq, EncodeAsType)]
+#[encode_as_type(crate_path = "subxt::ext::scale_encode")]
+pub struct CommitTimelockedWeights {
+    /// Subnet.
+    pub netuid: u16,
+    /// `chain::commit_reveal::timelocked_commit`'s ciphertext (1 to 5000 bytes).
+    pub commit: Vec<u8>,
+    /// The drand quicknet round the commit is encrypted to (≥ 1).
+    pub reveal_round: u64,
+    /// The chain's `CommitRevealWeightsVersion` (4).
+    pub commit_reveal_version: u16,
 }
 
 /// `serve_axon(netuid, version, ip, port, ip_type, protocol, placeholder1, placeholder2)`.
@@ -165,6 +183,30 @@ impl SubtensorCall for RevealWeights {
     const FULL_NAME: &'static str = "SubtensorModule::reveal_weights";
     fn check(&self) -> Result<(), ClientError> {
         check_uid_values(Self::FULL_NAME, &self.uids, &self.values)
+    }
+}
+
+impl SubtensorCall for CommitTimelockedWeights {
+    const NAME: &'static str = "commit_timelocked_weights";
+    const FULL_NAME: &'static str = "SubtensorModule::commit_timelocked_weights";
+    fn check(&self) -> Result<(), ClientError> {
+        let max = chain::commit_reveal::MAX_TIMELOCKED_COMMIT_BYTES;
+        if self.commit.is_empty() || self.commit.len() > max {
+            return Err(invalid(
+                Self::FULL_NAME,
+                format!(
+                    "commit of {} bytes; the chain accepts 1 to {max}",
+                    self.commit.len()
+                ),
+            ));
+        }
+        if self.reveal_round == 0 {
+            return Err(invalid(
+                Self::FULL_NAME,
+                "reveal round 0 does not exist".into(),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -17,10 +17,14 @@ use subxt::utils::AccountId32;
 use subxt::{OnlineClient, OnlineClientAtBlock};
 use subxt_signer::sr25519::Keypair;
 
-use crate::calls::{CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall};
+use chain::reveal_round::{DEFAULT_BLOCK_TIME_MS, EpochSchedule};
+
+use crate::calls::{
+    CommitTimelockedWeights, CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall,
+};
 use crate::config::{SubtensorConfig, SubtensorParamsBuilder};
 use crate::error::{ClientError, boxed};
-use crate::hyperparams::{SubnetHyperparams, read_hyperparams};
+use crate::hyperparams::{SubnetHyperparams, read_epoch_schedule, read_hyperparams};
 use crate::metagraph::{Metagraph, read_metagraph};
 use crate::read::Reader;
 
@@ -56,6 +60,7 @@ pub struct ChainClient {
     signer: Option<Keypair>,
     wait_for: WaitFor,
     mortality_blocks: u64,
+    block_time_ms: u64,
 }
 
 impl std::fmt::Debug for ChainClient {
@@ -133,6 +138,7 @@ impl ChainClient {
             signer: None,
             wait_for: WaitFor::default(),
             mortality_blocks: 64,
+            block_time_ms: DEFAULT_BLOCK_TIME_MS,
         }
     }
 
@@ -153,6 +159,18 @@ impl ChainClient {
     pub fn with_mortality(mut self, blocks: u64) -> Self {
         self.mortality_blocks = blocks;
         self
+    }
+
+    /// Sets the chain's block time in milliseconds, used to turn blocks into drand rounds for
+    /// timelocked commits (12 000 by default, subtensor's; fast-block localnets use 250).
+    pub fn with_block_time_ms(mut self, block_time_ms: u64) -> Self {
+        self.block_time_ms = block_time_ms;
+        self
+    }
+
+    /// The block time used for timelocked commits, milliseconds.
+    pub fn block_time_ms(&self) -> u64 {
+        self.block_time_ms
     }
 
     /// The underlying subxt client.
@@ -202,6 +220,19 @@ impl ChainClient {
     pub async fn read_hyperparams(&self, netuid: u16) -> Result<SubnetHyperparams, ClientError> {
         let at = self.existing_subnet(netuid).await?;
         read_hyperparams(&Reader::new(&at), netuid).await
+    }
+
+    /// The epoch schedule of `netuid` at the latest finalized block, and that block's number:
+    /// the stateful scheduler's storage where the runtime has it, else the legacy fixed
+    /// schedule (see `chain::reveal_round`).
+    pub async fn read_epoch_schedule(
+        &self,
+        netuid: u16,
+    ) -> Result<(u64, EpochSchedule), ClientError> {
+        let at = self.existing_subnet(netuid).await?;
+        let reader = Reader::new(&at);
+        let schedule = read_epoch_schedule(&reader, netuid).await?;
+        Ok((reader.block_number(), schedule))
     }
 
     /// The metagraph of `netuid`'s main mechanism (0, the one `set_weights` targets) at the
@@ -269,6 +300,24 @@ impl ChainClient {
             values: values.to_vec(),
             salt: salt.to_vec(),
             version_key,
+        })
+        .await
+    }
+
+    /// `commit_timelocked_weights(netuid, commit, reveal_round, version)`: a timelocked (v4)
+    /// commit from `chain::commit_reveal::timelocked_commit`, signed and submitted.
+    pub async fn commit_timelocked_weights(
+        &self,
+        netuid: u16,
+        commit: Vec<u8>,
+        reveal_round: u64,
+        commit_reveal_version: u16,
+    ) -> Result<Submitted, ClientError> {
+        self.submit(CommitTimelockedWeights {
+            netuid,
+            commit,
+            reveal_round,
+            commit_reveal_version,
         })
         .await
     }

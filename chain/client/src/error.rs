@@ -181,6 +181,18 @@ pub enum ClientError {
     /// The subnet needs a weight submission path this client does not implement.
     #[error(transparent)]
     CommitReveal(#[from] chain::commit_reveal::CommitRevealError),
+    /// A timelocked commit could not be built (invalid weights, too many of them, tempo 0, or an
+    /// implausible epoch schedule read from the chain).
+    #[error("cannot build the timelocked weight commit: {0}")]
+    Timelock(#[from] chain::commit_reveal::TimelockedCommitError),
+    /// The operating system's random number generator or clock failed.
+    #[error("{what} unavailable: {reason}")]
+    System {
+        /// `randomness` or `clock`.
+        what: &'static str,
+        /// The error.
+        reason: String,
+    },
 }
 
 /// Boxes any error as a [`BoxError`].

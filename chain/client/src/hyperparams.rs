@@ -7,10 +7,13 @@
 //! `AlphaSigmoidSteepness`, `MinAllowedWeights`, `MaxWeightsLimit`, `WeightsVersionKey`,
 //! `WeightsSetRateLimit`, `CommitRevealWeightsEnabled`, `RevealPeriodEpochs`,
 //! `MechanismCountCurrent`, `SubnetOwnerHotkey`; global `CommitRevealWeightsVersion`,
-//! `StakeThreshold` and `TaoWeight`.
+//! `StakeThreshold` and `TaoWeight`. The epoch schedule for timelocked commits reads `Tempo`
+//! and, where the runtime has them, `LastEpochBlock`, `PendingEpochAt`, `SubnetEpochIndex`,
+//! `BlocksSinceLastStep` (the finney metadata in `metadata/` predates them: legacy schedule).
 
 use chain::Hyperparameters;
 use chain::commit_reveal::{CommitRevealError, WeightSubmission, weight_submission};
+use chain::reveal_round::{EpochSchedule, StatefulSchedule};
 use chain::weights::WeightLimits;
 use subxt::utils::AccountId32;
 
@@ -86,8 +89,9 @@ impl SubnetHyperparams {
         }
     }
 
-    /// How this subnet wants weights: `set_weights`, commit-reveal v2, or an error for
-    /// timelocked commit-reveal (`chain::commit_reveal::weight_submission` on the values read).
+    /// How this subnet wants weights: `set_weights`, commit-reveal v2 or timelocked commit-reveal
+    /// (v4), or an error for a version gpuproof does not implement
+    /// (`chain::commit_reveal::weight_submission` on the values read).
     pub fn weight_submission(&self) -> Result<WeightSubmission, CommitRevealError> {
         weight_submission(
             self.commit_reveal_enabled,
@@ -165,4 +169,29 @@ pub(crate) async fn read_hyperparams(
         tao_weight: reader.value("TaoWeight", (), "the global value").await?,
         owner_hotkey: owner.0,
     })
+}
+
+/// Reads the subnet's epoch schedule at the reader's block: the stateful scheduler's
+/// `Tempo`, `LastEpochBlock`, `PendingEpochAt`, `SubnetEpochIndex` and `BlocksSinceLastStep`
+/// where the runtime has them, else the legacy fixed schedule (`Tempo` and the netuid).
+pub(crate) async fn read_epoch_schedule(
+    reader: &Reader<'_>,
+    netuid: u16,
+) -> Result<EpochSchedule, ClientError> {
+    let key = format!("netuid {netuid}");
+    let k = &key;
+    let tempo: u16 = reader.value("Tempo", (netuid,), k).await?;
+    let stateful = ["LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"]
+        .iter()
+        .all(|entry| reader.has_entry(entry));
+    if !stateful {
+        return Ok(EpochSchedule::Legacy { netuid, tempo });
+    }
+    Ok(EpochSchedule::Stateful(StatefulSchedule {
+        tempo,
+        last_epoch_block: reader.value("LastEpochBlock", (netuid,), k).await?,
+        pending_epoch_at: reader.value("PendingEpochAt", (netuid,), k).await?,
+        subnet_epoch_index: reader.value("SubnetEpochIndex", (netuid,), k).await?,
+        blocks_since_last_step: reader.value("BlocksSinceLastStep", (netuid,), k).await?,
+    }))
 }

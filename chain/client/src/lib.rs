@@ -1,6 +1,10 @@
 //! A subxt client for gpuproof validators on a Bittensor (subtensor) chain: read a subnet's
 //! metagraph and hyperparameters, and submit `set_weights`, `commit_weights` /
-//! `reveal_weights` (commit-reveal v2) and `serve_axon`, signed with an sr25519 hotkey.
+//! `reveal_weights` (commit-reveal v2), `commit_timelocked_weights` (timelocked commit-reveal
+//! v4, drand quicknet) and `serve_axon`, signed with an sr25519 hotkey.
+//!
+//! * [`ChainClient::submit_weights`]: the one call a validator needs — it reads the subnet's
+//!   commit-reveal settings and submits through the path the chain requires ([`submit`]).
 //!
 //! * [`ChainClient`]: connect over `ws://` / `wss://` ([`ChainClient::connect`]) or wrap an
 //!   existing subxt or RPC client; reads at the latest finalized block; submits and waits for
@@ -27,14 +31,18 @@ pub mod error;
 pub mod hyperparams;
 pub mod metagraph;
 mod read;
+pub mod submit;
 pub mod wallet;
 
-pub use calls::{CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall};
+pub use calls::{
+    CommitTimelockedWeights, CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall,
+};
 pub use client::{ChainClient, Submitted, WaitFor};
 pub use config::{SubtensorConfig, SubtensorParamsBuilder};
 pub use error::ClientError;
 pub use hyperparams::SubnetHyperparams;
 pub use metagraph::{AxonInfo, Metagraph, Neuron};
+pub use submit::{PendingReveal, WeightsSubmitted};
 pub use wallet::{KeySource, Keypair};
 
 /// Compiles the README's example (`no_run`) as a doctest.

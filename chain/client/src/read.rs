@@ -32,6 +32,22 @@ impl<'a> Reader<'a> {
         Reader { at }
     }
 
+    /// Whether the runtime's metadata has storage `SubtensorModule::entry` (entries come and
+    /// go with runtime upgrades).
+    pub(crate) fn has_entry(&self, entry: &str) -> bool {
+        self.at
+            .metadata_ref()
+            .pallet_by_name(PALLET)
+            .and_then(|p| p.storage())
+            .and_then(|s| s.entry_by_name(entry))
+            .is_some()
+    }
+
+    /// The number of the block reads happen at.
+    pub(crate) fn block_number(&self) -> u64 {
+        self.at.block_number()
+    }
+
     /// Reads `SubtensorModule::entry` at `keys`, falling back to the metadata's default value
     /// when the chain holds none (as the runtime's `ValueQuery` getters do). An absent value
     /// with no default is [`ClientError::InvalidChainData`].

@@ -10,7 +10,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use chain::commit_reveal::{CommitRevealError, WeightSubmission};
-use chain_client::{AxonInfo, ChainClient, ClientError, Neuron, WaitFor};
+use chain_client::{AxonInfo, ChainClient, ClientError, Neuron, WaitFor, WeightsSubmitted};
 use common::mock::{INCLUDED, MockChain, Outcome, rpc_client};
 use common::{Part, subtensor_key, vec_pairs};
 use subxt::ext::frame_decode::extrinsics::decode_extrinsic;
@@ -307,7 +307,18 @@ async fn reads_hyperparameters_and_maps_them_onto_chain_types() {
     };
     assert_eq!(
         timelocked.weight_submission(),
-        Err(CommitRevealError::TimelockedUnsupported { version: 4 })
+        Ok(WeightSubmission::Timelocked {
+            reveal_period_epochs: 3,
+            version: 4
+        })
+    );
+    let v3 = chain_client::SubnetHyperparams {
+        commit_reveal_version: 3,
+        ..timelocked.clone()
+    };
+    assert_eq!(
+        v3.weight_submission(),
+        Err(CommitRevealError::UnsupportedVersion { version: 3 })
     );
 
     // The metagraph and hyperparameters drive the pure epoch.
@@ -577,4 +588,162 @@ async fn connect_checks_the_url_and_reports_unreachable_nodes() {
         .expect_err("refused");
     assert!(matches!(err, ClientError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains("ws://127.0.0.1:1"), "{err}");
+}
+
+/// `subnet_storage` with commit-reveal on (`CommitRevealWeightsEnabled` = true) and, when given,
+/// the global `CommitRevealWeightsVersion` (the metadata's default is 4).
+fn commit_reveal_storage(version: Option<u16>) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut s = subnet_storage();
+    s.insert(
+        subtensor_key("CommitRevealWeightsEnabled", &[Part::Identity(&n(NETUID))]),
+        vec![1],
+    );
+    if let Some(v) = version {
+        s.insert(
+            subtensor_key("CommitRevealWeightsVersion", &[]),
+            v.to_le_bytes().to_vec(),
+        );
+    }
+    s
+}
+
+/// The call bytes (pallet index, call index, arguments) of the one submitted extrinsic.
+fn submitted_call(seen: &common::mock::Seen) -> Vec<u8> {
+    let submitted = seen.submitted.lock().expect("lock").clone();
+    assert_eq!(submitted.len(), 1, "exactly one extrinsic");
+    let bytes = &submitted[0];
+    let metadata = common::metadata();
+    let ext = decode_extrinsic(&mut &bytes[..], &*metadata, metadata.types()).expect("decodes");
+    bytes[ext.call_data_range()].to_vec()
+}
+
+#[tokio::test]
+async fn submit_weights_uses_set_weights_when_commit_reveal_is_off() {
+    let (client, seen) = client(subnet_storage(), Outcome::Success).await;
+    let client = client.with_signer(dev::alice());
+    let done = client
+        .submit_weights(NETUID, &[0, 2], &[65535, 10], 2_001_003)
+        .await
+        .expect("submitted");
+    assert!(matches!(done, WeightsSubmitted::Set(s) if s.call == "SubtensorModule::set_weights"));
+    assert_eq!(&submitted_call(&seen)[..2], &[7, 0]);
+}
+
+#[tokio::test]
+async fn submit_weights_commits_a_v2_hash_when_the_chain_runs_version_2() {
+    let (client, seen) = client(commit_reveal_storage(Some(2)), Outcome::Success).await;
+    let client = client.with_signer(dev::alice());
+    let done = client
+        .submit_weights(NETUID, &[0, 2], &[65535, 10], 2_001_003)
+        .await
+        .expect("submitted");
+    let WeightsSubmitted::CommittedV2 { submitted, pending } = done else {
+        panic!("expected a v2 commit, got {done:?}");
+    };
+    assert_eq!(submitted.call, "SubtensorModule::commit_weights");
+    assert_eq!(pending.salt.len(), 8);
+    assert_eq!(
+        (pending.uids.clone(), pending.values.clone()),
+        (vec![0, 2], vec![65535, 10])
+    );
+    // Finalized head 100, commit at 101; tempo 99, netuid 1: epoch (101 + 2) / 100 = 1, reveal
+    // period 3 → epoch 4 = blocks 398..=497.
+    assert_eq!(pending.reveal_window, (398, 497));
+    let hash = chain::commit_reveal::commit_hash_v2(
+        &dev::alice().public_key().0,
+        NETUID,
+        &[0, 2],
+        &[65535, 10],
+        &pending.salt,
+        2_001_003,
+    );
+    let mut expected = vec![7, 96, 1, 0];
+    expected.extend_from_slice(&hash);
+    assert_eq!(submitted_call(&seen), expected);
+}
+
+#[tokio::test]
+async fn submit_weights_commits_timelocked_weights_when_the_chain_runs_version_4() {
+    // No version stored: the metadata default, 4 (what new subnets get).
+    let (client, seen) = client(commit_reveal_storage(None), Outcome::Success).await;
+    let client = client.with_signer(dev::alice());
+    let before = now_ms();
+    let done = client
+        .submit_weights(NETUID, &[0, 2], &[65535, 10], 2_001_003)
+        .await
+        .expect("submitted");
+    let after = now_ms();
+    let WeightsSubmitted::Timelocked {
+        submitted,
+        reveal_round,
+        reveal_block,
+    } = done
+    else {
+        panic!("expected a timelocked commit, got {done:?}");
+    };
+    assert_eq!(submitted.call, "SubtensorModule::commit_timelocked_weights");
+    // The finney metadata has no stateful epoch entries: legacy schedule, reveal at 398 (see the
+    // v2 test); 398 + 3 − 100 = 301 blocks of 12 s from now.
+    assert_eq!(reveal_block, 398);
+    let round = |ms| chain::reveal_round::reveal_round(100, 398, ms, 12_000);
+    assert!((round(before)..=round(after)).contains(&reveal_round));
+
+    let call = submitted_call(&seen);
+    // Payload: Vec<u8> hotkey (1 + 32) + uids (1 + 4) + values (1 + 4) + version key (8) = 51.
+    let commit_len = chain::tlock::CIPHERTEXT_OVERHEAD + 51;
+    assert_eq!(commit_len, 295);
+    assert_eq!(&call[..4], &[7, 113, 1, 0]);
+    assert_eq!(&call[4..6], &common::compact(commit_len as u32)[..]);
+    let commit = &call[6..6 + commit_len];
+    chain::tlock::Ciphertext::from_bytes(commit).expect("the runtime's layout");
+    assert_eq!(
+        &call[6 + commit_len..6 + commit_len + 8],
+        &reveal_round.to_le_bytes()
+    );
+    assert_eq!(&call[6 + commit_len + 8..], &[4, 0]);
+}
+
+#[tokio::test]
+async fn submit_weights_refuses_unsupported_versions_and_bad_weights_before_signing() {
+    let (client3, seen) = client_pair(commit_reveal_storage(Some(3))).await;
+    let err = client3
+        .submit_weights(NETUID, &[0], &[1], 1)
+        .await
+        .expect_err("version 3");
+    assert!(matches!(
+        err,
+        ClientError::CommitReveal(CommitRevealError::UnsupportedVersion { version: 3 })
+    ));
+    let (client4, seen4) = client_pair(commit_reveal_storage(None)).await;
+    let err = client4
+        .submit_weights(NETUID, &[0, 0], &[1, 2], 1)
+        .await
+        .expect_err("duplicate uid");
+    assert!(err.to_string().contains("uid 0 appears twice"), "{err}");
+    let err = client4
+        .submit_weights(NETUID, &(0..1200).collect::<Vec<_>>(), &[1; 1200], 1)
+        .await
+        .expect_err("too large");
+    assert!(err.to_string().contains("5000"), "{err}");
+    let (unsigned, _) = client(commit_reveal_storage(None), Outcome::Success).await;
+    assert!(
+        unsigned
+            .submit_weights(NETUID, &[0], &[1], 1)
+            .await
+            .is_err()
+    );
+    assert!(seen.submitted.lock().expect("lock").is_empty());
+    assert!(seen4.submitted.lock().expect("lock").is_empty());
+}
+
+async fn client_pair(storage: BTreeMap<Vec<u8>, Vec<u8>>) -> (ChainClient, common::mock::Seen) {
+    let (c, seen) = client(storage, Outcome::Success).await;
+    (c.with_signer(dev::alice()), seen)
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_millis() as u64
 }

@@ -8,7 +8,10 @@
 mod common;
 
 use chain_client::calls::SubtensorCall;
-use chain_client::{CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorParamsBuilder};
+use chain_client::{
+    CommitTimelockedWeights, CommitWeights, RevealWeights, ServeAxon, SetWeights,
+    SubtensorParamsBuilder,
+};
 use common::{GENESIS, compact, metadata, offline_client, runtime_version};
 use subxt::ext::frame_decode::extrinsics::decode_extrinsic;
 use subxt::utils::H256;
@@ -77,6 +80,54 @@ fn reveal_weights_encodes_as_pallet_7_call_97() {
         0x07, 0, 0, 0, 0, 0, 0, 0,              // version_key 7
     ];
     assert_eq!(data, expected);
+}
+
+#[test]
+fn commit_timelocked_weights_encodes_as_pallet_7_call_113() {
+    let commit: Vec<u8> = (0..300u16).map(|i| i as u8).collect();
+    let data = call_data(CommitTimelockedWeights {
+        netuid: 5,
+        commit: commit.clone(),
+        reveal_round: 0x0102_0304_0506,
+        commit_reveal_version: 4,
+    });
+    let mut expected = vec![SUBTENSOR, 113, 0x05, 0x00]; // call 113, netuid 5
+    expected.extend([0xb1, 0x04]); // BoundedVec<u8>: compact(300) = (300 << 2 | 1) LE
+    expected.extend(&commit);
+    expected.extend(0x0102_0304_0506u64.to_le_bytes()); // reveal_round: u64
+    expected.extend(4u16.to_le_bytes()); // commit_reveal_version: u16
+    assert_eq!(data, expected);
+    // The index and argument names are the metadata's.
+    let metadata = metadata();
+    let call = metadata
+        .pallet_by_name("SubtensorModule")
+        .and_then(|p| p.call_variant_by_name("commit_timelocked_weights"))
+        .expect("call in finney metadata");
+    assert_eq!(call.index, 113);
+    let names: Vec<_> = call.fields.iter().map(|f| f.name.as_deref()).collect();
+    assert_eq!(
+        names,
+        [
+            Some("netuid"),
+            Some("commit"),
+            Some("reveal_round"),
+            Some("commit_reveal_version")
+        ]
+    );
+}
+
+#[test]
+fn commit_timelocked_weights_checks_its_bounds() {
+    let call = |commit: Vec<u8>, reveal_round| CommitTimelockedWeights {
+        netuid: 1,
+        commit,
+        reveal_round,
+        commit_reveal_version: 4,
+    };
+    assert!(call(vec![1; 5000], 1).payload().is_ok());
+    assert!(call(vec![1; 5001], 1).payload().is_err());
+    assert!(call(vec![], 1).payload().is_err());
+    assert!(call(vec![1], 0).payload().is_err());
 }
 
 #[test]

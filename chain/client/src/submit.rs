@@ -1,0 +1,219 @@
+//! [`ChainClient::submit_weights`]: submit a validator's weights the way the subnet requires,
+//! decided from chain state at submission time.
+//!
+//! The path comes from `chain::commit_reveal::weight_submission` on the subnet's hyperparameters
+//! (`CommitRevealWeightsEnabled`, `CommitRevealWeightsVersion`, `RevealPeriodEpochs`):
+//!
+//! * commit-reveal off → `set_weights`; done.
+//! * commit-reveal v2 → `commit_weights` with a fresh random salt; the caller keeps the returned
+//!   [`PendingReveal`] and calls [`ChainClient::reveal_pending`] once the reveal epoch starts.
+//! * timelocked (v4) → the subnet's epoch schedule is read, the reveal block and drand round
+//!   computed (`chain::reveal_round`), the `WeightsTlockPayload` (with the signer's hotkey)
+//!   encrypted to that round with fresh OS randomness, and `commit_timelocked_weights`
+//!   submitted. The chain reveals it by itself; nothing is left to do.
+//!
+//! Reads happen at the latest finalized block, a block or two behind the best block the
+//! extrinsic lands after. That makes the computed round, if anything, slightly early, which the
+//! chain accepts (the pulse exists by the reveal block); the cost is that the weights become
+//! decryptable by anyone up to a few blocks before the reveal block.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chain::commit_reveal::{
+    TimelockContext, WeightSubmission, WeightsTlockPayload, commit_hash_v2, reveal_window,
+    timelocked_commit,
+};
+use chain::tlock::TlockRandomness;
+
+use crate::client::{ChainClient, Submitted};
+use crate::error::ClientError;
+
+/// How many u16 a v2 salt has (as the Python SDK).
+const SALT_LEN: usize = 8;
+
+/// A commit-reveal v2 commit that still has to be revealed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingReveal {
+    /// Subnet.
+    pub netuid: u16,
+    /// Destination uids, as committed.
+    pub uids: Vec<u16>,
+    /// Weights, as committed.
+    pub values: Vec<u16>,
+    /// The random salt of the commit hash.
+    pub salt: Vec<u16>,
+    /// Version key, as committed.
+    pub version_key: u64,
+    /// The earliest block the reveal is accepted in, and the last (`reveal_window` of the
+    /// earliest block the commit could have landed in; the commit may have landed later).
+    pub reveal_window: (u64, u64),
+}
+
+/// What [`ChainClient::submit_weights`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsSubmitted {
+    /// `set_weights` was included: the weights are on chain.
+    Set(Submitted),
+    /// `commit_weights` (v2) was included; reveal with [`ChainClient::reveal_pending`].
+    CommittedV2 {
+        /// The commit extrinsic.
+        submitted: Submitted,
+        /// What to reveal, and when.
+        pending: PendingReveal,
+    },
+    /// `commit_timelocked_weights` (v4) was included; the chain reveals it itself.
+    Timelocked {
+        /// The commit extrinsic.
+        submitted: Submitted,
+        /// The drand round it is encrypted to.
+        reveal_round: u64,
+        /// The block the chain is expected to reveal it in.
+        reveal_block: u64,
+    },
+}
+
+fn os_random(buf: &mut [u8]) -> Result<(), ClientError> {
+    getrandom::getrandom(buf).map_err(|e| ClientError::System {
+        what: "OS randomness",
+        reason: e.to_string(),
+    })
+}
+
+fn now_ms() -> Result<u64, ClientError> {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| ClientError::System {
+            what: "the system clock",
+            reason: e.to_string(),
+        })?;
+    u64::try_from(since.as_millis()).map_err(|_| ClientError::System {
+        what: "the system clock",
+        reason: "time beyond u64 milliseconds".into(),
+    })
+}
+
+fn no_signer(call: &'static str) -> ClientError {
+    ClientError::InvalidCall {
+        call,
+        reason: "no signing key: build the client with .with_signer(keypair)".into(),
+    }
+}
+
+impl ChainClient {
+    /// Submits weights for `netuid` the way the subnet requires, read from chain now:
+    /// `set_weights`, a commit-reveal v2 commit, or a timelocked (v4) commit (see the module
+    /// docs). Fails before anything is signed for invalid weights (lengths, duplicate uids, a
+    /// timelocked commit over the chain's 5000 bytes), a commit-reveal version gpuproof does
+    /// not implement, or a missing signer.
+    pub async fn submit_weights(
+        &self,
+        netuid: u16,
+        uids: &[u16],
+        values: &[u16],
+        version_key: u64,
+    ) -> Result<WeightsSubmitted, ClientError> {
+        let hyperparams = self.read_hyperparams(netuid).await?;
+        match hyperparams.weight_submission()? {
+            WeightSubmission::SetWeights => Ok(WeightsSubmitted::Set(
+                self.set_weights(netuid, uids, values, version_key).await?,
+            )),
+            WeightSubmission::CommitRevealV2 {
+                reveal_period_epochs,
+            } => {
+                let hotkey = self
+                    .signer_account()
+                    .ok_or_else(|| no_signer("SubtensorModule::commit_weights"))?;
+                let mut raw = [0u8; 2 * SALT_LEN];
+                os_random(&mut raw)?;
+                let salt: Vec<u16> = raw
+                    .chunks_exact(2)
+                    .map(|c| {
+                        u16::from_le_bytes([
+                            c.first().copied().unwrap_or(0),
+                            c.get(1).copied().unwrap_or(0),
+                        ])
+                    })
+                    .collect();
+                crate::calls::SubtensorCall::check(&crate::calls::RevealWeights {
+                    netuid,
+                    uids: uids.to_vec(),
+                    values: values.to_vec(),
+                    salt: salt.clone(),
+                    version_key,
+                })?;
+                let (head, _) = self.read_epoch_schedule(netuid).await?;
+                let hash = commit_hash_v2(&hotkey, netuid, uids, values, &salt, version_key);
+                let submitted = self.commit_weights(netuid, hash).await?;
+                Ok(WeightsSubmitted::CommittedV2 {
+                    submitted,
+                    pending: PendingReveal {
+                        netuid,
+                        uids: uids.to_vec(),
+                        values: values.to_vec(),
+                        salt,
+                        version_key,
+                        reveal_window: reveal_window(
+                            netuid,
+                            hyperparams.tempo,
+                            head.saturating_add(1),
+                            reveal_period_epochs,
+                        ),
+                    },
+                })
+            }
+            WeightSubmission::Timelocked {
+                reveal_period_epochs,
+                version,
+            } => {
+                let hotkey = self
+                    .signer_account()
+                    .ok_or_else(|| no_signer("SubtensorModule::commit_timelocked_weights"))?;
+                let (current_block, schedule) = self.read_epoch_schedule(netuid).await?;
+                let mut secrets = [0u8; 76];
+                os_random(&mut secrets)?;
+                let payload = WeightsTlockPayload {
+                    hotkey,
+                    uids: uids.to_vec(),
+                    values: values.to_vec(),
+                    version_key,
+                };
+                let context = TimelockContext {
+                    schedule,
+                    current_block,
+                    reveal_period_epochs,
+                    now_ms: now_ms()?,
+                    block_time_ms: self.block_time_ms(),
+                };
+                let commit =
+                    timelocked_commit(&payload, &context, &TlockRandomness::from_bytes(secrets))?;
+                let submitted = self
+                    .commit_timelocked_weights(
+                        netuid,
+                        commit.commit,
+                        commit.target.reveal_round,
+                        version,
+                    )
+                    .await?;
+                Ok(WeightsSubmitted::Timelocked {
+                    submitted,
+                    reveal_round: commit.target.reveal_round,
+                    reveal_block: commit.target.reveal_block,
+                })
+            }
+        }
+    }
+
+    /// Reveals a commit-reveal v2 commit made by [`Self::submit_weights`]. The chain refuses it
+    /// outside the reveal window (`RevealTooEarly`, `ExpiredWeightCommit`, as
+    /// [`ClientError::Dispatch`]).
+    pub async fn reveal_pending(&self, pending: &PendingReveal) -> Result<Submitted, ClientError> {
+        self.reveal_weights(
+            pending.netuid,
+            &pending.uids,
+            &pending.values,
+            &pending.salt,
+            pending.version_key,
+        )
+        .await
+    }
+}
