@@ -66,7 +66,6 @@ pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
     Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeRequest, Ready, Role, SessionCertificate,
-    probe_data,
-    negotiate,
+    negotiate, probe_data,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

@@ -11,6 +11,13 @@ use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use crate::error::TransportError;
 use crate::tls;
 
+/// Largest UDP payload MTU discovery may try.
+const MAX_UDP_PAYLOAD: u16 = 65_527;
+/// Flow-control window of one stream: a whole largest `Prepare` (module + params) in flight.
+const STREAM_WINDOW: u32 = 16 << 20;
+/// Flow-control window of a connection (bounds what a peer can make us buffer).
+const CONNECTION_WINDOW: u32 = 32 << 20;
+
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -44,6 +51,15 @@ fn transport_config(
         .max_idle_timeout(Some(idle))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(limits.max_bidi_streams))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
+    // Let MTU discovery go as high as the path allows (loopback and jumbo-frame LANs carry far
+    // more than 1500 bytes per packet; the internet settles near 1452 after a few probes).
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(MAX_UDP_PAYLOAD);
+    transport
+        .mtu_discovery_config(Some(mtu))
+        .stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(quinn::VarInt::from_u32(CONNECTION_WINDOW))
+        .send_window(u64::from(CONNECTION_WINDOW));
     if client {
         transport.keep_alive_interval(Some(limits.keep_alive));
     }

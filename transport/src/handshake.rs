@@ -129,6 +129,7 @@ pub async fn server_handshake(
             let _ = stream
                 .send(&Message::Error(ErrorMsg::new(code, e.to_string())))
                 .await;
+            stream.finish();
             return Err(e);
         }
     };
@@ -140,6 +141,7 @@ pub async fn server_handshake(
                 detail.clone(),
             )))
             .await;
+        stream.finish();
         return Err(TransportError::Handshake(detail));
     }
     stream.send(&Message::Hello(ours)).await?;

@@ -100,6 +100,12 @@ pub(crate) async fn serve_challenge(
         Ok(p) => p,
         Err(e) => return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await,
     };
+    // Untimed: load (compile) the module and check the params, before the device is reserved,
+    // so a validator told `unknown-module` can ask again at once.
+    let module = match load_module(shared, &prepare).await? {
+        Ok(m) => m,
+        Err(message) => return refuse_and_end(stream, shared, *message).await,
+    };
     let device = prepare.device;
     let Some(flag) = shared.reserved.get(device as usize) else {
         let detail = format!(
@@ -115,13 +121,10 @@ pub(crate) async fn serve_challenge(
         let detail = format!("device {device} is running another challenge");
         return refuse_and_end(stream, shared, refuse(ErrorCode::BusyDevice, detail)).await;
     }
-    let _reservation = Reservation { flag };
+    // Released before the last message of every path, so the validator's next challenge on
+    // this device never finds it still reserved.
+    let reservation = Reservation { flag };
 
-    // Untimed: load (compile) the module and check the params.
-    let module = match load_module(shared, &prepare).await? {
-        Ok(m) => m,
-        Err(message) => return refuse_and_end(stream, shared, message).await,
-    };
     let ready = Ready {
         challenge_id: prepare.challenge_id,
         prepare: signed.digest(),
@@ -137,11 +140,17 @@ pub(crate) async fn serve_challenge(
     let go_received = Instant::now();
     let go: Go = match go_signed.verify_from(&peer.session_key) {
         Ok(go) => go,
-        Err(e) => return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await,
+        Err(e) => {
+            drop(reservation);
+            return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await;
+        }
     };
     if go.prepare != signed.digest() || go.challenge_id != prepare.challenge_id {
         let detail = "this Go cites another Prepare";
-        return refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await;
+        return {
+            drop(reservation);
+            refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await
+        };
     }
     match shared.adversary() {
         Some(Adversary::Garbage) => {
@@ -182,7 +191,10 @@ pub(crate) async fn serve_challenge(
         Err(e) => {
             warn!(error = %e, device, "challenge run failed");
             let code = sandbox_code(&e);
-            return refuse_and_end(stream, shared, refuse(code, e.to_string())).await;
+            return {
+                drop(reservation);
+                refuse_and_end(stream, shared, refuse(code, e.to_string())).await
+            };
         }
     };
     if let Some(Adversary::Slow(delay)) = shared.adversary() {
@@ -230,7 +242,10 @@ pub(crate) async fn serve_challenge(
     }
     if open.challenge != go_signed.digest() {
         let detail = "this Open cites another challenge";
-        return refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await;
+        return {
+            drop(reservation);
+            refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await
+        };
     }
     let opened = {
         let leaves = open.leaves.clone();
@@ -240,9 +255,13 @@ pub(crate) async fn serve_challenge(
         Ok(openings) => openings,
         Err(e) => {
             let detail = format!("cannot open the leaves asked for: {e}");
-            return refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await;
+            return {
+                drop(reservation);
+                refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await
+            };
         }
     };
+    drop(reservation);
     let message = Message::Openings(Openings {
         challenge: go_signed.digest(),
         openings,
@@ -269,7 +288,7 @@ fn ms(d: std::time::Duration) -> u64 {
 async fn load_module(
     shared: &Arc<Shared>,
     prepare: &Prepare,
-) -> Result<Result<LoadedModule, Message>, TransportError> {
+) -> Result<Result<LoadedModule, Box<Message>>, TransportError> {
     let hash = *prepare.module_hash.as_bytes();
     let shared2 = Arc::clone(shared);
     let bytes = prepare.module_bytes.clone();
@@ -278,23 +297,23 @@ async fn load_module(
         let module = match (shared2.sandbox.cached(&hash), bytes) {
             (Some(m), _) => m,
             (None, Some(bytes)) => shared2.sandbox.load(&bytes).map_err(|e| {
-                refuse(
+                Box::new(refuse(
                     ErrorCode::BadModule,
                     format!("the module does not load: {e}"),
-                )
+                ))
             })?,
             (None, None) => {
-                return Err(refuse(
+                return Err(Box::new(refuse(
                     ErrorCode::UnknownModule,
                     "module not cached here; send its bytes",
-                ));
+                )));
             }
         };
         shared2.sandbox.work(&module, &params).map_err(|e| {
-            refuse(
+            Box::new(refuse(
                 ErrorCode::BadParams,
                 format!("the module rejects its params: {e}"),
-            )
+            ))
         })?;
         Ok(module)
     })

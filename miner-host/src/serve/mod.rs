@@ -3,7 +3,7 @@
 //! [`start`] binds the endpoint and serves in the background; [`MinerConfig`] is `miner.toml`.
 //! Per connection: the handshake of [`transport::handshake`] (only admitted validator hotkeys
 //! get further), then a control stream answering pings, and one stream per challenge
-//! ([`challenge`]) or bandwidth probe ([`probe`]). [`adversary`] holds the cheating variants the
+//! (`challenge.rs`) or bandwidth probe (`probe.rs`). [`adversary`] holds the cheating variants the
 //! tests and the local network use.
 
 pub mod adversary;

@@ -308,10 +308,25 @@ async fn serve_connection(
     let limits = shared.settings.limits;
     let remote = incoming.remote_address();
     let deadline = limits.handshake_timeout;
+    let started = std::time::Instant::now();
+    let connection = match tokio::time::timeout(deadline, incoming).await {
+        Ok(Ok(connection)) => connection,
+        Ok(Err(e)) => {
+            return Err(handshake_failed(
+                shared,
+                remote,
+                TransportError::Closed(e.to_string()),
+            ));
+        }
+        Err(_) => {
+            return Err(handshake_failed(
+                shared,
+                remote,
+                TransportError::Timeout(deadline),
+            ));
+        }
+    };
     let handshake = async {
-        let connection = incoming
-            .await
-            .map_err(|e| TransportError::Closed(e.to_string()))?;
         let (send, recv) = connection
             .accept_bi()
             .await
@@ -327,25 +342,23 @@ async fn serve_connection(
             deadline,
         )
         .await?;
-        Ok::<_, TransportError>((connection, control, peer))
+        Ok::<_, TransportError>((control, peer))
     };
-    let (connection, control, peer) = match tokio::time::timeout(deadline, handshake).await {
+    let left = deadline.saturating_sub(started.elapsed());
+    let (control, peer) = match tokio::time::timeout(left, handshake).await {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            warn!(%remote, error = %e, "handshake failed");
-            return Err(e);
+            // Give the typed refusal (already written) a moment to reach the peer, which closes
+            // the connection once it has read it.
+            let _ = tokio::time::timeout(Duration::from_secs(1), connection.closed()).await;
+            return Err(handshake_failed(shared, remote, e));
         }
         Err(_) => {
-            shared
-                .stats
-                .handshake_failures
-                .fetch_add(1, Ordering::Relaxed);
-            warn!(%remote, "handshake timed out");
-            return Err(TransportError::Timeout(deadline));
+            return Err(handshake_failed(
+                shared,
+                remote,
+                TransportError::Timeout(deadline),
+            ));
         }
     };
     info!(%remote, validator = %transport::identity::ss58(&peer.hotkey), "validator connected");
@@ -374,6 +387,15 @@ async fn serve_connection(
             }
         });
     }
+}
+
+fn handshake_failed(shared: &Shared, remote: SocketAddr, error: TransportError) -> TransportError {
+    shared
+        .stats
+        .handshake_failures
+        .fetch_add(1, Ordering::Relaxed);
+    warn!(%remote, error = %error, "handshake failed");
+    error
 }
 
 async fn serve_control(mut control: FramedStream) {

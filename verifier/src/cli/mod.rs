@@ -1,5 +1,6 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
+mod challenge;
 mod yuma;
 
 use clap::{Parser, Subcommand};
@@ -22,11 +23,18 @@ enum Command {
     /// them. The format is documented in chain/README.md; chain/examples/scenario.json is an
     /// example.
     Yuma(yuma::YumaArgs),
+    /// Challenge one miner: every claimed GPU at once with matmul-i8, then membw, then a
+    /// bandwidth probe; prints a verdict per GPU with its measured time and envelope.
+    Challenge(challenge::ChallengeArgs),
+    /// Write a fresh ed25519 session key (mode 0600).
+    Keygen(challenge::KeygenArgs),
 }
 
 /// Runs the chosen subcommand.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Yuma(args) => yuma::run(&args),
+        Command::Challenge(args) => challenge::run(&args),
+        Command::Keygen(args) => challenge::keygen(&args),
     }
 }

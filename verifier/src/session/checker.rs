@@ -61,6 +61,15 @@ impl SandboxChecker {
         )?)))
     }
 
+    /// A checker of its own with both built-in modules (`matmul-i8`, `membw`) loaded.
+    pub fn with_builtins() -> Result<Self, CheckerError> {
+        let checker = Self::new()?;
+        for builtin in builtin_modules::ALL {
+            checker.load(builtin.bytes)?;
+        }
+        Ok(checker)
+    }
+
     /// A checker sharing `sandbox` (and its module cache).
     pub fn with_sandbox(sandbox: Arc<Sandbox>) -> Self {
         Self { sandbox }

@@ -1,0 +1,318 @@
+//! The verifier's costs per challenge (issue #5): CPU to check one challenge (32 openings of
+//! `matmul-i8` at K = 4096: every path verified, every leaf recomputed by the module's `check`
+//! in the verifier's CPU sandbox; target ≤ 20 ms on one core), and the bandwidth probe over
+//! QUIC next to raw TCP on loopback (target ≥ 50 %).
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::io::{Read, Write};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use challenge_runtime::cpu::{CpuBackend, CpuConfig};
+use challenge_runtime::{RunOutcome, Sandbox, SandboxLimits};
+use challenges::matmul::MatmulParams;
+use challenges::prf;
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use protocol::ed25519_dalek::SigningKey;
+use protocol::{
+    ABI_VERSION, ChallengeId, Commitment, Hotkey, MinerTimings, ModuleHash, Negotiated, NodePair,
+    OpeningWire, Openings, PROTOCOL_VERSION, Ready, Role, Root, SessionKey, Signed,
+};
+use subxt_signer::sr25519::dev;
+use transport::identity::hotkey_of;
+use transport::{AllowList, ConnectionLimits, Identity};
+use verifier::session::{
+    ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, SandboxChecker, SessionConfig,
+    VerifierSession,
+};
+
+const NONCE: [u8; 32] = [7; 32];
+
+struct Fixture {
+    spec: ChallengeSpec,
+    config: SessionConfig,
+    verifier_key: SigningKey,
+    miner_key: SigningKey,
+    run: RunOutcome,
+    checker: SandboxChecker,
+}
+
+fn fixture() -> Fixture {
+    // 4 × 4 tiles of K = 4096: 16 leaves, 32 openings drawn with replacement.
+    let params = MatmulParams {
+        m: 64,
+        n: 64,
+        k: 4096,
+        count: 1,
+    };
+    let module = builtin_modules::MATMUL_I8;
+    let module_hash = ModuleHash::new(module.hash());
+    let validator = Hotkey::new([1; 32]);
+    let miner = Hotkey::new([2; 32]);
+    let spec = ChallengeSpec {
+        challenge_id: ChallengeId::new([3; 16]),
+        versions: Negotiated {
+            protocol_version: PROTOCOL_VERSION,
+            abi_version: ABI_VERSION,
+        },
+        validator,
+        miner,
+        module_hash,
+        module_bytes: None,
+        params: params.encode().to_vec(),
+        device: 0,
+        expires_at_ms: u64::MAX / 2,
+        layout: OutputLayout::matmul(&params).unwrap(),
+    };
+    let envelope = Envelope {
+        min_s: 0.0,
+        max_s: 1e9,
+        peak_floor_s: 0.0,
+    };
+    let seed = prf::challenge_seed(
+        &NONCE,
+        validator.as_bytes(),
+        miner.as_bytes(),
+        module_hash.as_bytes(),
+        &spec.params,
+        0,
+    );
+    let sandbox = Sandbox::new(SandboxLimits::default()).unwrap();
+    let loaded = sandbox.load(module.bytes).unwrap();
+    let backend = CpuBackend::new(CpuConfig::default()).unwrap();
+    let run = sandbox
+        .run(&loaded, &backend, 0, seed, &spec.params)
+        .unwrap();
+    // The run's session keeps the outputs; the backend may go.
+    Fixture {
+        config: SessionConfig::new(envelope, Duration::ZERO),
+        spec,
+        verifier_key: SigningKey::from_bytes(&[4; 32]),
+        miner_key: SigningKey::from_bytes(&[5; 32]),
+        run,
+        checker: SandboxChecker::with_builtins().unwrap(),
+    }
+}
+
+/// A session waiting for its openings, and the openings the honest miner sends.
+fn session_at_openings(f: &Fixture, draws: &mut u64) -> (VerifierSession, Openings) {
+    let mut session = VerifierSession::new(
+        f.spec.clone(),
+        f.config,
+        f.verifier_key.clone(),
+        SessionKey::of(&f.miner_key),
+    )
+    .unwrap();
+    let prepare = session.start(Duration::ZERO).unwrap();
+    session
+        .on_ready(
+            &Ready {
+                challenge_id: f.spec.challenge_id,
+                prepare: prepare.digest(),
+            },
+            Duration::from_millis(1),
+        )
+        .unwrap();
+    let go = session.go(Duration::from_millis(2), NONCE).unwrap();
+    let commitment = Signed::sign(
+        &f.miner_key,
+        &Commitment {
+            challenge: go.digest(),
+            roots: f.run.roots().into_iter().map(Root::new).collect(),
+            timings: MinerTimings::default(),
+        },
+    )
+    .unwrap();
+    let mut next = || {
+        *draws = draws.wrapping_mul(6364136223846793005).wrapping_add(1);
+        *draws
+    };
+    let CommitmentOutcome::Open(open) = session
+        .on_commitment(&commitment, Duration::from_millis(3), &mut next)
+        .unwrap()
+    else {
+        panic!("honest commitment refused")
+    };
+    let openings = open
+        .leaves
+        .iter()
+        .map(|l| {
+            let o = f.run.open(l.output, l.leaf).unwrap();
+            OpeningWire {
+                output: l.output,
+                leaf: l.leaf,
+                chunk: o.chunk,
+                path: o
+                    .path
+                    .iter()
+                    .map(|p| NodePair {
+                        left: p.left,
+                        right: p.right,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    (
+        session,
+        Openings {
+            challenge: go.digest(),
+            openings,
+        },
+    )
+}
+
+fn check_cost(c: &mut Criterion) {
+    let f = fixture();
+    let mut draws = 1u64;
+    let mut g = c.benchmark_group("verifier");
+    g.sample_size(20);
+    g.bench_function("check 32 openings, matmul-i8 K=4096 (one core)", |b| {
+        b.iter_batched(
+            || session_at_openings(&f, &mut draws),
+            |(mut session, openings)| {
+                let verdict = session
+                    .on_openings(&openings, Duration::from_millis(4), &f.checker)
+                    .unwrap();
+                assert!(verdict.is_pass(), "{verdict:?}");
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    g.finish();
+}
+
+const PROBE_BYTES: u64 = 64 << 20;
+
+fn tcp_loopback(bytes: u64) -> Duration {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let sender = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let chunk = vec![0x5au8; 1 << 20];
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            s.write_all(&chunk[..n]).unwrap();
+            left -= n as u64;
+        }
+    });
+    let started = Instant::now();
+    let mut r = std::net::TcpStream::connect(addr).unwrap();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut got = 0u64;
+    while got < bytes {
+        let n = r.read(&mut buf).unwrap();
+        assert!(n > 0);
+        got += n as u64;
+    }
+    let elapsed = started.elapsed();
+    sender.join().unwrap();
+    elapsed
+}
+
+fn probe_vs_tcp(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (miner, connection) = runtime.block_on(async {
+        let miner = miner_host::serve::start(miner_host::serve::ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            identity: Identity::issue(
+                SigningKey::from_bytes(&[6; 32]),
+                &dev::bob(),
+                Role::Miner,
+                Duration::from_secs(3600),
+            ),
+            backend: Arc::new(CpuBackend::new(CpuConfig::default()).unwrap()),
+            allow: Arc::new(RwLock::new(AllowList::of([hotkey_of(&dev::alice())]))),
+            limits: miner_host::serve::ServeLimits {
+                max_probe_bytes: PROBE_BYTES,
+                ..Default::default()
+            },
+            adversary: None,
+        })
+        .unwrap();
+        let identity = Identity::issue(
+            SigningKey::from_bytes(&[8; 32]),
+            &dev::alice(),
+            Role::Validator,
+            Duration::from_secs(3600),
+        );
+        let endpoint = transport::client_endpoint(
+            miner.addr,
+            identity.signing_key(),
+            &ConnectionLimits::default(),
+        )
+        .unwrap();
+        let connection = transport::connect(&endpoint, miner.addr, Duration::from_secs(5))
+            .await
+            .unwrap();
+        let mut control = transport::FramedStream::open(&connection).await.unwrap();
+        transport::client_handshake(
+            &connection,
+            &mut control,
+            &identity,
+            None,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        // Keep the endpoint and control stream alive with the connection.
+        std::mem::forget(control);
+        std::mem::forget(endpoint);
+        (miner, connection)
+    });
+    let mut g = c.benchmark_group("bandwidth probe, 64 MiB on loopback");
+    g.sample_size(10);
+    g.throughput(Throughput::Bytes(PROBE_BYTES));
+    g.bench_function("raw TCP", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| tcp_loopback(PROBE_BYTES)).sum());
+    });
+    g.bench_function("QUIC probe, miner to verifier (checked)", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let r = runtime
+                        .block_on(verifier::client::probe::probe_upload(
+                            &connection,
+                            PROBE_BYTES,
+                            Duration::from_secs(60),
+                        ))
+                        .unwrap();
+                    assert!(r.data_ok);
+                    Duration::from_secs_f64(r.seconds)
+                })
+                .sum()
+        });
+    });
+    g.bench_function("QUIC probe, verifier to miner (hash receipt)", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let r = runtime
+                        .block_on(verifier::client::probe::probe_download(
+                            &connection,
+                            PROBE_BYTES,
+                            Duration::from_secs(60),
+                        ))
+                        .unwrap();
+                    assert!(r.data_ok);
+                    Duration::from_secs_f64(r.seconds)
+                })
+                .sum()
+        });
+    });
+    g.finish();
+    runtime.block_on(miner.shutdown());
+}
+
+criterion_group!(benches, check_cost, probe_vs_tcp);
+criterion_main!(benches);

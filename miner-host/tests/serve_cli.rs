@@ -1,0 +1,199 @@
+//! The issue's two terminals, as processes: `miner-host serve` (configured by a miner.toml with
+//! a keygen'd session key) and `verifier challenge --miner 127.0.0.1:PORT --json`, which must
+//! give a `pass` per module for the CPU device with its measured time and envelope.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// `target/<profile>/verifier`, built if it is not there yet (it is when the workspace's tests
+/// are built together).
+fn verifier_bin() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_miner-host"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(format!("verifier{}", std::env::consts::EXE_SUFFIX));
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "verifier", "--bin", "verifier"])
+            .status()
+            .unwrap();
+        assert!(status.success(), "cannot build the verifier binary");
+    }
+    path
+}
+
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_and_challenge_in_two_processes_give_a_pass_per_module() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("miner-session.key");
+    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    // //Alice's SS58 address: the only validator served.
+    let config = dir.path().join("miner.toml");
+    std::fs::write(
+        &config,
+        r#"
+listen = "127.0.0.1:0"
+session_key = "miner-session.key"
+[hotkey]
+uri = "//Bob"
+[access]
+allow = ["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]
+"#,
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["serve", "--print-addr", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let _guard = Killed(child);
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+
+    let out = Command::new(verifier_bin())
+        .args([
+            "challenge",
+            "--miner",
+            &addr,
+            "--json",
+            "--hotkey-uri",
+            "//Alice",
+            "--miner-hotkey",
+            "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty",
+            "--probe-mib",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "verifier failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let devices = report["devices"].as_array().unwrap();
+    assert_eq!(devices.len(), 1, "{report}");
+    assert_eq!(devices[0]["class"], "cpu-reference");
+    let challenges = devices[0]["challenges"].as_array().unwrap();
+    let modules: Vec<&str> = challenges
+        .iter()
+        .map(|c| c["module"].as_str().unwrap())
+        .collect();
+    assert_eq!(modules, ["matmul-i8", "membw"]);
+    for c in challenges {
+        let verdict = &c["verdict"];
+        assert_eq!(verdict["kind"], "pass", "{c}");
+        let measured = verdict["measured_s"].as_f64().unwrap();
+        let window = &verdict["window"];
+        assert!(measured > 0.0);
+        assert!(measured <= window["max_s"].as_f64().unwrap());
+        assert!(measured >= window["peak_floor_s"].as_f64().unwrap());
+        assert_eq!(verdict["leaves_checked"], 32);
+    }
+    for probe in report["probe"].as_array().unwrap() {
+        assert_eq!(probe["data_ok"], true, "{probe}");
+        assert_eq!(probe["bytes"], 2 << 20);
+    }
+}
+
+#[test]
+fn serve_refuses_a_bad_config_with_a_message_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("miner.toml");
+    std::fs::write(
+        &config,
+        "[hotkey]\nuri = \"//Bob\"\n[backend]\nkind = \"tpu\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("backend.kind"), "{stderr}");
+
+    std::fs::write(&config, "[hotkey]\nuri = \"//Bob\"\nlisten_on = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("listen_on"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_world_readable_session_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k");
+    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let config = dir.path().join("miner.toml");
+        std::fs::write(&config, "session_key = \"k\"\n[hotkey]\nuri = \"//Bob\"\n").unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("chmod 600"), "{stderr}");
+    }
+    // keygen never overwrites without --force.
+    let again = Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(["keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
+}

@@ -1,0 +1,27 @@
+//! The verifier's QUIC client: one round against one miner ([`challenge_miner`]), driving one
+//! [`VerifierSession`](crate::session::VerifierSession) per device over its own stream, plus
+//! the RTT pings and the bandwidth probe.
+//!
+//! Choices:
+//! - **RTT**: the minimum over `pings` Ping/Pong round trips on the control stream, timed on
+//!   our clock after the handshake and before any challenge (never quinn's estimate, which
+//!   trusts the peer's ack-delay figures); the session subtracts at most `rtt_cap` of it.
+//! - **All devices at once**: every device is prepared (untimed), then every `Go` is sent back
+//!   to back, then the answers are awaited together; each module of the round (`matmul-i8`, then
+//!   `membw`) runs this way on all devices.
+//! - **Module bytes** are first omitted; a miner answering `unknown-module` gets a fresh
+//!   `Prepare` with the bytes.
+//! - **Our failures** (a verifier bug, OS randomness) are reported as `error`, never as a
+//!   verdict against the miner.
+
+mod device;
+pub mod plan;
+pub mod probe;
+mod round;
+
+pub use plan::{Planned, Planner};
+pub use probe::ProbeResult;
+pub use round::{
+    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, MinerReport, MinerTarget,
+    challenge_miner,
+};

@@ -1,0 +1,27 @@
+//! What to ask of each claimed device: a [`Planner`] turns a GPU of the miner's inventory and a
+//! built-in module into sized params and the timing [`Envelope`] of the class it claims.
+
+use builtin_modules::Builtin;
+use protocol::GpuInfo;
+
+use crate::session::Envelope;
+
+/// One planned challenge of one device.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The module.
+    pub module: Builtin,
+    /// Its binary params.
+    pub params: Vec<u8>,
+    /// The claimed class's window for these params.
+    pub envelope: Envelope,
+    /// The class the device's claimed name maps to.
+    pub class: String,
+}
+
+/// Sizes challenges for claimed devices.
+pub trait Planner: Send + Sync {
+    /// The challenge of `module` for `gpu` (a smaller exact-work one when the machine is
+    /// `rented`), or why the device cannot be challenged (e.g. an unknown device name).
+    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String>;
+}

@@ -1,0 +1,393 @@
+//! One miner, one round: connect, handshake, measure the RTT, challenge every claimed device at
+//! once with `matmul-i8`, then every device at once with `membw`, then probe the bandwidth.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use builtin_modules::Builtin;
+use protocol::{GpuInfo, Hotkey, Inventory, Message, MessageKind, Ping};
+use serde::Serialize;
+use tracing::{info, warn};
+use transport::{FramedStream, Identity, TransportError};
+
+use super::device::{DeviceJob, Outcome, prepare};
+use super::plan::Planner;
+use super::probe::{ProbeResult, probe_download, probe_upload};
+use crate::session::{DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, SandboxChecker, Verdict};
+
+/// How a round is run.
+#[derive(Debug, Clone)]
+pub struct ChallengeOptions {
+    /// Leaves opened per challenge.
+    pub openings: u32,
+    /// Positions checked per opened leaf by sampling modules.
+    pub samples: u32,
+    /// Most RTT subtracted from a measured time.
+    pub rtt_cap: Duration,
+    /// Pings sent before the challenges; the minimum RTT is kept.
+    pub pings: u32,
+    /// Time to connect and complete the handshake.
+    pub connect_timeout: Duration,
+    /// The whole round against one miner may not take longer.
+    pub miner_timeout: Duration,
+    /// Lifetime of each `Prepare`.
+    pub prepare_lifetime: Duration,
+    /// Bytes probed each way (0: no probe).
+    pub probe_bytes: u64,
+    /// Longest wait for `Ready` after `Prepare` (module compile, device readied).
+    pub ready_timeout: Duration,
+    /// Longest wait for the `Openings` after `Open`.
+    pub openings_timeout: Duration,
+    /// Longest wait for each `Pong`.
+    pub ping_timeout: Duration,
+    /// Modules run each round, in order; each on all devices at once.
+    pub modules: Vec<Builtin>,
+}
+
+impl Default for ChallengeOptions {
+    /// 32 openings, 4 samples, 50 ms RTT cap, 8 pings (2 s each), 10 s to connect, 120 s per
+    /// miner, 60 s Prepare lifetime, 16 MiB probes, 60 s for `Ready`, 10 s for the openings,
+    /// `matmul-i8` then `membw`.
+    fn default() -> Self {
+        Self {
+            openings: DEFAULT_OPENINGS,
+            samples: DEFAULT_SAMPLES,
+            rtt_cap: DEFAULT_RTT_CAP,
+            pings: 8,
+            connect_timeout: Duration::from_secs(10),
+            miner_timeout: Duration::from_secs(120),
+            prepare_lifetime: Duration::from_secs(60),
+            probe_bytes: 16 << 20,
+            ready_timeout: Duration::from_secs(60),
+            openings_timeout: Duration::from_secs(10),
+            ping_timeout: Duration::from_secs(2),
+            modules: vec![builtin_modules::MATMUL_I8, builtin_modules::MEMBW],
+        }
+    }
+}
+
+/// What a round needs besides the miner: our identity and endpoint, the checker, the planner.
+#[derive(Clone)]
+pub struct ClientContext {
+    /// Our session key and certificate.
+    pub identity: Identity,
+    /// The QUIC endpoint connections are made from (one per process).
+    pub endpoint: quinn::Endpoint,
+    /// The CPU sandbox that re-computes opened leaves (built-in modules loaded).
+    pub checker: Arc<SandboxChecker>,
+    /// Sizes the challenges.
+    pub planner: Arc<dyn Planner>,
+    /// Options.
+    pub options: ChallengeOptions,
+}
+
+/// Who to challenge.
+#[derive(Debug, Clone)]
+pub struct MinerTarget {
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its hotkey, when known (from the metagraph): the handshake must show it.
+    pub hotkey: Option<Hotkey>,
+    /// Whether our records say the machine is rented (a small exact-work challenge instead).
+    pub rented: bool,
+}
+
+/// One challenge of one device.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChallengeReport {
+    /// The module's name.
+    pub module: &'static str,
+    /// The params (hex).
+    pub params: String,
+    /// The verdict, or null when the verifier itself failed (see `error`).
+    pub verdict: Option<Verdict>,
+    /// Our own failure, never charged to the miner.
+    pub error: Option<String>,
+}
+
+/// One device: what it claims and how its challenges went.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceReport {
+    /// Device index.
+    pub index: u32,
+    /// Claimed name.
+    pub name: String,
+    /// Claimed UUID.
+    pub uuid: String,
+    /// The class the name maps to, when it maps to one.
+    pub class: Option<String>,
+    /// One entry per module.
+    pub challenges: Vec<ChallengeReport>,
+}
+
+/// A whole round against one miner.
+#[derive(Debug, Clone, Serialize)]
+pub struct MinerReport {
+    /// Where.
+    pub addr: SocketAddr,
+    /// The hotkey its certificate showed (SS58), when the handshake got that far.
+    pub hotkey: Option<String>,
+    /// Minimum RTT measured before the challenges, ms.
+    pub min_rtt_ms: Option<f64>,
+    /// The inventory (claims only).
+    pub inventory: Option<Inventory>,
+    /// Per device.
+    pub devices: Vec<DeviceReport>,
+    /// The bandwidth probe, both ways.
+    pub probe: Vec<ProbeResult>,
+    /// Why the round could not be run (connection, handshake), if it could not.
+    pub error: Option<String>,
+    /// Wall time of the round, s.
+    pub elapsed_s: f64,
+}
+
+impl MinerReport {
+    /// Every verdict of the round.
+    pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
+        self.devices
+            .iter()
+            .flat_map(|d| d.challenges.iter())
+            .filter_map(|c| c.verdict.as_ref())
+    }
+}
+
+/// Runs one round against `target`, never longer than `options.miner_timeout`.
+pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> MinerReport {
+    let started = Instant::now();
+    let mut report = MinerReport {
+        addr: target.addr,
+        hotkey: None,
+        min_rtt_ms: None,
+        inventory: None,
+        devices: Vec::new(),
+        probe: Vec::new(),
+        error: None,
+        elapsed_s: 0.0,
+    };
+    let limit = ctx.options.miner_timeout;
+    let run = run_round(ctx, target, &mut report);
+    let result = tokio::time::timeout(limit, run).await;
+    match result {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            warn!(addr = %target.addr, error = %e, "round failed");
+            report.error = Some(e.to_string());
+        }
+        Err(_) => {
+            warn!(addr = %target.addr, "round over its time limit");
+            report.error = Some(format!("the round took longer than {limit:?}"));
+        }
+    }
+    fill_missing_verdicts(&mut report);
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report
+}
+
+/// A round cut short leaves challenges without a verdict: they are timeouts (if one was
+/// started) — an absent answer is never a pass.
+fn fill_missing_verdicts(report: &mut MinerReport) {
+    for device in &mut report.devices {
+        for challenge in &mut device.challenges {
+            if challenge.verdict.is_none() && challenge.error.is_none() {
+                challenge.error = Some("no verdict: the round was cut short".into());
+            }
+        }
+    }
+}
+
+async fn run_round(
+    ctx: &ClientContext,
+    target: &MinerTarget,
+    report: &mut MinerReport,
+) -> Result<(), TransportError> {
+    let opts = &ctx.options;
+    let connection = transport::connect(&ctx.endpoint, target.addr, opts.connect_timeout).await?;
+    let mut control = FramedStream::open(&connection).await?;
+    let (peer, inventory) = transport::client_handshake(
+        &connection,
+        &mut control,
+        &ctx.identity,
+        target.hotkey.as_ref(),
+        opts.connect_timeout,
+    )
+    .await?;
+    report.hotkey = Some(transport::identity::ss58(&peer.hotkey));
+    report.inventory = Some(inventory.clone());
+
+    // RTT on our own clock: the minimum over a few pings. A miner that does not answer them
+    // gets no RTT credit (its challenges still run, and are judged).
+    let min_rtt = measure_rtt(&mut control, opts).await;
+    report.min_rtt_ms = min_rtt.map(|d| d.as_secs_f64() * 1e3);
+    let min_rtt = min_rtt.unwrap_or(Duration::ZERO);
+
+    report.devices = inventory
+        .gpus
+        .iter()
+        .map(|g| DeviceReport {
+            index: g.index,
+            name: g.name.clone(),
+            uuid: g.uuid.clone(),
+            class: None,
+            challenges: Vec::new(),
+        })
+        .collect();
+    let epoch = Instant::now();
+    for module in &opts.modules {
+        let jobs = plan_jobs(
+            ctx,
+            target,
+            &inventory.gpus,
+            *module,
+            &peer,
+            min_rtt,
+            report,
+        );
+        let outcomes = run_all_devices(ctx, &connection, jobs, epoch).await;
+        for (index, outcome) in outcomes {
+            if let Some(device) = report.devices.iter_mut().find(|d| d.index == index)
+                && let Some(challenge) = device.challenges.last_mut()
+            {
+                match outcome {
+                    Ok(v) => challenge.verdict = Some(v),
+                    Err(e) => challenge.error = Some(e),
+                }
+            }
+        }
+    }
+    if opts.probe_bytes > 0 {
+        let budget = opts.miner_timeout;
+        match probe_upload(&connection, opts.probe_bytes, budget).await {
+            Ok(r) => report.probe.push(r),
+            Err(e) => warn!(error = %e, "upload probe failed"),
+        }
+        match probe_download(&connection, opts.probe_bytes, budget).await {
+            Ok(r) => report.probe.push(r),
+            Err(e) => warn!(error = %e, "download probe failed"),
+        }
+    }
+    connection.close(quinn::VarInt::from_u32(0), b"round done");
+    info!(addr = %target.addr, elapsed_s = epoch.elapsed().as_secs_f64(), "round done");
+    Ok(())
+}
+
+async fn measure_rtt(control: &mut FramedStream, opts: &ChallengeOptions) -> Option<Duration> {
+    let mut min_rtt: Option<Duration> = None;
+    for seq in 0..u64::from(opts.pings.max(1)) {
+        let sent = Instant::now();
+        control.send(&Message::Ping(Ping { seq })).await.ok()?;
+        match control.expect(MessageKind::Pong, opts.ping_timeout).await {
+            Ok(Message::Pong(p)) if p.seq == seq => {
+                let rtt = sent.elapsed();
+                min_rtt = Some(min_rtt.map_or(rtt, |m| m.min(rtt)));
+            }
+            _ => return None,
+        }
+    }
+    min_rtt
+}
+
+/// Plans `module` for every device; a device that cannot be planned gets an error entry.
+fn plan_jobs(
+    ctx: &ClientContext,
+    target: &MinerTarget,
+    gpus: &[GpuInfo],
+    module: Builtin,
+    peer: &transport::Peer,
+    min_rtt: Duration,
+    report: &mut MinerReport,
+) -> Vec<DeviceJob> {
+    let opts = &ctx.options;
+    let mut jobs = Vec::new();
+    for gpu in gpus {
+        let Some(device) = report.devices.iter_mut().find(|d| d.index == gpu.index) else {
+            continue;
+        };
+        match ctx.planner.plan(gpu, module, target.rented) {
+            Ok(planned) => {
+                device.class = Some(planned.class.clone());
+                device.challenges.push(ChallengeReport {
+                    module: module.name,
+                    params: hex::encode(&planned.params),
+                    verdict: None,
+                    error: None,
+                });
+                jobs.push(DeviceJob {
+                    device: gpu.index,
+                    planned,
+                    validator: ctx.identity.hotkey(),
+                    miner: peer.hotkey,
+                    miner_key: peer.session_key,
+                    versions: peer.versions,
+                    key: ctx.identity.signing_key().clone(),
+                    min_rtt,
+                    openings: opts.openings,
+                    samples: opts.samples,
+                    rtt_cap: opts.rtt_cap,
+                    prepare_lifetime: opts.prepare_lifetime,
+                    ready_timeout: opts.ready_timeout,
+                    openings_timeout: opts.openings_timeout,
+                });
+            }
+            Err(e) => device.challenges.push(ChallengeReport {
+                module: module.name,
+                params: String::new(),
+                verdict: None,
+                error: Some(format!("cannot challenge this device: {e}")),
+            }),
+        }
+    }
+    jobs
+}
+
+/// Prepares every device (untimed), then sends every `Go` at once, then collects the verdicts.
+async fn run_all_devices(
+    ctx: &ClientContext,
+    connection: &quinn::Connection,
+    jobs: Vec<DeviceJob>,
+    epoch: Instant,
+) -> Vec<(u32, Outcome)> {
+    let mut outcomes = Vec::new();
+    let prepares = jobs.iter().map(|job| {
+        let connection = connection.clone();
+        let job = job.clone();
+        async move { (job.device, prepare(&connection, &job, epoch).await) }
+    });
+    let mut ready = Vec::new();
+    for (device, prepared) in join_all(prepares).await {
+        match prepared {
+            Ok(p) => ready.push((device, p)),
+            Err(outcome) => outcomes.push((device, outcome)),
+        }
+    }
+    // All Go's back to back, so the devices run at the same time.
+    let mut running = Vec::new();
+    for (device, mut prepared) in ready {
+        match prepared.go(epoch).await {
+            Ok(()) => running.push((device, prepared)),
+            Err(outcome) => outcomes.push((device, outcome)),
+        }
+    }
+    let finishing = running.into_iter().map(|(device, prepared)| {
+        let checker = Arc::clone(&ctx.checker);
+        async move { (device, prepared.finish(checker, epoch).await) }
+    });
+    outcomes.extend(join_all(finishing).await);
+    outcomes
+}
+
+/// Runs futures concurrently on the current task and collects their outputs in order.
+async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for handle in handles {
+        if let Ok(v) = handle.await {
+            out.push(v);
+        }
+    }
+    out
+}

@@ -1,0 +1,116 @@
+//! [`ClassPlanner`]: sizes each claimed device's challenge from the GPU-class table
+//! ([`crate::classes`]): the device's driver name picks the class; the class's target duration
+//! sizes the params; the class's envelope judges them. `cpu-reference` devices use the class as
+//! calibrated on this machine by [`ClassPlanner::calibrate_cpu`] before the round.
+
+use builtin_modules::Builtin;
+use protocol::GpuInfo;
+
+use crate::classes::{
+    ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
+    rented_envelope, size_matmul, size_membw, size_rented,
+};
+use crate::client::{Planned, Planner};
+
+/// Plans challenges from a class table.
+#[derive(Debug, Clone)]
+pub struct ClassPlanner {
+    table: ClassTable,
+    cpu: Option<GpuClass>,
+    target_scale: f64,
+}
+
+impl ClassPlanner {
+    /// A planner over `table`; `cpu-reference` devices cannot be planned until
+    /// [`calibrate_cpu`](Self::calibrate_cpu) has run.
+    pub fn new(table: ClassTable) -> Self {
+        Self {
+            table,
+            cpu: None,
+            target_scale: 1.0,
+        }
+    }
+
+    /// Scales every class's target duration by `scale` (e.g. 0.01 for tiny challenges in load
+    /// tests). Values that are not positive and finite are ignored.
+    pub fn with_target_scale(mut self, scale: f64) -> Self {
+        if scale.is_finite() && scale > 0.0 {
+            self.target_scale = scale;
+        }
+        self
+    }
+
+    /// Measures this machine's single-thread rates for the table's `cpu-reference` class.
+    pub fn calibrate_cpu(&mut self) -> Result<CpuCalibration, ClassError> {
+        let base = self
+            .table
+            .classes()
+            .iter()
+            .find(|c| c.kind() == ClassKind::Cpu)
+            .ok_or_else(|| ClassError::Calibration("the class table has no CPU class".into()))?;
+        let calibration = calibrate_cpu_reference(base)?;
+        self.cpu = Some(calibration.class.clone());
+        Ok(calibration)
+    }
+
+    /// Uses an already calibrated CPU class (e.g. shared by several planners).
+    pub fn with_cpu_class(mut self, class: GpuClass) -> Self {
+        self.cpu = Some(class);
+        self
+    }
+
+    /// The class table.
+    pub fn table(&self) -> &ClassTable {
+        &self.table
+    }
+
+    fn class_for(&self, gpu: &GpuInfo) -> Result<&GpuClass, String> {
+        let class = self.table.classify(&gpu.name).ok_or_else(|| {
+            format!(
+                "no class in the table maps the device name {:?}; it cannot be scored",
+                gpu.name
+            )
+        })?;
+        if class.kind() == ClassKind::Cpu {
+            return self
+                .cpu
+                .as_ref()
+                .ok_or_else(|| "cpu-reference is not calibrated on this machine".to_string());
+        }
+        Ok(class)
+    }
+}
+
+impl Planner for ClassPlanner {
+    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String> {
+        let class = self.class_for(gpu)?;
+        let target = class.target_s() * self.target_scale;
+        let (params, envelope) = match (module.name, rented) {
+            ("matmul-i8", true) | ("membw", true) => {
+                if module.name == "membw" {
+                    return Err("a rented machine gets only the small matmul-i8 challenge".into());
+                }
+                let sizing = size_rented(class, target).map_err(|e| e.to_string())?;
+                let env = rented_envelope(class, &sizing.work).map_err(|e| e.to_string())?;
+                (sizing.params.encode().to_vec(), env)
+            }
+            ("matmul-i8", false) => {
+                let sizing = size_matmul(class, target).map_err(|e| e.to_string())?;
+                let env = envelope(class, &sizing.work).map_err(|e| e.to_string())?;
+                (sizing.params.encode().to_vec(), env)
+            }
+            ("membw", false) => {
+                let sizing = size_membw(class, target).map_err(|e| e.to_string())?;
+                let env = envelope(class, &sizing.work).map_err(|e| e.to_string())?;
+                (sizing.params.encode().to_vec(), env)
+            }
+            (other, _) => return Err(format!("no sizing rule for module {other}")),
+        };
+        Ok(Planned {
+            module,
+            params,
+            envelope,
+            class: class.id().to_string(),
+        })
+    }
+}
