@@ -393,6 +393,18 @@ async fn one_verifier_judges_an_honest_miner_and_every_adversary_at_once() {
     assert!(f.is_empty(), "{} misjudged:\n{}", f.len(), f.join("\n"));
 }
 
+/// Reads `counter` until it reaches `want` (at most ~2 s): the miner counts a refused handshake
+/// after the refused peer has closed (it waits up to 1 s for that).
+async fn settled(counter: &std::sync::atomic::AtomicU64, want: u64) -> u64 {
+    for _ in 0..100 {
+        if counter.load(Relaxed) >= want {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    counter.load(Relaxed)
+}
+
 /// Handshake refusals, both ways, then the same verifier still completes an honest round:
 /// - a validator whose hotkey is not in the miner's allow list is refused by the miner;
 /// - a validator whose certificate vouches for another session key is refused by the miner;
@@ -419,13 +431,7 @@ async fn handshakes_with_the_wrong_keys_are_refused() {
         describe(&report)
     );
     // The miner counts the failure once the refused peer has gone.
-    for _ in 0..100 {
-        if picky.handle.stats.handshake_failures.load(Relaxed) == 1 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
-    assert_eq!(picky.handle.stats.handshake_failures.load(Relaxed), 1);
+    assert_eq!(settled(&picky.handle.stats.handshake_failures, 1).await, 1);
     assert_eq!(picky.handle.stats.commitments.load(Relaxed), 0);
     // Control: the validator it does allow (//Bob) is served.
     let bob = harness::validator_with(
@@ -472,7 +478,7 @@ async fn handshakes_with_the_wrong_keys_are_refused() {
         "validator with a certificate for another key: {}",
         describe(&report)
     );
-    assert_eq!(miner.handle.stats.handshake_failures.load(Relaxed), 1);
+    assert_eq!(settled(&miner.handle.stats.handshake_failures, 1).await, 1);
     println!("validator, wrong key: {error}");
 
     // A miner presenting a certificate issued for another session key.

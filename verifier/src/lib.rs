@@ -9,5 +9,7 @@
 /// GPU classes: the class table, time model, envelopes, sizing and `cpu-reference` calibration.
 pub mod classes;
 pub mod client;
+pub mod localnet;
 pub mod planner;
+pub mod scoring;
 pub mod session;

@@ -1,6 +1,7 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
 mod challenge;
+mod localnet;
 mod yuma;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Command {
     Challenge(challenge::ChallengeArgs),
     /// Write a fresh ed25519 session key (mode 0600).
     Keygen(challenge::KeygenArgs),
+    /// Run the whole system on this machine: miner hosts on loopback (some cheating), real
+    /// verifiers over QUIC, and a simulated chain (Yuma) turning scores into incentive.
+    Localnet(localnet::LocalnetArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -36,5 +40,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Yuma(args) => yuma::run(&args),
         Command::Challenge(args) => challenge::run(&args),
         Command::Keygen(args) => challenge::keygen(&args),
+        Command::Localnet(args) => localnet::run(&args),
     }
 }

@@ -1,0 +1,186 @@
+//! The local network's miners: real `miner-host serve` processes on loopback, each with its own
+//! session key, hotkey (`//LocalMiner<i>`), config and one `cpu-reference` device; cheaters run
+//! with `--adversary KIND`. Every process is killed when its [`MinerProcess`] is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use protocol::Hotkey;
+use transport::KeySource;
+use transport::identity::{hotkey_of, load_hotkey, ss58};
+
+/// Why the local network could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalnetError {
+    /// The `miner-host` binary is missing and could not be built.
+    #[error("{0}")]
+    MinerHost(String),
+    /// Writing a miner's files failed.
+    #[error("cannot prepare {path}: {reason}")]
+    Files {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A miner process did not start.
+    #[error("miner {index} did not start: {reason}")]
+    Start {
+        /// Which miner.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Anything else (keys, chain simulation, planner).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Finds the `miner-host` binary: `explicit`, else next to this executable; if it is not there
+/// and this runs under cargo (`CARGO` is set), builds it with the same profile.
+pub fn find_miner_host(explicit: Option<&Path>) -> Result<PathBuf, LocalnetError> {
+    if let Some(path) = explicit {
+        return if path.exists() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(LocalnetError::MinerHost(format!(
+                "--miner-host {} does not exist",
+                path.display()
+            )))
+        };
+    }
+    let exe = std::env::current_exe()
+        .map_err(|e| LocalnetError::MinerHost(format!("cannot find this executable: {e}")))?;
+    let dir = exe.parent().unwrap_or(Path::new("."));
+    let sibling = dir.join(format!("miner-host{}", std::env::consts::EXE_SUFFIX));
+    if sibling.exists() {
+        return Ok(sibling);
+    }
+    let Ok(cargo) = std::env::var("CARGO") else {
+        return Err(LocalnetError::MinerHost(format!(
+            "miner-host is not next to the verifier ({}); build it with \
+             `cargo build --release -p miner-host` or pass --miner-host PATH",
+            sibling.display()
+        )));
+    };
+    eprintln!("building miner-host (once) ...");
+    let mut build = Command::new(cargo);
+    build.args(["build", "-p", "miner-host", "--bin", "miner-host"]);
+    if !cfg!(debug_assertions) {
+        build.arg("--release");
+    }
+    let status = build
+        .status()
+        .map_err(|e| LocalnetError::MinerHost(format!("cannot run cargo: {e}")))?;
+    if !status.success() || !sibling.exists() {
+        return Err(LocalnetError::MinerHost(
+            "building miner-host failed; run `cargo build --release -p miner-host` to see why"
+                .into(),
+        ));
+    }
+    Ok(sibling)
+}
+
+/// One running miner.
+#[derive(Debug)]
+pub struct MinerProcess {
+    /// Its index among the miners.
+    pub index: usize,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its hotkey.
+    pub hotkey: Hotkey,
+    /// Its adversary kind, if it cheats.
+    pub adversary: Option<String>,
+    child: Child,
+}
+
+impl Drop for MinerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The hotkey URI of miner `index`.
+pub fn miner_uri(index: usize) -> String {
+    format!("//LocalMiner{index}")
+}
+
+/// Starts miner `index` in `dir`, serving `validators`.
+pub fn start_miner(
+    binary: &Path,
+    dir: &Path,
+    index: usize,
+    adversary: Option<&str>,
+    validators: &[Hotkey],
+) -> Result<MinerProcess, LocalnetError> {
+    let files = |path: &Path, reason: String| LocalnetError::Files {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let key = dir.join(format!("miner{index}.key"));
+    transport::identity::keygen(&key, true).map_err(|e| files(&key, e.to_string()))?;
+    let allow = validators
+        .iter()
+        .map(|h| format!("\"{}\"", ss58(h)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let config = dir.join(format!("miner{index}.toml"));
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\nsession_key = \"{}\"\n\n[hotkey]\nuri = \"{}\"\n\n\
+         [backend]\nkind = \"cpu\"\ncpu_devices = 1\n\n[access]\nallow = [{allow}]\n",
+        key.display(),
+        miner_uri(index)
+    );
+    std::fs::write(&config, text).map_err(|e| files(&config, e.to_string()))?;
+    let mut command = Command::new(binary);
+    command
+        .args(["serve", "--print-addr", "--config"])
+        .arg(&config)
+        .env("GPUPROOF_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(kind) = adversary {
+        command.args(["--adversary", kind]);
+    }
+    let mut child = command.spawn().map_err(|e| LocalnetError::Start {
+        index,
+        reason: e.to_string(),
+    })?;
+    let start_err = |reason: String| LocalnetError::Start { index, reason };
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| start_err("no stdout".into()))?;
+    let mut line = String::new();
+    let read = BufReader::new(stdout).read_line(&mut line);
+    let addr = match read {
+        Ok(_) => line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|a| a.parse::<SocketAddr>().ok()),
+        Err(_) => None,
+    };
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(start_err(format!(
+            "it printed {line:?} instead of its address; run `{} serve --config {}` to see why",
+            binary.display(),
+            config.display()
+        )));
+    };
+    let hotkey = load_hotkey(&KeySource::Uri(miner_uri(index)))
+        .map(|k| hotkey_of(&k))
+        .map_err(|e| start_err(e.to_string()))?;
+    Ok(MinerProcess {
+        index,
+        addr,
+        hotkey,
+        adversary: adversary.map(str::to_string),
+        child,
+    })
+}
