@@ -276,40 +276,29 @@ fn probe_vs_tcp(c: &mut Criterion) {
     g.bench_function("raw TCP", |b| {
         b.iter_custom(|iters| (0..iters).map(|_| tcp_loopback(PROBE_BYTES)).sum());
     });
-    g.bench_function("QUIC probe, miner to verifier (checked)", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let r = runtime
-                        .block_on(verifier::client::probe::probe_upload(
-                            &connection,
-                            PROBE_BYTES,
-                            Duration::from_secs(60),
-                        ))
-                        .unwrap();
-                    assert!(r.data_ok);
-                    Duration::from_secs_f64(r.seconds)
-                })
-                .sum()
+    // Each probe is timed by the verifier itself (request to last byte or receipt).
+    let probe_time = |download: bool| {
+        let r = runtime
+            .block_on(async {
+                let timeout = Duration::from_secs(60);
+                if download {
+                    verifier::client::probe::probe_download(&connection, PROBE_BYTES, timeout).await
+                } else {
+                    verifier::client::probe::probe_upload(&connection, PROBE_BYTES, timeout).await
+                }
+            })
+            .unwrap();
+        assert!(r.data_ok);
+        Duration::from_secs_f64(r.seconds)
+    };
+    for (name, download) in [
+        ("QUIC probe, miner to verifier (checked)", false),
+        ("QUIC probe, verifier to miner (hash receipt)", true),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| probe_time(download)).sum());
         });
-    });
-    g.bench_function("QUIC probe, verifier to miner (hash receipt)", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    let r = runtime
-                        .block_on(verifier::client::probe::probe_download(
-                            &connection,
-                            PROBE_BYTES,
-                            Duration::from_secs(60),
-                        ))
-                        .unwrap();
-                    assert!(r.data_ok);
-                    Duration::from_secs_f64(r.seconds)
-                })
-                .sum()
-        });
-    });
+    }
     g.finish();
     runtime.block_on(miner.shutdown());
 }

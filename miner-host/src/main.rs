@@ -213,7 +213,7 @@ fn keygen_command(out: &std::path::Path, force: bool) -> Result<()> {
 
 /// The development setup used when `serve` has no `--config`.
 fn dev_settings(listen: Option<std::net::SocketAddr>) -> Result<ServerSettings> {
-    let key = generate_key()?;
+    let key = transport::identity::generate_key()?;
     let hotkey = transport::identity::load_hotkey(&transport::KeySource::Uri("//Bob".into()))?;
     let alice = transport::identity::load_hotkey(&transport::KeySource::Uri("//Alice".into()))?;
     eprintln!(
@@ -236,12 +236,6 @@ fn dev_settings(listen: Option<std::net::SocketAddr>) -> Result<ServerSettings> 
         limits: ServeLimits::default(),
         adversary: None,
     })
-}
-
-fn generate_key() -> Result<protocol::ed25519_dalek::SigningKey> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("OS randomness failed: {e}"))?;
-    Ok(protocol::ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 fn config_settings(

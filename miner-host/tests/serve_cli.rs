@@ -31,6 +31,15 @@ fn verifier_bin() -> PathBuf {
     path
 }
 
+/// Runs `miner-host` with `args`, then `path` as the last argument, to completion.
+fn miner_host(args: &[&str], path: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_miner-host"))
+        .args(args)
+        .arg(path)
+        .output()
+        .unwrap()
+}
+
 struct Killed(std::process::Child);
 
 impl Drop for Killed {
@@ -44,11 +53,7 @@ impl Drop for Killed {
 fn serve_and_challenge_in_two_processes_give_a_pass_per_module() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("miner-session.key");
-    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-        .args(["keygen", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
+    let out = miner_host(&["keygen", "--out"], &key);
     assert!(
         out.status.success(),
         "{}",
@@ -143,21 +148,13 @@ fn serve_refuses_a_bad_config_with_a_message_naming_the_field() {
         "[hotkey]\nuri = \"//Bob\"\n[backend]\nkind = \"tpu\"\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = miner_host(&["serve", "--config"], &config);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("backend.kind"), "{stderr}");
 
     std::fs::write(&config, "[hotkey]\nuri = \"//Bob\"\nlisten_on = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
+    let out = miner_host(&["serve", "--config"], &config);
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("listen_on"), "{stderr}");
@@ -167,11 +164,7 @@ fn serve_refuses_a_bad_config_with_a_message_naming_the_field() {
 fn serve_refuses_a_world_readable_session_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
-    let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-        .args(["keygen", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
+    let out = miner_host(&["keygen", "--out"], &key);
     assert!(out.status.success());
     #[cfg(unix)]
     {
@@ -179,21 +172,13 @@ fn serve_refuses_a_world_readable_session_key() {
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
         let config = dir.path().join("miner.toml");
         std::fs::write(&config, "session_key = \"k\"\n[hotkey]\nuri = \"//Bob\"\n").unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
+        let out = miner_host(&["serve", "--config"], &config);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("chmod 600"), "{stderr}");
     }
     // keygen never overwrites without --force.
-    let again = Command::new(env!("CARGO_BIN_EXE_miner-host"))
-        .args(["keygen", "--out"])
-        .arg(&key)
-        .output()
-        .unwrap();
+    let again = miner_host(&["keygen", "--out"], &key);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 }

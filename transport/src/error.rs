@@ -16,6 +16,9 @@ pub enum TransportError {
         /// What is wrong with it, and what to do.
         reason: String,
     },
+    /// The OS random number generator failed.
+    #[error("the OS random number generator failed: {0}")]
+    Random(String),
     /// The hotkey could not be loaded.
     #[error("hotkey: {0}")]
     Hotkey(String),

@@ -50,15 +50,23 @@ struct KeyFileJson {
 
 const KEY_FILE_TYPE: &str = "gpuproof-ed25519-session-key";
 
+/// `N` bytes from the OS random number generator.
+pub fn os_random<const N: usize>() -> Result<[u8; N], TransportError> {
+    let mut out = [0u8; N];
+    getrandom::fill(&mut out).map_err(|e| TransportError::Random(e.to_string()))?;
+    Ok(out)
+}
+
+/// A fresh ed25519 session key from OS randomness, kept in memory only (for one-off runs);
+/// [`keygen`] writes one to a file.
+pub fn generate_key() -> Result<SigningKey, TransportError> {
+    Ok(SigningKey::from_bytes(&os_random()?))
+}
+
 /// Generates a fresh ed25519 session key from OS randomness and writes it to `path` with mode
 /// 0600. Refuses to overwrite an existing file unless `force`. Returns the public key.
 pub fn keygen(path: &Path, force: bool) -> Result<SessionKey, TransportError> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| TransportError::KeyFile {
-        path: path.to_path_buf(),
-        reason: format!("the OS random number generator failed: {e}"),
-    })?;
-    let key = SigningKey::from_bytes(&seed);
+    let key = generate_key()?;
     write_key_file(path, &key, force)?;
     Ok(SessionKey::of(&key))
 }

@@ -84,6 +84,19 @@ impl RawEd25519Verifier {
         )
     }
 
+    /// A raw key is one "certificate" with no chain behind it.
+    fn check_chain(
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+    ) -> Result<(), rustls::Error> {
+        if !intermediates.is_empty() {
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::BadEncoding,
+            ));
+        }
+        Self::check_key(end_entity)
+    }
+
     fn verify13(
         &self,
         message: &[u8],
@@ -105,6 +118,13 @@ impl RawEd25519Verifier {
     }
 }
 
+/// QUIC is TLS 1.3 only: a TLS 1.2 signature is never accepted.
+fn tls12_refused() -> Result<HandshakeSignatureValid, rustls::Error> {
+    Err(rustls::Error::PeerIncompatible(
+        rustls::PeerIncompatible::Tls13RequiredForQuic,
+    ))
+}
+
 impl ServerCertVerifier for RawEd25519Verifier {
     fn verify_server_cert(
         &self,
@@ -114,12 +134,7 @@ impl ServerCertVerifier for RawEd25519Verifier {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ));
-        }
-        Self::check_key(end_entity)?;
+        Self::check_chain(end_entity, intermediates)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -129,10 +144,7 @@ impl ServerCertVerifier for RawEd25519Verifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        // QUIC is TLS 1.3 only.
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(
@@ -172,12 +184,7 @@ impl ClientCertVerifier for RawEd25519Verifier {
         intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
-        if !intermediates.is_empty() {
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::BadEncoding,
-            ));
-        }
-        Self::check_key(end_entity)?;
+        Self::check_chain(end_entity, intermediates)?;
         Ok(ClientCertVerified::assertion())
     }
 
@@ -187,9 +194,7 @@ impl ClientCertVerifier for RawEd25519Verifier {
         _cert: &CertificateDer<'_>,
         _dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::PeerIncompatible(
-            rustls::PeerIncompatible::Tls13RequiredForQuic,
-        ))
+        tls12_refused()
     }
 
     fn verify_tls13_signature(

@@ -86,15 +86,18 @@ impl Adversary {
     /// Wraps the honest backend as this adversary needs (most need nothing).
     pub fn wrap_backend(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
         match self {
-            Self::WrongTile => Arc::new(CorruptingBackend {
+            Self::WrongTile => Arc::new(CheatingBackend {
                 inner,
-                corrupt: Corruption::FirstLeaf,
+                cheat: Cheat::Corrupt(Corruption::FirstLeaf),
             }),
-            Self::SkipFraction(p) => Arc::new(CorruptingBackend {
+            Self::SkipFraction(p) => Arc::new(CheatingBackend {
                 inner,
-                corrupt: Corruption::Fraction(*p),
+                cheat: Cheat::Corrupt(Corruption::Fraction(*p)),
             }),
-            Self::Serial => Arc::new(SerialBackend { inner }),
+            Self::Serial => Arc::new(CheatingBackend {
+                inner,
+                cheat: Cheat::Serial,
+            }),
             _ => inner,
         }
     }
@@ -154,13 +157,23 @@ enum Corruption {
     Fraction(f64),
 }
 
-/// Delegates to an honest backend, but commits corrupted outputs (and opens them consistently).
-struct CorruptingBackend {
-    inner: Arc<dyn Backend>,
-    corrupt: Corruption,
+/// What a cheating backend changes about the honest one it wraps.
+#[derive(Debug, Clone, Copy)]
+enum Cheat {
+    /// Commits corrupted outputs (and opens them consistently).
+    Corrupt(Corruption),
+    /// Runs every session on device 0, waiting for it to be free: two claimed devices, one
+    /// doing the work.
+    Serial,
 }
 
-impl Backend for CorruptingBackend {
+/// Reports the honest backend's devices and delegates to it, cheating as its [`Cheat`] says.
+struct CheatingBackend {
+    inner: Arc<dyn Backend>,
+    cheat: Cheat,
+}
+
+impl Backend for CheatingBackend {
     fn name(&self) -> &'static str {
         self.inner.name()
     }
@@ -171,11 +184,19 @@ impl Backend for CorruptingBackend {
         self.inner.devices()
     }
     fn open(&self, device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
-        Ok(Box::new(CorruptingSession {
-            inner: self.inner.open(device)?,
-            corrupt: self.corrupt,
-            outputs: Vec::new(),
-        }))
+        match self.cheat {
+            Cheat::Corrupt(corrupt) => Ok(Box::new(CorruptingSession {
+                inner: self.inner.open(device)?,
+                corrupt,
+                outputs: Vec::new(),
+            })),
+            Cheat::Serial => loop {
+                match self.inner.open(0) {
+                    Err(BackendError::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
+                    other => return other,
+                }
+            },
+        }
     }
 }
 
@@ -287,31 +308,5 @@ impl DeviceSession for CorruptingSession {
     }
     fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         self.inner.read(buf, offset, len)
-    }
-}
-
-/// Reports the honest backend's devices, but every session runs on device 0, waiting for it to
-/// be free: two claimed devices, one doing the work.
-struct SerialBackend {
-    inner: Arc<dyn Backend>,
-}
-
-impl Backend for SerialBackend {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
-    }
-    fn devices(&self) -> Vec<DeviceInfo> {
-        self.inner.devices()
-    }
-    fn open(&self, _device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
-        loop {
-            match self.inner.open(0) {
-                Err(BackendError::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
-                other => return other,
-            }
-        }
     }
 }

@@ -107,11 +107,7 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
     let addr = resolve(&args.miner)?;
     let key = match &args.key {
         Some(path) => identity::load_key_file(path)?,
-        None => {
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| anyhow!("OS randomness failed: {e}"))?;
-            protocol::ed25519_dalek::SigningKey::from_bytes(&seed)
-        }
+        None => identity::generate_key()?,
     };
     let hotkey = identity::load_hotkey(&args.hotkey.source()?)?;
     let identity = Identity::issue(key, &hotkey, Role::Validator, DEFAULT_CERTIFICATE_VALIDITY);

@@ -58,9 +58,7 @@ enum Event {
 }
 
 fn random<const N: usize>() -> Result<[u8; N], String> {
-    let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|e| format!("the OS random number generator failed: {e}"))?;
-    Ok(out)
+    transport::identity::os_random().map_err(|e| e.to_string())
 }
 
 fn ours(e: SessionError) -> String {

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use protocol::{Message, MessageKind, Nonce, ProbeChunk, ProbeDirection, ProbeRequest, probe_data};
 use serde::Serialize;
+use transport::identity::os_random;
 use transport::{FramedStream, TransportError};
 
 /// Bytes checked in every chunk the miner sends, at a random position.
@@ -27,12 +28,6 @@ pub struct ProbeResult {
     pub mb_per_s: f64,
     /// Whether the data checked out; a miner sending wrong bytes (or a wrong receipt) fails.
     pub data_ok: bool,
-}
-
-fn random<const N: usize>() -> Result<[u8; N], TransportError> {
-    let mut out = [0u8; N];
-    getrandom::fill(&mut out).map_err(|e| TransportError::Setup(format!("OS randomness: {e}")))?;
-    Ok(out)
 }
 
 fn result(direction: &'static str, bytes: u64, elapsed: Duration, data_ok: bool) -> ProbeResult {
@@ -57,7 +52,7 @@ pub async fn probe_upload(
     timeout: Duration,
 ) -> Result<ProbeResult, TransportError> {
     let mut stream = FramedStream::open(connection).await?;
-    let seed = Nonce::new(random()?);
+    let seed = Nonce::new(os_random()?);
     let started = Instant::now();
     let request = ProbeRequest {
         direction: ProbeDirection::MinerToVerifier,
@@ -80,7 +75,7 @@ pub async fn probe_upload(
         let len = chunk.data.len();
         let window = CHECK_WINDOW.min(len);
         let span = u64::try_from(len - window).unwrap_or(0) + 1;
-        let at = usize::try_from(u64::from_le_bytes(random()?) % span).unwrap_or(0);
+        let at = usize::try_from(u64::from_le_bytes(os_random()?) % span).unwrap_or(0);
         let want = expected.get_mut(..window).unwrap_or_default();
         probe_data(&seed, received.saturating_add(at as u64), want);
         if chunk.data.get(at..at + window) != Some(&*want) {
@@ -105,11 +100,11 @@ pub async fn probe_download(
     timeout: Duration,
 ) -> Result<ProbeResult, TransportError> {
     let mut stream = FramedStream::open(connection).await?;
-    let secret = Nonce::new(random()?);
+    let secret = Nonce::new(os_random()?);
     let request = ProbeRequest {
         direction: ProbeDirection::VerifierToMiner,
         bytes,
-        seed: Nonce::new(random()?),
+        seed: Nonce::new(os_random()?),
     };
     // Generate before the clock starts, so our own PRF speed is not measured.
     let size =

@@ -167,12 +167,6 @@ fn other(e: impl std::fmt::Display) -> LocalnetError {
     LocalnetError::Other(e.to_string())
 }
 
-fn fresh_key() -> Result<protocol::ed25519_dalek::SigningKey, LocalnetError> {
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(other)?;
-    Ok(protocol::ed25519_dalek::SigningKey::from_bytes(&seed))
-}
-
 /// Runs the local network. Must be called inside a tokio runtime.
 pub async fn run_localnet(
     options: &LocalnetOptions,
@@ -198,7 +192,7 @@ pub async fn run_localnet(
     for v in 0..options.validators {
         let hotkey = load_hotkey(&KeySource::Uri(format!("//LocalValidator{v}"))).map_err(other)?;
         identities.push(Identity::issue(
-            fresh_key()?,
+            transport::identity::generate_key().map_err(other)?,
             &hotkey,
             Role::Validator,
             DEFAULT_CERTIFICATE_VALIDITY,
@@ -410,8 +404,7 @@ impl Drop for TempDir {
 }
 
 fn tempdir() -> Result<TempDir, LocalnetError> {
-    let mut suffix = [0u8; 8];
-    getrandom::fill(&mut suffix).map_err(other)?;
+    let suffix: [u8; 8] = transport::identity::os_random().map_err(other)?;
     let path = std::env::temp_dir().join(format!("gpuproof-localnet-{}", hex::encode(suffix)));
     std::fs::create_dir_all(&path).map_err(|e| LocalnetError::Files {
         path: path.clone(),
