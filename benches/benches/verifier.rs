@@ -1,7 +1,6 @@
 //! The verifier's costs per challenge (issue #5): CPU to check one challenge (32 openings of
 //! `matmul-i8` at K = 4096: every path verified, every leaf recomputed by the module's `check`
-//! in the verifier's CPU sandbox; target ≤ 20 ms on one core), and the bandwidth probe over
-//! QUIC next to raw TCP on loopback (target ≥ 50 %).
+
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -292,8 +291,8 @@ fn probe_vs_tcp(c: &mut Criterion) {
         Duration::from_secs_f64(r.seconds)
     };
     for (name, download) in [
-        ("QUIC probe, miner to verifier (checked)", false),
-        ("QUIC probe, verifier to miner (hash receipt)", true),
+        ("probe, miner to verifier (checked)", false),
+        ("probe, verifier to miner (sampled receipt)", true),
     ] {
         g.bench_function(name, |b| {
             b.iter_custom(|iters| (0..iters).map(|_| probe_time(download)).sum());

@@ -48,11 +48,13 @@ pub enum MessageKind {
     Ping,
     /// [`Pong`](crate::Pong), tag 14.
     Pong,
+    /// [`ProbeTicket`](crate::ProbeTicket), tag 15.
+    ProbeTicket,
 }
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [MessageKind; 14] = [
+    pub const ALL: [MessageKind; 15] = [
         Self::Hello,
         Self::Inventory,
         Self::Prepare,
@@ -67,6 +69,7 @@ impl MessageKind {
         Self::Certificate,
         Self::Ping,
         Self::Pong,
+        Self::ProbeTicket,
     ];
 
     /// The tag byte on the wire (never 0).
@@ -86,6 +89,7 @@ impl MessageKind {
             Self::Certificate => 12,
             Self::Ping => 13,
             Self::Pong => 14,
+            Self::ProbeTicket => 15,
         }
     }
 
@@ -106,6 +110,7 @@ impl MessageKind {
             12 => Self::Certificate,
             13 => Self::Ping,
             14 => Self::Pong,
+            15 => Self::ProbeTicket,
             _ => return None,
         })
     }
@@ -126,7 +131,8 @@ impl MessageKind {
             | Self::Error
             | Self::Certificate
             | Self::Ping
-            | Self::Pong => MAX_SMALL_PAYLOAD,
+            | Self::Pong
+            | Self::ProbeTicket => MAX_SMALL_PAYLOAD,
         }
     }
 
@@ -147,6 +153,7 @@ impl MessageKind {
             Self::Certificate => "Certificate",
             Self::Ping => "Ping",
             Self::Pong => "Pong",
+            Self::ProbeTicket => "ProbeTicket",
         }
     }
 }
@@ -401,7 +408,7 @@ mod tests {
             assert_eq!(MessageKind::from_tag(kind.tag()), Some(*kind));
         }
         assert_eq!(MessageKind::from_tag(0), None);
-        assert_eq!(MessageKind::from_tag(15), None);
+        assert_eq!(MessageKind::from_tag(16), None);
         assert_eq!(MessageKind::from_tag(255), None);
     }
 

@@ -10,7 +10,7 @@ use crate::frame::{MessageKind, frame_header};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::messages::{
     Commitment, ErrorMsg, Go, Hello, Inventory, Open, Openings, Ping, Pong, Prepare, ProbeChunk,
-    ProbeRequest, Ready, SessionCertificate,
+    ProbeRequest, ProbeTicket, Ready, SessionCertificate,
 };
 use crate::signed::Signed;
 
@@ -45,6 +45,8 @@ pub enum Message {
     Ping(Ping),
     /// Miner → verifier: answer to a `Ping`.
     Pong(Pong),
+    /// Miner → verifier: where and with which token to run a probe's data.
+    ProbeTicket(ProbeTicket),
 }
 
 impl Message {
@@ -65,6 +67,7 @@ impl Message {
             Self::Certificate(_) => MessageKind::Certificate,
             Self::Ping(_) => MessageKind::Ping,
             Self::Pong(_) => MessageKind::Pong,
+            Self::ProbeTicket(_) => MessageKind::ProbeTicket,
         }
     }
 
@@ -104,6 +107,7 @@ impl Message {
             Self::Certificate(m) => codec::encode_into(what, m, out),
             Self::Ping(m) => codec::encode_into(what, m, out),
             Self::Pong(m) => codec::encode_into(what, m, out),
+            Self::ProbeTicket(m) => codec::encode_into(what, m, out),
             Self::Prepare(s) => {
                 s.write_cbor(&mut |part| out.extend_from_slice(part));
                 Ok(())
@@ -147,6 +151,7 @@ impl Message {
             MessageKind::Certificate => Self::Certificate(codec::decode(what, payload)?),
             MessageKind::Ping => Self::Ping(codec::decode(what, payload)?),
             MessageKind::Pong => Self::Pong(codec::decode(what, payload)?),
+            MessageKind::ProbeTicket => Self::ProbeTicket(codec::decode(what, payload)?),
         })
     }
 }

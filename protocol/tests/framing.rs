@@ -65,7 +65,7 @@ fn header_error_is_found_even_when_payload_bytes_follow_in_the_same_push() {
 
 #[test]
 fn unknown_tag_is_rejected_from_the_header() {
-    for tag in [0u8, 15, 0x7f, 0xff] {
+    for tag in [0u8, 16, 0x7f, 0xff] {
         let mut decoder = FrameDecoder::new();
         assert_eq!(
             decoder.push(&header(tag, 1)),

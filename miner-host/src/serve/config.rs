@@ -2,7 +2,7 @@
 //! hotkey; unknown fields are errors (a typo must not silently fall back to a default).
 //!
 //! ```toml
-//! listen = "0.0.0.0:8091"                 # UDP address (QUIC)
+//! listen = "0.0.0.0:8091"                 # UDP (QUIC) and TCP (probe data) port
 //! session_key = "miner-session.key"       # written by `miner-host keygen` (relative: to this file)
 //!
 //! [hotkey]                                # exactly one of:
@@ -66,7 +66,7 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MinerConfig {
-    /// UDP listen address.
+    /// Listen address: UDP for QUIC, TCP on the same port for bandwidth-probe data.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
     /// The session key file.

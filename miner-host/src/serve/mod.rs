@@ -15,7 +15,9 @@ mod server;
 
 pub use adversary::Adversary;
 pub use config::{ConfigError, MinerConfig};
-pub use probe::PROBE_CHUNK;
+pub use probe::{
+    MAX_PENDING_PROBES, MAX_PROBE_CONNECTIONS, MAX_PROBE_CONNECTIONS_PER_IP, TOKEN_TIMEOUT,
+};
 pub use server::{
     ServeError, ServeLimits, ServerHandle, ServerSettings, ServerStats, inventory_of, start,
 };

@@ -1,89 +1,359 @@
-//! The bandwidth probe, miner side (DESIGN.md §Protocol step 7).
+//! The bandwidth probe, miner side (DESIGN.md §Protocol step 7; wire format in
+//! [`protocol::ProbeTicket`]'s module).
 //!
-//! - `miner-to-verifier`: the miner streams `bytes` bytes of [`probe_data`]`(seed)` in chunks of
-//!   up to 1 MiB, then ends the stream; the verifier times them and checks windows of its
-//!   choosing.
-//! - `verifier-to-miner`: the verifier streams bytes of its own (from a seed it keeps secret);
-//!   the miner reads them all and answers with one [`ProbeChunk`] whose `offset` is the count of bytes received and whose `data` is the
-//!   BLAKE3 hash of them, which it cannot produce without receiving every byte.
+//! A validator asks on a QUIC stream; the miner answers with a [`ProbeTicket`]: the port of its
+//! TCP probe listener and a one-time token. The bulk bytes then run over TCP, because a single
+//! QUIC connection moves about a tenth of what the kernel's TCP does and the probe would
+//! measure our CPU instead of the network.
 //!
-//! Either way a probe larger than the server's `max_probe_bytes` is refused.
+//! - `miner-to-verifier`: the data (`probe_data(seed)`) is generated before the ticket is
+//!   issued, so the timed part is the network alone; once the token arrives it is written out
+//!   whole and the connection closed.
+//! - `verifier-to-miner`: after the token the miner reads exactly `bytes` bytes, hashing them,
+//!   and sends the receipt ([`ProbeChunk`] with the count and the [`ProbeReceipt`]) on the QUIC
+//!   stream.
+//!
+//! Hostile input: a probe over `max_probe_bytes` is refused (`oversized`); at most
+//! [`MAX_PENDING_PROBES`] tickets are outstanding (`rate-limited` beyond); a ticket is good for
+//! one connection from the validator's own IP address within the message timeout; a TCP
+//! connection that does not present a valid token within [`TOKEN_TIMEOUT`] is dropped; at most
+//! [`MAX_PROBE_CONNECTIONS`] such connections are held at once, and
+//! [`MAX_PROBE_CONNECTIONS_PER_IP`] from one address. A ticket is withdrawn as soon as the
+//! verifier ends its stream, so an abandoned probe frees its place at once.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use protocol::{
-    ErrorCode, ErrorMsg, Message, MessageKind, ProbeChunk, ProbeDirection, ProbeRequest, probe_data,
+    ErrorCode, ErrorMsg, Message, Nonce, ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest,
+    ProbeTicket, probe_data,
 };
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, oneshot};
+use tracing::{debug, warn};
 use transport::{FramedStream, TransportError};
 
 use super::server::Shared;
 
-/// Size of each chunk the miner sends.
-pub const PROBE_CHUNK: usize = 1 << 20;
+/// Tickets outstanding at once, over all validators (each may hold a generated upload of up to
+/// `max_probe_bytes`).
+pub const MAX_PENDING_PROBES: usize = 2;
 
+/// TCP connections to the probe port held at once (token not yet read, or data flowing).
+pub const MAX_PROBE_CONNECTIONS: usize = 16;
+
+/// TCP connections to the probe port held at once from one IP address.
+pub const MAX_PROBE_CONNECTIONS_PER_IP: usize = 4;
+
+/// Time a TCP connection has to present its token.
+pub const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Size of the buffer the download is read through.
+const READ_BUFFER: usize = 1 << 20;
+
+/// What a ticket's TCP connection is for.
+enum Job {
+    /// Write this (pre-generated) data.
+    Upload(Arc<Vec<u8>>),
+    /// Read this many bytes and report their count and hash.
+    Download {
+        bytes: u64,
+        receipt: oneshot::Sender<ProbeChunk>,
+    },
+}
+
+struct Pending {
+    job: Job,
+    peer_ip: IpAddr,
+    expires: Instant,
+}
+
+/// The outstanding tickets of one server.
+#[derive(Default)]
+pub(crate) struct ProbeDesk {
+    pending: Mutex<HashMap<[u8; 32], Pending>>,
+}
+
+impl ProbeDesk {
+    /// Files a ticket, unless [`MAX_PENDING_PROBES`] are outstanding (expired ones are dropped
+    /// first).
+    fn file(&self, token: [u8; 32], pending: Pending) -> bool {
+        let Ok(mut map) = self.pending.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        map.retain(|_, p| p.expires > now);
+        if map.len() >= MAX_PENDING_PROBES {
+            return false;
+        }
+        map.insert(token, pending);
+        true
+    }
+
+    /// Takes the ticket of `token` if it is live and was issued to `peer_ip`.
+    fn take(&self, token: &[u8; 32], peer_ip: IpAddr) -> Option<Job> {
+        let mut map = self.pending.lock().ok()?;
+        let live = map
+            .get(token)
+            .is_some_and(|p| p.peer_ip == peer_ip.to_canonical() && p.expires > Instant::now());
+        if !live {
+            return None;
+        }
+        map.remove(token).map(|p| p.job)
+    }
+
+    fn cancel(&self, token: &[u8; 32]) {
+        if let Ok(mut map) = self.pending.lock() {
+            map.remove(token);
+        }
+    }
+}
+
+/// Binds the TCP probe listener on the QUIC endpoint's IP and port number (TCP and UDP ports
+/// are separate, so one number serves both). When the QUIC port was chosen by the OS
+/// (`listen` port 0) and that number is taken for TCP, any free TCP port is used instead: the
+/// ticket names the port either way.
+pub(crate) fn bind_listener(
+    quic_addr: SocketAddr,
+    configured_port: u16,
+) -> Result<TcpListener, TransportError> {
+    let bind = |addr: SocketAddr| -> std::io::Result<TcpListener> {
+        let socket = std::net::TcpListener::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        TcpListener::from_std(socket)
+    };
+    match bind(quic_addr) {
+        Ok(listener) => Ok(listener),
+        Err(_) if configured_port == 0 => bind(SocketAddr::new(quic_addr.ip(), 0)).map_err(|e| {
+            TransportError::Setup(format!(
+                "cannot bind the bandwidth probe's TCP listener on {}: {e}",
+                quic_addr.ip()
+            ))
+        }),
+        Err(e) => Err(TransportError::Setup(format!(
+            "cannot bind TCP {quic_addr} for the bandwidth probe: {e}; the miner needs TCP and \
+             UDP on its port (is another process using TCP {}?)",
+            quic_addr.port()
+        ))),
+    }
+}
+
+/// Accepts probe connections until the task is aborted. At most [`MAX_PROBE_CONNECTIONS`] are
+/// held at once, and at most [`MAX_PROBE_CONNECTIONS_PER_IP`] from one address, so one host
+/// holding idle connections cannot keep a validator from its probe.
+pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let slots = Arc::new(Semaphore::new(MAX_PROBE_CONNECTIONS));
+    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    loop {
+        let (socket, remote) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                warn!(error = %e, "probe listener failed to accept");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(held) = IpSlot::take(&per_ip, remote.ip()) else {
+            debug!(%remote, "probe connection refused: too many from this address");
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!(%remote, "probe connection refused: at the limit");
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            if let Err(e) = serve_tcp(socket, remote, &shared).await {
+                debug!(%remote, error = %e, "probe connection ended");
+            }
+            drop((permit, held));
+        });
+    }
+}
+
+/// One of the connections an address holds; gives its place back when dropped.
+struct IpSlot {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl IpSlot {
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let mut map = counts.lock().ok()?;
+        let held = map.entry(ip).or_insert(0);
+        if *held >= MAX_PROBE_CONNECTIONS_PER_IP {
+            return None;
+        }
+        *held += 1;
+        Some(Self {
+            counts: Arc::clone(counts),
+            ip,
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.counts.lock()
+            && let Some(held) = map.get_mut(&self.ip)
+        {
+            *held = held.saturating_sub(1);
+            if *held == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+async fn serve_tcp(
+    mut socket: TcpStream,
+    remote: SocketAddr,
+    shared: &Shared,
+) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
+    let mut token = [0u8; 32];
+    match tokio::time::timeout(TOKEN_TIMEOUT, socket.read_exact(&mut token)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => return Err(std::io::Error::other("no token in time")),
+    }
+    let Some(job) = shared.probes.take(&token, remote.ip()) else {
+        return Err(std::io::Error::other("unknown, expired or foreign token"));
+    };
+    let deadline = shared.settings.limits.message_timeout;
+    let work = async {
+        match job {
+            Job::Upload(data) => {
+                socket.write_all(&data).await?;
+                socket.shutdown().await
+            }
+            Job::Download { bytes, receipt } => {
+                let mut hasher = ProbeReceipt::new();
+                let mut buffer = vec![0u8; READ_BUFFER];
+                while hasher.fed() < bytes {
+                    let want = usize::try_from((bytes - hasher.fed()).min(READ_BUFFER as u64))
+                        .unwrap_or(READ_BUFFER);
+                    let Some(space) = buffer.get_mut(..want) else {
+                        break;
+                    };
+                    let n = socket.read(space).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(space.get(..n).unwrap_or_default());
+                }
+                let _ = receipt.send(ProbeChunk {
+                    offset: hasher.fed(),
+                    data: hasher.finish().to_vec(),
+                });
+                Ok(())
+            }
+        }
+    };
+    tokio::time::timeout(deadline, work)
+        .await
+        .map_err(|_| std::io::Error::other("probe data did not finish in time"))?
+}
+
+/// Answers a `ProbeRequest` stream: refuse, or issue a ticket (and, downloading, send the
+/// receipt once the data is in).
 pub(crate) async fn serve_probe(
     stream: &mut FramedStream,
+    connection: &quinn::Connection,
     shared: &Arc<Shared>,
     request: ProbeRequest,
 ) -> Result<(), TransportError> {
-    let max = shared.settings.limits.max_probe_bytes;
-    if request.bytes > max {
+    let limits = shared.settings.limits;
+    if request.bytes > limits.max_probe_bytes {
         let detail = format!(
-            "probe of {} bytes is over this miner's limit of {max}",
-            request.bytes
+            "probe of {} bytes is over this miner's limit of {}",
+            request.bytes, limits.max_probe_bytes
         );
-        stream
-            .send(&Message::Error(ErrorMsg::new(ErrorCode::Oversized, detail)))
-            .await?;
-        stream.finish();
-        return Ok(());
+        return refuse(stream, shared, ErrorCode::Oversized, detail).await;
     }
-    match request.direction {
+    let token = transport::identity::os_random::<32>()?;
+    let (job, receipt) = match request.direction {
         ProbeDirection::MinerToVerifier => {
-            let mut offset = 0u64;
-            let mut data = vec![0u8; PROBE_CHUNK];
-            while offset < request.bytes {
-                let len = usize::try_from((request.bytes - offset).min(PROBE_CHUNK as u64))
-                    .unwrap_or(PROBE_CHUNK);
-                let buf = data.get_mut(..len).unwrap_or_default();
-                probe_data(&request.seed, offset, buf);
-                let chunk = Message::ProbeChunk(ProbeChunk {
-                    offset,
-                    data: buf.to_vec(),
-                });
-                stream.send(&chunk).await?;
-                offset = offset.saturating_add(len as u64);
-            }
-            stream.finish();
-            Ok(())
+            let size = usize::try_from(request.bytes)
+                .map_err(|_| TransportError::Setup("probe too large for memory".into()))?;
+            let seed = request.seed;
+            let data = tokio::task::spawn_blocking(move || generate(&seed, size))
+                .await
+                .map_err(|e| TransportError::Setup(format!("probe generation failed: {e}")))?;
+            (Job::Upload(Arc::new(data)), None)
         }
         ProbeDirection::VerifierToMiner => {
-            let timeout = shared.settings.limits.message_timeout;
-            let mut hasher = blake3::Hasher::new();
-            let mut received = 0u64;
-            while received < request.bytes {
-                let Message::ProbeChunk(chunk) =
-                    stream.expect(MessageKind::ProbeChunk, timeout).await?
-                else {
-                    return Ok(());
-                };
-                if chunk.offset != received {
-                    let detail = format!("chunk at offset {}, expected {received}", chunk.offset);
-                    stream
-                        .send(&Message::Error(ErrorMsg::new(ErrorCode::Malformed, detail)))
-                        .await?;
-                    return Ok(());
-                }
-                hasher.update(&chunk.data);
-                received = received.saturating_add(chunk.data.len() as u64);
-            }
-            let receipt = ProbeChunk {
-                offset: received,
-                data: hasher.finalize().as_bytes().to_vec(),
-            };
-            stream.send(&Message::ProbeChunk(receipt)).await?;
-            stream.finish();
-            Ok(())
+            let (tx, rx) = oneshot::channel();
+            (
+                Job::Download {
+                    bytes: request.bytes,
+                    receipt: tx,
+                },
+                Some(rx),
+            )
         }
+    };
+    let pending = Pending {
+        job,
+        peer_ip: connection.remote_address().ip().to_canonical(),
+        expires: Instant::now() + limits.message_timeout,
+    };
+    if !shared.probes.file(token, pending) {
+        let detail = format!("{MAX_PENDING_PROBES} probes are already running; retry later");
+        return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
     }
+    let ticket = ProbeTicket {
+        port: shared.probe_port,
+        token: Nonce::new(token),
+    };
+    if let Err(e) = stream.send(&Message::ProbeTicket(ticket)).await {
+        shared.probes.cancel(&token);
+        return Err(e);
+    }
+    // Hold the ticket until it is used (a download's receipt arrives), the verifier ends the
+    // stream, or the message timeout passes; then make sure it is gone.
+    let outcome = tokio::time::timeout(limits.message_timeout, async {
+        match receipt {
+            Some(rx) => tokio::select! {
+                receipt = rx => receipt.ok(),
+                _ = stream.recv(limits.message_timeout) => None,
+            },
+            None => {
+                let _ = stream.recv(limits.message_timeout).await;
+                None
+            }
+        }
+    })
+    .await;
+    shared.probes.cancel(&token);
+    if let Ok(Some(receipt)) = outcome {
+        stream.send(&Message::ProbeChunk(receipt)).await?;
+    }
+    stream.finish();
+    Ok(())
+}
+
+fn generate(seed: &Nonce, size: usize) -> Vec<u8> {
+    let mut data = vec![0u8; size];
+    probe_data(seed, 0, &mut data);
+    data
+}
+
+async fn refuse(
+    stream: &mut FramedStream,
+    shared: &Shared,
+    code: ErrorCode,
+    detail: String,
+) -> Result<(), TransportError> {
+    shared.stats.refusals.fetch_add(1, Ordering::Relaxed);
+    debug!(%detail, "probe refused");
+    stream
+        .send(&Message::Error(ErrorMsg::new(code, detail)))
+        .await?;
+    stream.finish();
+    Ok(())
 }

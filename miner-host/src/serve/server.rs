@@ -106,6 +106,10 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<ServerStats>,
     /// The last commitment signed, for the replaying adversary.
     pub(crate) last_commitment: Mutex<Option<Message>>,
+    /// Outstanding bandwidth-probe tickets.
+    pub(crate) probes: probe::ProbeDesk,
+    /// TCP port of the probe listener.
+    pub(crate) probe_port: u16,
 }
 
 impl Shared {
@@ -130,12 +134,16 @@ pub enum ServeError {
 
 /// A running server.
 pub struct ServerHandle {
-    /// The address it listens on.
+    /// The (UDP) address it listens on.
     pub addr: SocketAddr,
+    /// The TCP port bandwidth-probe data runs over (the same number as `addr`'s unless that
+    /// was chosen by the OS and taken for TCP).
+    pub probe_port: u16,
     /// Its counters.
     pub stats: Arc<ServerStats>,
     endpoint: quinn::Endpoint,
     task: tokio::task::JoinHandle<()>,
+    probe_task: tokio::task::JoinHandle<()>,
 }
 
 impl ServerHandle {
@@ -143,6 +151,7 @@ impl ServerHandle {
     pub async fn shutdown(self) {
         self.endpoint
             .close(quinn::VarInt::from_u32(0), b"miner shutting down");
+        self.probe_task.abort();
         let _ = self.task.await;
     }
 
@@ -150,6 +159,7 @@ impl ServerHandle {
     /// endpoint error).
     pub async fn wait(self) {
         let _ = self.task.await;
+        self.probe_task.abort();
     }
 }
 
@@ -231,6 +241,11 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
     let addr = endpoint
         .local_addr()
         .map_err(|e| TransportError::Setup(format!("cannot read the bound address: {e}")))?;
+    let probe_listener = probe::bind_listener(addr, settings.listen.port())?;
+    let probe_port = probe_listener
+        .local_addr()
+        .map_err(|e| TransportError::Setup(format!("cannot read the probe port: {e}")))?
+        .port();
     let stats = Arc::new(ServerStats::default());
     let inventory = inventory_of(backend.as_ref(), settings.adversary.as_ref());
     let versions = Negotiated {
@@ -254,18 +269,24 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
         started: Instant::now(),
         stats: Arc::clone(&stats),
         last_commitment: Mutex::new(None),
+        probes: probe::ProbeDesk::default(),
+        probe_port,
         settings,
     });
     info!(
         %addr,
+        probe_tcp_port = probe_port,
         hotkey = %transport::identity::ss58(&shared.settings.identity.hotkey()),
         devices = devices.len(),
         "miner-host serving"
     );
+    let probe_task = tokio::spawn(probe::accept_loop(probe_listener, Arc::clone(&shared)));
     let accept_endpoint = endpoint.clone();
     let task = tokio::spawn(accept_loop(accept_endpoint, shared));
     Ok(ServerHandle {
         addr,
+        probe_port,
+        probe_task,
         stats,
         endpoint,
         task,
@@ -443,7 +464,9 @@ async fn serve_stream(
         Message::Prepare(signed) => {
             challenge::serve_challenge(stream, connection, shared, peer, signed).await
         }
-        Message::ProbeRequest(request) => probe::serve_probe(stream, shared, request).await,
+        Message::ProbeRequest(request) => {
+            probe::serve_probe(stream, connection, shared, request).await
+        }
         other => {
             let detail = format!(
                 "a stream must start with Prepare or ProbeRequest, not {}",

@@ -235,6 +235,12 @@ pub fn arb_message() -> impl Strategy<Value = Message> {
         arb_certificate().prop_map(Message::Certificate),
         any::<u64>().prop_map(|seq| Message::Ping(Ping { seq })),
         any::<u64>().prop_map(|seq| Message::Pong(Pong { seq })),
+        (any::<u16>(), any::<[u8; 32]>()).prop_map(|(port, token)| Message::ProbeTicket(
+            ProbeTicket {
+                port,
+                token: Nonce::new(token)
+            }
+        )),
     ]
 }
 
