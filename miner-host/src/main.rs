@@ -238,10 +238,18 @@ fn dev_settings(listen: Option<std::net::SocketAddr>) -> Result<ServerSettings> 
     })
 }
 
+/// The chain follower's setup, when miner.toml has `[chain]`.
+struct ChainSetup {
+    url: String,
+    follow: serve::chain::ChainFollow,
+    signer: chain_client::Keypair,
+    operator: AllowList,
+}
+
 fn config_settings(
     path: &std::path::Path,
     listen: Option<std::net::SocketAddr>,
-) -> Result<ServerSettings> {
+) -> Result<(ServerSettings, Option<ChainSetup>)> {
     let config = MinerConfig::load(path)?;
     let key = transport::identity::load_key_file(&config.session_key)?;
     let source = config.hotkey.source().map_err(anyhow::Error::msg)?;
@@ -255,17 +263,32 @@ fn config_settings(
             memory_bytes: config.backend.cpu_memory_mib.saturating_mul(1 << 20),
         })?),
     };
-    Ok(ServerSettings {
+    let operator = AllowList::parse(&config.access.allow, &config.access.deny)?;
+    let chain = match (
+        &config.chain,
+        config.external_addr().map_err(anyhow::Error::msg)?,
+    ) {
+        (Some(chain), Some(external)) => Some(ChainSetup {
+            url: chain.url.clone(),
+            follow: serve::chain::ChainFollow {
+                netuid: chain.netuid,
+                external,
+                refresh: (chain.refresh_s > 0).then(|| Duration::from_secs(chain.refresh_s)),
+            },
+            signer: hotkey.clone(),
+            operator: operator.clone(),
+        }),
+        _ => None,
+    };
+    let settings = ServerSettings {
         listen: listen.unwrap_or(config.listen),
         identity: Identity::issue(key, &hotkey, Role::Miner, validity),
         backend,
-        allow: Arc::new(RwLock::new(AllowList::parse(
-            &config.access.allow,
-            &config.access.deny,
-        )?)),
+        allow: Arc::new(RwLock::new(operator)),
         limits: config.limits.to_limits(),
         adversary: None,
-    })
+    };
+    Ok((settings, chain))
 }
 
 fn serve_command(
@@ -276,9 +299,9 @@ fn serve_command(
     print_addr: bool,
 ) -> Result<()> {
     init_logging(log_json);
-    let mut settings = match config {
+    let (mut settings, chain) = match config {
         Some(path) => config_settings(path, listen)?,
-        None => dev_settings(listen)?,
+        None => (dev_settings(listen)?, None),
     };
     if let Some(kind) = adversary {
         settings.adversary = Some(kind.parse::<Adversary>().map_err(anyhow::Error::msg)?);
@@ -288,7 +311,35 @@ fn serve_command(
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
+        let me = settings.identity.hotkey();
+        let allow = Arc::clone(&settings.allow);
         let handle = serve::start(settings)?;
+        // Runs on this (non-spawned) future: subxt's read futures are not `Send` enough for
+        // `tokio::spawn`.
+        let follower = match chain {
+            Some(setup) => {
+                let client = chain_client::ChainClient::connect(&setup.url)
+                    .await
+                    .with_context(|| {
+                        format!("cannot reach the chain at {}; check [chain] url", setup.url)
+                    })?
+                    .with_signer(setup.signer);
+                Some(serve::chain::follow(
+                    client,
+                    setup.follow,
+                    me,
+                    setup.operator,
+                    allow,
+                ))
+            }
+            None => None,
+        };
+        let follow = async {
+            match follower {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
         if print_addr {
             println!("listening {}", handle.addr);
         }
@@ -298,6 +349,7 @@ fn serve_command(
                 eprintln!("shutting down");
                 handle.shutdown().await;
             }
+            () = follow => {}
         }
         Ok::<(), anyhow::Error>(())
     })

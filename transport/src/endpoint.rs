@@ -90,6 +90,16 @@ pub fn client_endpoint(
     } else {
         SocketAddr::from((std::net::Ipv4Addr::UNSPECIFIED, 0))
     };
+    client_endpoint_at(bind, key, limits)
+}
+
+/// A client endpoint bound to `bind` (e.g. one of several local addresses of a validator;
+/// port 0 for any), proving `key`.
+pub fn client_endpoint_at(
+    bind: SocketAddr,
+    key: &SigningKey,
+    limits: &ConnectionLimits,
+) -> Result<quinn::Endpoint, TransportError> {
     let crypto = QuicClientConfig::try_from(tls::client_config(key)?)
         .map_err(|e| TransportError::Setup(e.to_string()))?;
     let mut config = quinn::ClientConfig::new(Arc::new(crypto));

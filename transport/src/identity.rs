@@ -363,8 +363,47 @@ impl AllowList {
         self.allow = hotkeys.into_iter().collect();
     }
 
+    /// This list with `extra` hotkeys allowed as well (the deny list still wins), e.g. the
+    /// metagraph's validator permits on top of the operator's entries.
+    pub fn with_also(&self, extra: impl IntoIterator<Item = Hotkey>) -> Self {
+        let mut list = self.clone();
+        list.allow.extend(extra);
+        list
+    }
+
     /// Whether `hotkey` is served.
     pub fn admits(&self, hotkey: &Hotkey) -> bool {
         !self.deny.contains(hotkey) && (self.allow_any || self.allow.contains(hotkey))
+    }
+}
+
+/// Where the hotkey comes from: `wallet` + `name`, or `file`, or `uri`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HotkeyConfig {
+    /// Wallet name under `~/.bittensor/wallets`.
+    pub wallet: Option<String>,
+    /// Hotkey name in that wallet.
+    pub name: Option<String>,
+    /// A hotkey file path.
+    pub file: Option<std::path::PathBuf>,
+    /// A secret URI such as `//Bob`.
+    pub uri: Option<String>,
+}
+
+impl HotkeyConfig {
+    /// The key source this names; fails unless exactly one way is given.
+    pub fn source(&self) -> Result<KeySource, String> {
+        match (&self.wallet, &self.name, &self.file, &self.uri) {
+            (Some(w), Some(n), None, None) => chain_client::wallet::default_hotkey_path(w, n)
+                .map(KeySource::HotkeyFile)
+                .map_err(|e| e.to_string()),
+            (None, None, Some(f), None) => Ok(KeySource::HotkeyFile(f.clone())),
+            (None, None, None, Some(u)) => Ok(KeySource::Uri(u.clone())),
+            _ => Err(
+                "[hotkey] needs exactly one of: wallet + name, file, or uri (e.g. uri = \"//Bob\")"
+                    .into(),
+            ),
+        }
     }
 }

@@ -18,7 +18,9 @@ pub mod handshake;
 pub mod identity;
 pub mod tls;
 
-pub use endpoint::{ConnectionLimits, client_endpoint, connect, server_endpoint};
+pub use endpoint::{
+    ConnectionLimits, client_endpoint, client_endpoint_at, connect, server_endpoint,
+};
 pub use error::TransportError;
 pub use framed::FramedStream;
 pub use handshake::{Peer, client_handshake, server_handshake};

@@ -12,4 +12,5 @@ pub mod client;
 pub mod localnet;
 pub mod planner;
 pub mod scoring;
+pub mod service;
 pub mod session;

@@ -104,6 +104,14 @@ impl MinerStanding {
         self.round_score = if cheated { 0.0 } else { score };
     }
 
+    /// Folds in a round that could not run at all (unreachable, handshake refused): one
+    /// `timeout` for reliability, and no score this round.
+    pub fn record_unreachable(&mut self) {
+        *self.verdicts.entry("unreachable".to_string()).or_default() += 1;
+        self.reliability = (self.reliability * (1.0 - EMA_ALPHA)).clamp(0.0, 1.0);
+        self.round_score = 0.0;
+    }
+
     /// The miner's score: last round score × reliability.
     pub fn score(&self) -> f64 {
         self.round_score * self.reliability
@@ -241,5 +249,19 @@ mod tests {
         let w = normalize(&[1.0, 3.0, 0.0, f64::NAN]);
         assert_eq!(w, vec![0.25, 0.75, 0.0, 0.0]);
         assert_eq!(normalize(&[0.0, 0.0]), vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn an_unreachable_round_costs_a_timeout_and_the_round_score() {
+        let mut s = MinerStanding {
+            reliability: 0.8,
+            round_score: 2.0,
+            verdicts: BTreeMap::new(),
+        };
+        s.record_unreachable();
+        assert!((s.reliability - 0.8 * (1.0 - EMA_ALPHA)).abs() < 1e-12);
+        assert_eq!(s.round_score, 0.0);
+        assert_eq!(s.score(), 0.0);
+        assert_eq!(s.verdicts.get("unreachable"), Some(&1));
     }
 }

@@ -8,26 +8,11 @@
     clippy::indexing_slicing
 )]
 
-use std::path::PathBuf;
+mod process;
+
 use std::process::Command;
 
-/// `target/<profile>/miner-host`, built if it is not there yet.
-fn miner_host_bin() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_verifier"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    let path = dir.join(format!("miner-host{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "miner-host", "--bin", "miner-host"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "cannot build the miner-host binary");
-    }
-    path
-}
+use process::miner_host_bin;
 
 #[test]
 fn cheaters_end_at_zero_and_honest_miners_above() {

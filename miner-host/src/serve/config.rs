@@ -22,13 +22,23 @@
 //!
 //! [limits]
 //! max_connections = 256
+//! max_connections_per_ip = 16
 //! handshake_timeout_s = 10
 //! message_timeout_s = 60
 //! challenges_per_minute = 120             # per validator
 //! challenge_burst = 32
 //! max_probe_mib = 256
 //! certificate_validity_h = 24
+//!
+//! [chain]                                 # optional: leave out for a local or operator-only setup
+//! url = "ws://127.0.0.1:9944"             # subtensor node RPC (ws:// or wss://)
+//! netuid = 51
+//! external_addr = "203.0.113.7:8091"      # published with serve_axon (default: listen, if not 0.0.0.0)
+//! refresh_s = 0                           # metagraph refresh; 0 = once per subnet tempo
 //! ```
+//!
+//! With `[chain]`, the validators served are those holding a validator permit in the metagraph
+//! plus `[access] allow`, minus `[access] deny` (see [`super::chain`]).
 //!
 //! Environment overrides: `GPUPROOF_MINER_LISTEN` replaces `listen`.
 
@@ -37,7 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
-use transport::KeySource;
+pub use transport::identity::HotkeyConfig;
 
 use super::server::ServeLimits;
 
@@ -83,6 +93,43 @@ pub struct MinerConfig {
     /// Limits.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The chain to publish the axon on and follow for validator permits.
+    pub chain: Option<ChainConfig>,
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Node RPC URL (`ws://` or `wss://`).
+    pub url: String,
+    /// The subnet.
+    pub netuid: u16,
+    /// The public `IP:PORT` published with `serve_axon`; default: `listen` when it names a
+    /// specific IP.
+    pub external_addr: Option<SocketAddr>,
+    /// Seconds between metagraph reads; 0 (default): once per subnet tempo.
+    #[serde(default)]
+    pub refresh_s: u64,
+}
+
+impl MinerConfig {
+    /// The address to publish: `[chain] external_addr`, else `listen` if it is a specific IP.
+    pub fn external_addr(&self) -> Result<Option<SocketAddr>, String> {
+        let Some(chain) = &self.chain else {
+            return Ok(None);
+        };
+        match chain.external_addr {
+            Some(addr) => Ok(Some(addr)),
+            None if !self.listen.ip().is_unspecified() => Ok(Some(self.listen)),
+            None => Err(format!(
+                "[chain] needs external_addr = \"PUBLIC_IP:{}\": listen = {} does not say \
+                 which address validators should use",
+                self.listen.port(),
+                self.listen
+            )),
+        }
+    }
 }
 
 fn default_listen() -> SocketAddr {
@@ -91,37 +138,6 @@ fn default_listen() -> SocketAddr {
 
 fn default_session_key() -> PathBuf {
     PathBuf::from("miner-session.key")
-}
-
-/// Where the hotkey comes from: `wallet` + `name`, or `file`, or `uri`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HotkeyConfig {
-    /// Wallet name under `~/.bittensor/wallets`.
-    pub wallet: Option<String>,
-    /// Hotkey name in that wallet.
-    pub name: Option<String>,
-    /// A hotkey file path.
-    pub file: Option<PathBuf>,
-    /// A secret URI such as `//Bob`.
-    pub uri: Option<String>,
-}
-
-impl HotkeyConfig {
-    /// The key source this names; fails unless exactly one way is given.
-    pub fn source(&self) -> Result<KeySource, String> {
-        match (&self.wallet, &self.name, &self.file, &self.uri) {
-            (Some(w), Some(n), None, None) => chain_client::wallet::default_hotkey_path(w, n)
-                .map(KeySource::HotkeyFile)
-                .map_err(|e| e.to_string()),
-            (None, None, Some(f), None) => Ok(KeySource::HotkeyFile(f.clone())),
-            (None, None, None, Some(u)) => Ok(KeySource::Uri(u.clone())),
-            _ => Err(
-                "[hotkey] needs exactly one of: wallet + name, file, or uri (e.g. uri = \"//Bob\")"
-                    .into(),
-            ),
-        }
-    }
 }
 
 /// Which backend and how many devices.
@@ -178,6 +194,9 @@ pub struct LimitsConfig {
     /// Connections held at once.
     #[serde(default = "d_conn")]
     pub max_connections: usize,
+    /// Connections held at once from one IP address.
+    #[serde(default = "d_conn_ip")]
+    pub max_connections_per_ip: usize,
     /// Seconds to complete the handshake.
     #[serde(default = "d_hs")]
     pub handshake_timeout_s: u64,
@@ -200,6 +219,9 @@ pub struct LimitsConfig {
 
 fn d_conn() -> usize {
     ServeLimits::default().max_connections
+}
+fn d_conn_ip() -> usize {
+    ServeLimits::default().max_connections_per_ip
 }
 fn d_hs() -> u64 {
     ServeLimits::default().handshake_timeout.as_secs()
@@ -224,6 +246,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_connections: d_conn(),
+            max_connections_per_ip: d_conn_ip(),
             handshake_timeout_s: d_hs(),
             message_timeout_s: d_msg(),
             challenges_per_minute: d_rate(),
@@ -239,6 +262,7 @@ impl LimitsConfig {
     pub fn to_limits(&self) -> ServeLimits {
         ServeLimits {
             max_connections: self.max_connections.max(1),
+            max_connections_per_ip: self.max_connections_per_ip.max(1),
             handshake_timeout: Duration::from_secs(self.handshake_timeout_s.max(1)),
             message_timeout: Duration::from_secs(self.message_timeout_s.max(1)),
             challenges_per_minute: self.challenges_per_minute,
@@ -282,6 +306,15 @@ impl MinerConfig {
     pub fn parse(text: &str) -> Result<Self, String> {
         let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         config.hotkey.source()?;
+        config.external_addr()?;
+        if let Some(chain) = &config.chain
+            && !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://"))
+        {
+            return Err(format!(
+                "[chain] url = {:?}: must start with ws:// or wss://",
+                chain.url
+            ));
+        }
         match config.backend.kind.as_str() {
             "cpu" | "cuda" => {}
             other => {
@@ -301,5 +334,54 @@ impl MinerConfig {
         transport::AllowList::parse(&config.access.allow, &config.access.deny)
             .map_err(|e| format!("[access]: {e}"))?;
         Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BASE: &str = "[hotkey]\nuri = \"//Bob\"\n";
+
+    #[test]
+    fn chain_table_defaults_and_external_address() {
+        let c = MinerConfig::parse(&format!(
+            "listen = \"198.51.100.4:9000\"\n{BASE}[chain]\nurl = \"ws://127.0.0.1:9944\"\nnetuid = 3\n"
+        ))
+        .unwrap();
+        assert_eq!(c.chain.as_ref().unwrap().refresh_s, 0);
+        assert_eq!(
+            c.external_addr().unwrap(),
+            Some("198.51.100.4:9000".parse().unwrap())
+        );
+        let none = MinerConfig::parse(BASE).unwrap();
+        assert_eq!(none.external_addr().unwrap(), None);
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let c = MinerConfig::parse(include_str!("../../miner.example.toml")).unwrap();
+        assert!(c.chain.is_none());
+        let with_chain = include_str!("../../miner.example.toml")
+            .replace("# [chain]", "[chain]")
+            .replace("# url", "url")
+            .replace("# netuid", "netuid")
+            .replace("# external_addr", "external_addr")
+            .replace("# refresh_s", "refresh_s");
+        let c = MinerConfig::parse(&with_chain).unwrap();
+        assert_eq!(c.chain.unwrap().netuid, 51);
+    }
+
+    #[test]
+    fn chain_errors_say_what_to_write() {
+        let unspecified = format!("{BASE}[chain]\nurl = \"ws://x:9944\"\nnetuid = 3\n");
+        let err = MinerConfig::parse(&unspecified).unwrap_err();
+        assert!(err.contains("external_addr = \"PUBLIC_IP:8091\""), "{err}");
+        let http = format!(
+            "{BASE}[chain]\nurl = \"http://x\"\nnetuid = 3\nexternal_addr = \"203.0.113.1:8091\"\n"
+        );
+        let err = MinerConfig::parse(&http).unwrap_err();
+        assert!(err.contains("ws://"), "{err}");
     }
 }

@@ -7,8 +7,10 @@
 //! tests and the local network use.
 
 pub mod adversary;
+pub mod chain;
 mod challenge;
 pub mod config;
+mod ip_slots;
 mod probe;
 pub mod rate;
 mod server;

@@ -37,6 +37,7 @@ use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, warn};
 use transport::{FramedStream, TransportError};
 
+use super::ip_slots::IpSlots;
 use super::server::Shared;
 
 /// Tickets outstanding at once, over all validators (each may hold a generated upload of up to
@@ -147,7 +148,7 @@ pub(crate) fn bind_listener(
 /// holding idle connections cannot keep a validator from its probe.
 pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(MAX_PROBE_CONNECTIONS));
-    let per_ip: Arc<Mutex<HashMap<IpAddr, usize>>> = Arc::default();
+    let per_ip = IpSlots::new(MAX_PROBE_CONNECTIONS_PER_IP);
     loop {
         let (socket, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -157,7 +158,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        let Some(held) = IpSlot::take(&per_ip, remote.ip()) else {
+        let Some(held) = per_ip.take(remote.ip()) else {
             debug!(%remote, "probe connection refused: too many from this address");
             continue;
         };
@@ -172,40 +173,6 @@ pub(crate) async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             }
             drop((permit, held));
         });
-    }
-}
-
-/// One of the connections an address holds; gives its place back when dropped.
-struct IpSlot {
-    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
-}
-
-impl IpSlot {
-    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
-        let mut map = counts.lock().ok()?;
-        let held = map.entry(ip).or_insert(0);
-        if *held >= MAX_PROBE_CONNECTIONS_PER_IP {
-            return None;
-        }
-        *held += 1;
-        Some(Self {
-            counts: Arc::clone(counts),
-            ip,
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.counts.lock()
-            && let Some(held) = map.get_mut(&self.ip)
-        {
-            *held = held.saturating_sub(1);
-            if *held == 0 {
-                map.remove(&self.ip);
-            }
-        }
     }
 }
 

@@ -17,6 +17,7 @@ use tracing::{debug, info, warn};
 use transport::{AllowList, ConnectionLimits, FramedStream, Identity, Peer, TransportError};
 
 use super::adversary::Adversary;
+use super::ip_slots::IpSlots;
 use super::rate::RateLimiter;
 use super::{challenge, probe};
 
@@ -25,6 +26,9 @@ use super::{challenge, probe};
 pub struct ServeLimits {
     /// Connections held at once; further attempts are refused at once.
     pub max_connections: usize,
+    /// Connections held at once from one IP address (a validator needs a few), so one host
+    /// cannot take every place.
+    pub max_connections_per_ip: usize,
     /// Time a new connection has to complete the TLS and application handshakes.
     pub handshake_timeout: Duration,
     /// Longest wait for the next message of a challenge the validator started (`Go` after
@@ -43,11 +47,12 @@ pub struct ServeLimits {
 }
 
 impl Default for ServeLimits {
-    /// 256 connections, 10 s handshake, 60 s per message, 120 challenges a minute with bursts
+    /// 256 connections (16 per IP address), 10 s handshake, 60 s per message, 120 challenges a minute with bursts
     /// of 32 per validator, 256 MiB probes.
     fn default() -> Self {
         Self {
             max_connections: 256,
+            max_connections_per_ip: 16,
             handshake_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(60),
             challenges_per_minute: 120,
@@ -81,8 +86,11 @@ pub struct ServerSettings {
 pub struct ServerStats {
     /// Connections accepted (handshake started).
     pub accepted: AtomicU64,
-    /// Connection attempts refused because `max_connections` were held.
+    /// Connection attempts refused because `max_connections` were held, or
+    /// `max_connections_per_ip` from the same address.
     pub refused: AtomicU64,
+    /// Most connections open at once so far.
+    pub peak_connections: AtomicU64,
     /// Handshakes that failed (bad certificate, not allowed, timeout, garbage).
     pub handshake_failures: AtomicU64,
     /// Challenges answered with a commitment.
@@ -295,7 +303,14 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
 
 async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(shared.settings.limits.max_connections));
+    let per_ip = IpSlots::new(shared.settings.limits.max_connections_per_ip);
     while let Some(incoming) = endpoint.accept().await {
+        let Some(held) = per_ip.take(incoming.remote_address().ip()) else {
+            shared.stats.refused.fetch_add(1, Ordering::Relaxed);
+            debug!(peer = %incoming.remote_address(), "connection refused: at max_connections_per_ip");
+            incoming.refuse();
+            continue;
+        };
         let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             debug!(peer = %incoming.remote_address(), "connection refused: at max_connections");
@@ -305,10 +320,15 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
         shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
-            shared
+            let open = shared
                 .stats
                 .open_connections
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
+            shared
+                .stats
+                .peak_connections
+                .fetch_max(open, Ordering::Relaxed);
             let remote = incoming.remote_address();
             if let Err(e) = serve_connection(incoming, &shared).await {
                 debug!(%remote, error = %e, "connection ended");
@@ -317,7 +337,7 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
                 .stats
                 .open_connections
                 .fetch_sub(1, Ordering::Relaxed);
-            drop(permit);
+            drop((permit, held));
         });
     }
 }

@@ -2,6 +2,7 @@
 
 mod challenge;
 mod localnet;
+mod service;
 mod yuma;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,16 @@ enum Command {
     /// Run the whole system on this machine: miner hosts on loopback (some cheating), real
     /// verifiers over QUIC, and a simulated chain (Yuma) turning scores into incentive.
     Localnet(localnet::LocalnetArgs),
+    /// Run the validator service: rounds against the miners of the metagraph (or a static
+    /// list), every verdict in the SQLite store, weights each tempo, Prometheus metrics.
+    Run(service::RunArgs),
+    /// Summarize the store: rounds, per-miner scores and verdicts, the last weights.
+    Status(service::StatusArgs),
+    /// Write one HTML file with plots of the store's verdicts (open it in a browser).
+    Report(service::ReportArgs),
+    /// Record which miners' machines are rented (the verifier's own records, never the miner's
+    /// word): they get a small exact-work challenge instead of the full one.
+    Rented(service::RentedArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -41,5 +52,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Challenge(args) => challenge::run(&args),
         Command::Keygen(args) => challenge::keygen(&args),
         Command::Localnet(args) => localnet::run(&args),
+        Command::Run(args) => service::run(&args),
+        Command::Status(args) => service::status(&args),
+        Command::Report(args) => service::report(&args),
+        Command::Rented(args) => service::rented(&args),
     }
 }

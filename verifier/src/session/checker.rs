@@ -51,6 +51,9 @@ pub enum CheckerError {
 #[derive(Debug, Clone)]
 pub struct SandboxChecker {
     sandbox: Arc<Sandbox>,
+    /// Nanoseconds spent in `check_leaf` so far (each check runs on one thread, computing).
+    /// Shared by clones.
+    check_nanos: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SandboxChecker {
@@ -72,7 +75,16 @@ impl SandboxChecker {
 
     /// A checker sharing `sandbox` (and its module cache).
     pub fn with_sandbox(sandbox: Arc<Sandbox>) -> Self {
-        Self { sandbox }
+        Self {
+            sandbox,
+            check_nanos: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        }
+    }
+
+    /// Seconds spent checking leaves since this checker was made, summed over threads: each
+    /// check computes on the thread that calls it, so this is the checks' CPU time.
+    pub fn check_seconds(&self) -> f64 {
+        self.check_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1e9
     }
 
     /// The sandbox it checks in.
@@ -102,8 +114,13 @@ impl LeafChecker for SandboxChecker {
                 self.sandbox.load(builtin.bytes)?
             }
         };
-        Ok(self
+        let started = std::time::Instant::now();
+        let verdict = self
             .sandbox
-            .check(&module, input.seed, input.params, input.roots, request)?)
+            .check(&module, input.seed, input.params, input.roots, request);
+        let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.check_nanos
+            .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
+        Ok(verdict?)
     }
 }

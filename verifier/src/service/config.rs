@@ -1,0 +1,504 @@
+//! `validator.toml`: what `verifier run` reads. `verifier/validator.example.toml` lists every
+//! field with its default; the defaults are also on each field below.
+//!
+//! ```toml
+//! store = "validator.sqlite"            # SQLite store (WAL); created if missing
+//! session_key = "validator-session.key" # `verifier keygen --out …` (mode 0600)
+//!
+//! [hotkey]                              # exactly one of: wallet + name, file, uri
+//! wallet = "default"
+//! name = "default"
+//!
+//! [chain]                               # leave the table out to run without a chain
+//! url = "ws://127.0.0.1:9944"
+//! netuid = 51
+//! version_key = 0
+//! weights_interval_blocks = 0           # 0: once per subnet tempo
+//!
+//! [miners]
+//! source = "metagraph"                  # or "static"
+//! static = [{ hotkey = "5F…", addr = "203.0.113.7:8091", uid = 3 }]
+//!
+//! [round]
+//! interval_s = 600                      # from one round's start to the next
+//! concurrency = 8                       # miners challenged at once
+//! miner_timeout_s = 120                 # whole round against one miner
+//! openings = 32
+//! probe_mib = 16
+//! target_scale = 1.0                    # × each class's target duration (3 s on GPU classes)
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9464"             # Prometheus /metrics; "" turns it off
+//!
+//! [log]
+//! json = false
+//! ```
+//!
+//! Environment overrides (after the file): `GPUPROOF_VALIDATOR_STORE`,
+//! `GPUPROOF_VALIDATOR_CHAIN_URL`, `GPUPROOF_VALIDATOR_NETUID`,
+//! `GPUPROOF_VALIDATOR_METRICS_LISTEN`, `GPUPROOF_VALIDATOR_ROUND_INTERVAL_S`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use transport::identity::HotkeyConfig;
+
+/// Why the config cannot be used: which file, which field, what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Reading the file failed.
+    #[error("cannot read the config {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// The TOML is invalid or a field is wrong.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which field, why, and what to write instead.
+        reason: String,
+    },
+}
+
+/// `validator.toml` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidatorConfig {
+    /// The SQLite store. Default `validator.sqlite`.
+    #[serde(default = "default_store")]
+    pub store: PathBuf,
+    /// The ed25519 session key file. Default `validator-session.key`.
+    #[serde(default = "default_session_key")]
+    pub session_key: PathBuf,
+    /// The validator's hotkey.
+    pub hotkey: HotkeyConfig,
+    /// The chain; `None`: no chain (static miners; weights computed and recorded only).
+    pub chain: Option<ChainConfig>,
+    /// Where the miners come from.
+    #[serde(default)]
+    pub miners: MinersConfig,
+    /// Rounds.
+    #[serde(default)]
+    pub round: RoundConfig,
+    /// The Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+fn default_store() -> PathBuf {
+    PathBuf::from("validator.sqlite")
+}
+
+fn default_session_key() -> PathBuf {
+    PathBuf::from("validator-session.key")
+}
+
+/// `[chain]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// Node RPC URL (`ws://` or `wss://`).
+    pub url: String,
+    /// The subnet.
+    pub netuid: u16,
+    /// `version_key` sent with the weights. Default 0.
+    #[serde(default)]
+    pub version_key: u64,
+    /// Blocks between weight submissions; 0 (default): the subnet's tempo.
+    #[serde(default)]
+    pub weights_interval_blocks: u64,
+}
+
+/// Where miners come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum MinerSource {
+    /// Every neuron of the metagraph with an axon, except validators with a permit (default).
+    #[default]
+    Metagraph,
+    /// The `static` list only.
+    Static,
+}
+
+/// One statically configured miner.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMiner {
+    /// Its hotkey (SS58 or 0x-hex): the handshake must show it.
+    pub hotkey: String,
+    /// `HOST:PORT` of its `miner-host serve`.
+    pub addr: SocketAddr,
+    /// Its UID on the subnet, when it has one (weights go to UIDs).
+    pub uid: Option<u16>,
+}
+
+/// `[miners]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinersConfig {
+    /// `metagraph` (default) or `static`.
+    #[serde(default)]
+    pub source: MinerSource,
+    /// The static list (used when `source = "static"`).
+    #[serde(default, rename = "static")]
+    pub static_miners: Vec<StaticMiner>,
+}
+
+/// `[round]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoundConfig {
+    /// Seconds from one round's start to the next. Default 600.
+    #[serde(default = "d_interval")]
+    pub interval_s: u64,
+    /// Miners challenged at once. Default 8.
+    #[serde(default = "d_concurrency")]
+    pub concurrency: usize,
+    /// Longest round against one miner, s. Default 120.
+    #[serde(default = "d_miner_timeout")]
+    pub miner_timeout_s: u64,
+    /// Leaves opened per challenge. Default 32.
+    #[serde(default = "d_openings")]
+    pub openings: u32,
+    /// MiB probed each way per miner and round (0: no probe). Default 16.
+    #[serde(default = "d_probe")]
+    pub probe_mib: u64,
+    /// Factor on each class's target duration (the class table's: 3 s on GPU classes, under
+    /// 1 s on `cpu-reference`). Default 1.
+    #[serde(default = "d_target")]
+    pub target_scale: f64,
+}
+
+fn d_interval() -> u64 {
+    600
+}
+fn d_concurrency() -> usize {
+    8
+}
+fn d_miner_timeout() -> u64 {
+    120
+}
+fn d_openings() -> u32 {
+    32
+}
+fn d_probe() -> u64 {
+    16
+}
+fn d_target() -> f64 {
+    1.0
+}
+
+impl Default for RoundConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: d_interval(),
+            concurrency: d_concurrency(),
+            miner_timeout_s: d_miner_timeout(),
+            openings: d_openings(),
+            probe_mib: d_probe(),
+            target_scale: d_target(),
+        }
+    }
+}
+
+impl RoundConfig {
+    /// `interval_s` as a duration.
+    pub fn interval(&self) -> Duration {
+        Duration::from_secs(self.interval_s)
+    }
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `HOST:PORT` of `/metrics`, or "" for none. Default `127.0.0.1:9464`.
+    #[serde(default = "d_metrics")]
+    pub listen: String,
+}
+
+fn d_metrics() -> String {
+    "127.0.0.1:9464".into()
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: d_metrics(),
+        }
+    }
+}
+
+impl MetricsConfig {
+    /// The address to serve on, `None` when turned off.
+    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+        let listen = self.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        listen.parse().map(Some).map_err(|e| {
+            format!("[metrics] listen = {listen:?}: {e}; write HOST:PORT, or \"\" to turn it off")
+        })
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// One JSON object per line instead of text. Default false.
+    #[serde(default)]
+    pub json: bool,
+}
+
+impl ValidatorConfig {
+    /// Reads and checks `path`: relative paths inside are resolved against its directory,
+    /// then the environment overrides are applied.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_path_buf(),
+            reason: format!("{e}; write one from verifier/validator.example.toml"),
+        })?;
+        let mut config = Self::parse(&text).map_err(invalid)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [&mut config.store, &mut config.session_key] {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(f) = &config.hotkey.file
+            && f.is_relative()
+        {
+            config.hotkey.file = Some(base.join(f));
+        }
+        config
+            .apply_env(|k| std::env::var(k).ok())
+            .map_err(invalid)?;
+        Ok(config)
+    }
+
+    /// Applies the `GPUPROOF_VALIDATOR_*` overrides `var` returns.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+        if let Some(v) = var("GPUPROOF_VALIDATOR_STORE") {
+            self.store = PathBuf::from(v);
+        }
+        if let Some(v) = var("GPUPROOF_VALIDATOR_METRICS_LISTEN") {
+            self.metrics.listen = v;
+        }
+        if let Some(v) = var("GPUPROOF_VALIDATOR_ROUND_INTERVAL_S") {
+            self.round.interval_s = v
+                .parse()
+                .map_err(|e| format!("GPUPROOF_VALIDATOR_ROUND_INTERVAL_S={v:?}: {e}"))?;
+        }
+        let url = var("GPUPROOF_VALIDATOR_CHAIN_URL");
+        let netuid = var("GPUPROOF_VALIDATOR_NETUID");
+        if url.is_some() || netuid.is_some() {
+            let netuid = match netuid {
+                Some(n) => Some(
+                    n.parse::<u16>()
+                        .map_err(|e| format!("GPUPROOF_VALIDATOR_NETUID={n:?}: {e}"))?,
+                ),
+                None => None,
+            };
+            match (&mut self.chain, url, netuid) {
+                (Some(chain), url, netuid) => {
+                    if let Some(url) = url {
+                        chain.url = url;
+                    }
+                    if let Some(netuid) = netuid {
+                        chain.netuid = netuid;
+                    }
+                }
+                (None, Some(url), Some(netuid)) => {
+                    self.chain = Some(ChainConfig {
+                        url,
+                        netuid,
+                        version_key: 0,
+                        weights_interval_blocks: 0,
+                    });
+                }
+                (None, _, _) => {
+                    return Err(
+                        "GPUPROOF_VALIDATOR_CHAIN_URL and GPUPROOF_VALIDATOR_NETUID \
+                                must be given together when the file has no [chain] table"
+                            .into(),
+                    );
+                }
+            }
+        }
+        self.check()
+    }
+
+    /// Parses and checks the TOML text (no environment, no path resolution).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        self.hotkey.source()?;
+        self.metrics.address()?;
+        let r = &self.round;
+        if r.concurrency == 0 {
+            return Err(
+                "[round] concurrency = 0: at least one miner must be challenged at a \
+                        time (default 8)"
+                    .into(),
+            );
+        }
+        if r.miner_timeout_s == 0 || r.interval_s == 0 {
+            return Err(
+                "[round] interval_s and miner_timeout_s must be at least 1 (defaults 600, 120)"
+                    .into(),
+            );
+        }
+        if r.openings == 0 || r.openings > 1024 {
+            return Err(format!(
+                "[round] openings = {}: use 1 to 1024 (default 32)",
+                r.openings
+            ));
+        }
+        if !(r.target_scale.is_finite() && r.target_scale > 0.0) {
+            return Err(format!(
+                "[round] target_scale = {}: must be a positive factor (default 1.0)",
+                r.target_scale
+            ));
+        }
+        match (self.miners.source, &self.chain) {
+            (MinerSource::Metagraph, None) => {
+                return Err(
+                    "[miners] source = \"metagraph\" needs a [chain] table (url, \
+                            netuid); without a chain write source = \"static\" and list the \
+                            miners"
+                        .into(),
+                );
+            }
+            (MinerSource::Static, _) if self.miners.static_miners.is_empty() => {
+                return Err(
+                    "[miners] source = \"static\" but the static list is empty: add \
+                            static = [{ hotkey = \"5F…\", addr = \"HOST:PORT\" }]"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        for (i, m) in self.miners.static_miners.iter().enumerate() {
+            transport::identity::parse_hotkey(&m.hotkey)
+                .map_err(|e| format!("[miners] static[{i}].hotkey = {:?}: {e}", m.hotkey))?;
+        }
+        if let Some(chain) = &self.chain
+            && !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://"))
+        {
+            return Err(format!(
+                "[chain] url = {:?}: must start with ws:// or wss://",
+                chain.url
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    const STATIC: &str = r#"
+        [hotkey]
+        uri = "//Alice"
+        [miners]
+        source = "static"
+        static = [{ hotkey = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty", addr = "127.0.0.1:8091", uid = 1 }]
+    "#;
+
+    #[test]
+    fn a_static_config_gets_every_default() {
+        let c = ValidatorConfig::parse(STATIC).unwrap();
+        assert_eq!(c.store, PathBuf::from("validator.sqlite"));
+        assert_eq!(c.round.interval_s, 600);
+        assert_eq!(c.round.concurrency, 8);
+        assert_eq!(c.round.openings, 32);
+        assert_eq!(
+            c.metrics.address().unwrap(),
+            Some("127.0.0.1:9464".parse().unwrap())
+        );
+        assert!(c.chain.is_none());
+        assert_eq!(c.miners.static_miners.len(), 1);
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../validator.example.toml");
+        let c = ValidatorConfig::parse(text).unwrap();
+        assert_eq!(c.miners.source, MinerSource::Metagraph);
+        assert!(c.chain.is_some());
+    }
+
+    #[test]
+    fn errors_say_what_to_fix() {
+        let cases = [
+            ("[hotkey]\nuri = \"//Alice\"\n", "needs a [chain] table"),
+            ("[hotkey]\n", "exactly one of"),
+            (
+                "[hotkey]\nuri = \"//A\"\n[miners]\nsource = \"static\"\n",
+                "static list is empty",
+            ),
+            (
+                &STATIC.replace("5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty", "nope"),
+                "static[0].hotkey",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nconcurrency = 0\n"),
+                "concurrency = 0",
+            ),
+            (
+                &format!("{STATIC}\n[metrics]\nlisten = \"x\"\n"),
+                "HOST:PORT",
+            ),
+            (&format!("{STATIC}\nbogus = 1\n"), "unknown field"),
+            (
+                "[hotkey]\nuri = \"//A\"\n[chain]\nurl = \"http://x\"\nnetuid = 1\n",
+                "ws://",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = ValidatorConfig::parse(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_apply_and_are_checked() {
+        let mut c = ValidatorConfig::parse(STATIC).unwrap();
+        let env = |k: &str| match k {
+            "GPUPROOF_VALIDATOR_STORE" => Some("/tmp/x.sqlite".to_string()),
+            "GPUPROOF_VALIDATOR_METRICS_LISTEN" => Some(String::new()),
+            "GPUPROOF_VALIDATOR_CHAIN_URL" => Some("ws://127.0.0.1:9944".to_string()),
+            "GPUPROOF_VALIDATOR_NETUID" => Some("7".to_string()),
+            _ => None,
+        };
+        c.apply_env(env).unwrap();
+        assert_eq!(c.store, PathBuf::from("/tmp/x.sqlite"));
+        assert_eq!(c.metrics.address().unwrap(), None);
+        assert_eq!(c.chain.as_ref().unwrap().netuid, 7);
+        let mut c = ValidatorConfig::parse(STATIC).unwrap();
+        let err = c
+            .apply_env(|k| (k == "GPUPROOF_VALIDATOR_NETUID").then(|| "x".to_string()))
+            .unwrap_err();
+        assert!(err.contains("GPUPROOF_VALIDATOR_NETUID"), "{err}");
+    }
+}

@@ -1,0 +1,316 @@
+//! Prometheus metrics of the validator service, served as text (format 0.0.4) at
+//! `GET /metrics` by a small HTTP/1.1 responder: one request per connection, the request head
+//! read within 5 s and at most 8 KiB, at most 16 connections at once. Anything else gets 404;
+//! a malformed or slow request is dropped and logged at debug level.
+//!
+//! | metric | kind | what |
+//! |---|---|---|
+//! | `gpuproof_rounds_total` | counter | rounds finished |
+//! | `gpuproof_rounds_resumed_total` | counter | rounds resumed after a restart |
+//! | `gpuproof_round_seconds` | gauge | wall time of the last finished round |
+//! | `gpuproof_miners` | gauge | miners in the last round |
+//! | `gpuproof_miner_rounds_total` | counter | miners challenged and recorded |
+//! | `gpuproof_verdicts_total{verdict}` | counter | device verdicts by kind (`verifier-error`: our own failures) |
+//! | `gpuproof_check_cpu_seconds_total` | counter | CPU time spent re-computing opened leaves |
+//! | `gpuproof_weight_submissions_total{method,outcome}` | counter | weight submissions (`ok` or `error`) |
+//! | `gpuproof_store_errors_total` | counter | store writes that failed |
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+/// Longest request head read.
+const MAX_REQUEST: usize = 8 * 1024;
+/// Connections served at once.
+const MAX_CONNECTIONS: usize = 16;
+/// Time a client has to send its request head.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Reads a cumulative number of seconds.
+pub type SecondsSource = Arc<dyn Fn() -> f64 + Send + Sync>;
+
+/// The service's counters; cheap to update from any task.
+#[derive(Default)]
+pub struct Metrics {
+    /// Rounds finished.
+    pub rounds: AtomicU64,
+    /// Rounds resumed after a restart.
+    pub rounds_resumed: AtomicU64,
+    /// Last round's wall time, milliseconds.
+    pub round_millis: AtomicU64,
+    /// Miners in the last round.
+    pub miners: AtomicU64,
+    /// Miners challenged and recorded.
+    pub miner_rounds: AtomicU64,
+    /// Store writes that failed.
+    pub store_errors: AtomicU64,
+    /// Check CPU time, read from the checker when rendering.
+    check_seconds: Mutex<Option<SecondsSource>>,
+    verdicts: Mutex<BTreeMap<String, u64>>,
+    submissions: Mutex<BTreeMap<(String, String), u64>>,
+}
+
+impl Metrics {
+    /// Counts one device verdict of `kind`.
+    pub fn count_verdict(&self, kind: &str) {
+        if let Ok(mut v) = self.verdicts.lock() {
+            *v.entry(kind.to_string()).or_default() += 1;
+        }
+    }
+
+    /// Counts one weight submission by `method`, `ok` or not.
+    pub fn count_submission(&self, method: &str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        if let Ok(mut s) = self.submissions.lock() {
+            *s.entry((method.to_string(), outcome.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Where the check CPU time is read from.
+    pub fn set_check_seconds(&self, source: SecondsSource) {
+        if let Ok(mut s) = self.check_seconds.lock() {
+            *s = Some(source);
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let mut metric = |name: &str, kind: &str, help: &str, lines: Vec<(String, String)>| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in lines {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let plain = |v: &AtomicU64| vec![(String::new(), v.load(Ordering::Relaxed).to_string())];
+        metric(
+            "gpuproof_rounds_total",
+            "counter",
+            "Rounds finished.",
+            plain(&self.rounds),
+        );
+        metric(
+            "gpuproof_rounds_resumed_total",
+            "counter",
+            "Rounds resumed after a restart.",
+            plain(&self.rounds_resumed),
+        );
+        let secs = self.round_millis.load(Ordering::Relaxed) as f64 / 1e3;
+        metric(
+            "gpuproof_round_seconds",
+            "gauge",
+            "Wall time of the last finished round.",
+            vec![(String::new(), format!("{secs}"))],
+        );
+        metric(
+            "gpuproof_miners",
+            "gauge",
+            "Miners in the last round.",
+            plain(&self.miners),
+        );
+        metric(
+            "gpuproof_miner_rounds_total",
+            "counter",
+            "Miners challenged and recorded.",
+            plain(&self.miner_rounds),
+        );
+        let verdicts = self.verdicts.lock().map(|v| v.clone()).unwrap_or_default();
+        metric(
+            "gpuproof_verdicts_total",
+            "counter",
+            "Device verdicts by kind.",
+            verdicts
+                .iter()
+                .map(|(k, v)| (format!("{{verdict=\"{}\"}}", label(k)), v.to_string()))
+                .collect(),
+        );
+        let check = self
+            .check_seconds
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|f| f()))
+            .unwrap_or(0.0);
+        metric(
+            "gpuproof_check_cpu_seconds_total",
+            "counter",
+            "CPU time spent re-computing opened leaves.",
+            vec![(String::new(), format!("{check}"))],
+        );
+        let submissions = self
+            .submissions
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default();
+        metric(
+            "gpuproof_weight_submissions_total",
+            "counter",
+            "Weight submissions by method and outcome.",
+            submissions
+                .iter()
+                .map(|((m, o), v)| {
+                    (
+                        format!("{{method=\"{}\",outcome=\"{}\"}}", label(m), label(o)),
+                        v.to_string(),
+                    )
+                })
+                .collect(),
+        );
+        metric(
+            "gpuproof_store_errors_total",
+            "counter",
+            "Store writes that failed.",
+            plain(&self.store_errors),
+        );
+        out
+    }
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// A label value with `\`, `"` and newlines escaped as the text format requires.
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Binds `addr` and serves `/metrics` until the task is aborted.
+pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await
+}
+
+/// Serves `metrics` on `listener` until the task is aborted.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((socket, remote)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
+            debug!(%remote, "metrics connection refused: too many at once");
+            continue;
+        };
+        let metrics = Arc::clone(&metrics);
+        tokio::spawn(async move {
+            if let Err(e) = answer(socket, &metrics).await {
+                debug!(%remote, error = %e, "metrics request dropped");
+            }
+            drop(permit);
+        });
+    }
+}
+
+async fn answer(mut socket: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 1024];
+    let read_head = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await?;
+            if n == 0 {
+                return Err(std::io::Error::other(
+                    "closed before the request head ended",
+                ));
+            }
+            head.extend_from_slice(buf.get(..n).unwrap_or_default());
+            if head.len() > MAX_REQUEST {
+                return Err(std::io::Error::other("request head over 8 KiB"));
+            }
+        }
+        Ok(())
+    };
+    tokio::time::timeout(REQUEST_TIMEOUT, read_head)
+        .await
+        .map_err(|_| std::io::Error::other("request head not sent in time"))??;
+    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
+    let (status, content_type, body) = if line.starts_with(b"GET /metrics ") {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            metrics.render(),
+        )
+    } else {
+        (
+            "404 Not Found",
+            "text/plain; charset=utf-8",
+            "only GET /metrics is served here\n".to_string(),
+        )
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    socket.write_all(response.as_bytes()).await?;
+    socket.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    async fn get(addr: SocketAddr, request: &str) -> String {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        out
+    }
+
+    #[tokio::test]
+    async fn serves_the_text_format_and_404_otherwise() {
+        let metrics = Arc::new(Metrics::default());
+        metrics.rounds.fetch_add(2, Ordering::Relaxed);
+        metrics.count_verdict("pass");
+        metrics.count_verdict("pass");
+        metrics.count_verdict("wrong-result");
+        metrics.count_submission("set-weights", true);
+        metrics.set_check_seconds(Arc::new(|| 1.25));
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(serve(listener, Arc::clone(&metrics)));
+        let page = get(addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        assert!(page.starts_with("HTTP/1.1 200 OK"), "{page}");
+        for line in [
+            "# TYPE gpuproof_rounds_total counter",
+            "gpuproof_rounds_total 2",
+            "gpuproof_verdicts_total{verdict=\"pass\"} 2",
+            "gpuproof_verdicts_total{verdict=\"wrong-result\"} 1",
+            "gpuproof_check_cpu_seconds_total 1.25",
+            "gpuproof_weight_submissions_total{method=\"set-weights\",outcome=\"ok\"} 1",
+        ] {
+            assert!(page.contains(line), "missing {line:?} in\n{page}");
+        }
+        let other = get(addr, "GET / HTTP/1.1\r\n\r\n").await;
+        assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+        // Garbage without a head end, then close: dropped, and the server still answers.
+        {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            s.write_all(&[0xff; 9000]).await.unwrap();
+        }
+        let again = get(addr, "GET /metrics HTTP/1.0\r\n\r\n").await;
+        assert!(again.contains("gpuproof_rounds_total 2"));
+        task.abort();
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}

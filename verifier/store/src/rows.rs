@@ -1,0 +1,147 @@
+//! The records the store keeps, as plain structs: what the validator service writes, and what
+//! `verifier status` and `verifier report` read back. Times are Unix seconds (UTC).
+
+use serde::Serialize;
+
+/// One round of challenges over every miner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RoundRow {
+    /// Row id (rounds are numbered 1, 2, … in the order they were opened).
+    pub id: i64,
+    /// When it was opened.
+    pub started_at: i64,
+    /// When its last miner was recorded; `None` while it runs (or was cut short by a crash:
+    /// a restart resumes it).
+    pub finished_at: Option<i64>,
+}
+
+/// One verdict of one device for one module in one round, with its figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerdictRecord {
+    /// Device index as the miner numbers them.
+    pub device_index: u32,
+    /// Claimed GPU name.
+    pub gpu_name: String,
+    /// Claimed GPU UUID (claims only; duplicates across miners are flagged).
+    pub gpu_uuid: String,
+    /// The class the name maps to, if any.
+    pub claimed_class: Option<String>,
+    /// Challenge module (`matmul-i8`, `membw`).
+    pub module: String,
+    /// Verdict kind (`pass`, `wrong-result`, `too-slow`, `too-fast`, `timeout`,
+    /// `protocol-error`), or `None` when the verifier itself failed (`error` says why; never
+    /// charged to the miner).
+    pub verdict: Option<String>,
+    /// Measured time, s (when a commitment arrived).
+    pub measured_s: Option<f64>,
+    /// The class window's lower edge (datasheet-peak floor), s.
+    pub peak_floor_s: Option<f64>,
+    /// The window's calibrated lower bound, s.
+    pub min_s: Option<f64>,
+    /// The window's upper bound, s.
+    pub max_s: Option<f64>,
+    /// The whole verdict (or the verifier's error) as JSON, for a person.
+    pub detail_json: String,
+}
+
+/// A miner's standing after a round: what scoring carries from round to round.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StandingRow {
+    /// Hotkey, SS58.
+    pub hotkey: String,
+    /// UID on the subnet, when known.
+    pub uid: Option<u16>,
+    /// Reliability EMA in [0, 1].
+    pub reliability: f64,
+    /// The last round's score before reliability.
+    pub round_score: f64,
+    /// `round_score × reliability`.
+    pub score: f64,
+    /// The round that last updated it.
+    pub round_id: i64,
+}
+
+/// Everything one miner's round produced, written in one transaction with its new standing.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinerRoundRecord {
+    /// The round.
+    pub round_id: i64,
+    /// Hotkey, SS58.
+    pub hotkey: String,
+    /// UID, when known.
+    pub uid: Option<u16>,
+    /// Address challenged.
+    pub addr: String,
+    /// Why the round could not be run against it (connection, handshake), if it could not.
+    pub error: Option<String>,
+    /// Every device verdict.
+    pub verdicts: Vec<VerdictRecord>,
+    /// Probe throughput miner → verifier, MB/s, and whether its data checked out.
+    pub probe_up: Option<(f64, bool)>,
+    /// Probe throughput verifier → miner, MB/s, and whether its receipt checked out.
+    pub probe_down: Option<(f64, bool)>,
+    /// The standing after this round.
+    pub standing: StandingRow,
+    /// When it was recorded.
+    pub recorded_at: i64,
+}
+
+/// A stored verdict with its round and miner, as the report and status read them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VerdictRow {
+    /// Row id.
+    pub id: i64,
+    /// The round.
+    pub round_id: i64,
+    /// Miner hotkey, SS58.
+    pub hotkey: String,
+    /// Miner UID, when known.
+    pub uid: Option<u16>,
+    /// When it was recorded.
+    pub recorded_at: i64,
+    /// The verdict and its figures.
+    pub record: VerdictRecord,
+}
+
+/// One weight submission (or the decision not to submit).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SubmissionRow {
+    /// Row id.
+    pub id: i64,
+    /// When.
+    pub at: i64,
+    /// The round whose standings were used.
+    pub round_id: i64,
+    /// `set-weights`, `commit-reveal-v2`, `timelocked-v4`, or `local` (no chain configured:
+    /// computed and recorded only).
+    pub method: String,
+    /// The UIDs weighted.
+    pub uids: Vec<u16>,
+    /// Their u16 weights, as submitted.
+    pub values: Vec<u16>,
+    /// `ok`, or the error a person should read.
+    pub outcome: String,
+    /// Extrinsic hash or reveal round, when there is one.
+    pub reference: Option<String>,
+}
+
+/// A machine the verifier's own records say is rented (fed by the operator or a marketplace
+/// API; never by the miner).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RentedRow {
+    /// Miner hotkey, SS58.
+    pub hotkey: String,
+    /// Who said so (`operator`, or the marketplace's name).
+    pub source: String,
+    /// Since when.
+    pub since: i64,
+}
+
+/// A GPU UUID claimed by more than one miner.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DuplicateUuid {
+    /// The UUID.
+    pub gpu_uuid: String,
+    /// The miners (SS58) claiming it, sorted.
+    pub hotkeys: Vec<String>,
+}

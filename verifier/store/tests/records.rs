@@ -1,0 +1,241 @@
+//! Rented machines, weight submissions, pending reveals and metadata.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::{TempDir, count, raw};
+use validator_store::{RentedRow, Store, StoreError, SubmissionRow};
+
+#[test]
+fn rented_machines_round_trip_and_keep_their_history() {
+    let dir = TempDir::new("rented");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.rented().unwrap().is_empty());
+    assert!(!store.is_rented("5Bob").unwrap());
+
+    store.set_rented("5Bob", true, "operator", 100).unwrap();
+    store.set_rented("5Alice", true, "vast", 110).unwrap();
+    // Marked again: `since` is kept, the source follows the latest word; a repeat is no change.
+    store.set_rented("5Bob", true, "operator", 120).unwrap();
+    store.set_rented("5Bob", true, "runpod", 130).unwrap();
+    // Unmarking one that is not rented is no change either.
+    store.set_rented("5Carol", false, "operator", 140).unwrap();
+
+    assert!(store.is_rented("5Bob").unwrap());
+    assert!(!store.is_rented("5Carol").unwrap());
+    assert_eq!(
+        store.rented().unwrap(),
+        [
+            RentedRow {
+                hotkey: "5Alice".to_owned(),
+                source: "vast".to_owned(),
+                since: 110
+            },
+            RentedRow {
+                hotkey: "5Bob".to_owned(),
+                source: "runpod".to_owned(),
+                since: 100
+            },
+        ]
+    );
+
+    store.set_rented("5Bob", false, "operator", 150).unwrap();
+    assert!(!store.is_rented("5Bob").unwrap());
+    drop(store);
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store
+            .rented()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.hotkey)
+            .collect::<Vec<_>>(),
+        ["5Alice"]
+    );
+    let log: Vec<(i64, String, bool, String)> = raw(&path)
+        .prepare("SELECT at, hotkey, rented, source FROM rented_log ORDER BY id")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let log: Vec<(i64, &str, bool, &str)> = log
+        .iter()
+        .map(|(at, h, r, s)| (*at, h.as_str(), *r, s.as_str()))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (100, "5Bob", true, "operator"),
+            (110, "5Alice", true, "vast"),
+            (130, "5Bob", true, "runpod"),
+            (150, "5Bob", false, "operator"),
+        ]
+    );
+}
+
+fn submission(at: i64, method: &str, uids: Vec<u16>, values: Vec<u16>) -> SubmissionRow {
+    SubmissionRow {
+        id: -7,
+        at,
+        round_id: 3,
+        method: method.to_owned(),
+        uids,
+        values,
+        outcome: "ok".to_owned(),
+        reference: Some("0xabc".to_owned()),
+    }
+}
+
+#[test]
+fn submissions_round_trip_oldest_first() {
+    let dir = TempDir::new("submissions");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.submissions().unwrap().is_empty());
+    assert_eq!(store.last_submission().unwrap(), None);
+
+    let first = submission(100, "set-weights", vec![0, 17, 65_535], vec![1, 65_535, 0]);
+    let mut second = submission(200, "local", vec![], vec![]);
+    second.outcome = "no chain configured".to_owned();
+    second.reference = None;
+    let id1 = store.record_submission(&first).unwrap();
+    let id2 = store.record_submission(&second).unwrap();
+    assert!(id2 > id1);
+
+    let want = [
+        SubmissionRow { id: id1, ..first },
+        SubmissionRow { id: id2, ..second },
+    ];
+    assert_eq!(store.submissions().unwrap(), want);
+    assert_eq!(store.last_submission().unwrap().as_ref(), want.last());
+
+    // Operator-readable: JSON arrays in plain columns.
+    let (uids, weights): (String, String) = raw(&path)
+        .query_row(
+            "SELECT uids, weights FROM submissions WHERE id = ?1",
+            [id1],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (uids.as_str(), weights.as_str()),
+        ("[0,17,65535]", "[1,65535,0]")
+    );
+}
+
+#[test]
+fn a_damaged_submission_is_reported_not_panicked_on() {
+    let dir = TempDir::new("corrupt");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    let id = store
+        .record_submission(&submission(100, "set-weights", vec![1], vec![2]))
+        .unwrap();
+    raw(&path)
+        .execute(
+            "UPDATE submissions SET weights = '[70000]' WHERE id = ?1",
+            [id],
+        )
+        .unwrap();
+    let err = store.submissions().unwrap_err();
+    match &err {
+        StoreError::Corrupt {
+            table, column, row, ..
+        } => assert_eq!((*table, *column, *row), ("submissions", "weights", id)),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    assert!(err.to_string().contains("submissions.weights"), "{err}");
+    assert!(store.last_submission().is_err());
+}
+
+#[test]
+fn pending_reveals_round_trip_and_survive_a_restart() {
+    let dir = TempDir::new("reveals");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.pending_reveals().unwrap().is_empty());
+
+    store
+        .put_pending_reveal("epoch-10", r#"{"a":1}"#, 500)
+        .unwrap();
+    store
+        .put_pending_reveal("epoch-9", r#"{"b":2}"#, 400)
+        .unwrap();
+    store
+        .put_pending_reveal("epoch-11", "not even json", 600)
+        .unwrap();
+    // The same key replaces.
+    store
+        .put_pending_reveal("epoch-10", r#"{"a":3}"#, 450)
+        .unwrap();
+    drop(store);
+
+    let mut store = Store::open(&path).unwrap();
+    let own = |v: &[(&str, &str, i64)]| {
+        v.iter()
+            .map(|(k, j, t)| ((*k).to_owned(), (*j).to_owned(), *t))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        store.pending_reveals().unwrap(),
+        own(&[
+            ("epoch-9", r#"{"b":2}"#, 400),
+            ("epoch-10", r#"{"a":3}"#, 450),
+            ("epoch-11", "not even json", 600),
+        ])
+    );
+
+    store.remove_pending_reveal("epoch-9").unwrap();
+    store.remove_pending_reveal("epoch-9").unwrap();
+    store.remove_pending_reveal("never-put").unwrap();
+    assert_eq!(
+        store.pending_reveals().unwrap(),
+        own(&[
+            ("epoch-10", r#"{"a":3}"#, 450),
+            ("epoch-11", "not even json", 600),
+        ])
+    );
+
+    assert_eq!(
+        store.take_pending_reveals().unwrap(),
+        own(&[
+            ("epoch-10", r#"{"a":3}"#, 450),
+            ("epoch-11", "not even json", 600),
+        ])
+    );
+    assert!(store.pending_reveals().unwrap().is_empty());
+    assert!(store.take_pending_reveals().unwrap().is_empty());
+    assert_eq!(count(&path, "pending_reveals"), 0);
+}
+
+#[test]
+fn meta_round_trips() {
+    let dir = TempDir::new("meta");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.meta("last_weights_block").unwrap(), None);
+    store.set_meta("last_weights_block", "100").unwrap();
+    store.set_meta("netuid", "7").unwrap();
+    store.set_meta("last_weights_block", "160").unwrap();
+    store.set_meta("empty", "").unwrap();
+    drop(store);
+
+    let store = Store::open_read_only(&path).unwrap();
+    assert_eq!(
+        store.meta("last_weights_block").unwrap().as_deref(),
+        Some("160")
+    );
+    assert_eq!(store.meta("netuid").unwrap().as_deref(), Some("7"));
+    assert_eq!(store.meta("empty").unwrap().as_deref(), Some(""));
+    assert_eq!(store.meta("absent").unwrap(), None);
+    assert_eq!(count(&path, "meta"), 3);
+}
