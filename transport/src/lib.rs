@@ -10,6 +10,7 @@
 //!
 //! The protocol logic itself (what to send when, verdicts) lives in `protocol`, the verifier's
 //! session state machine and the miner's server; this crate only moves authenticated frames.
+#![deny(clippy::indexing_slicing)]
 
 pub mod endpoint;
 pub mod error;

@@ -5,6 +5,7 @@
 //! get further), then a control stream answering pings, and one stream per challenge
 //! (`challenge.rs`) or bandwidth probe (`probe.rs`). [`adversary`] holds the cheating variants the
 //! tests and the local network use.
+#![deny(clippy::indexing_slicing)]
 
 pub mod adversary;
 pub mod chain;

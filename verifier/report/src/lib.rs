@@ -5,6 +5,7 @@
 //!
 //! Everything that comes from data (hotkeys, GPU names, class names, verdict details) is
 //! escaped with [`escape`]: a miner chooses the GPU name it claims.
+#![deny(clippy::indexing_slicing)]
 
 mod escape;
 mod format;

@@ -13,6 +13,7 @@
 //!   `Prepare` with the bytes.
 //! - **Our failures** (a verifier bug, OS randomness) are reported as `error`, never as a
 //!   verdict against the miner.
+#![deny(clippy::indexing_slicing)]
 
 mod device;
 pub mod plan;

@@ -26,6 +26,7 @@
 //!
 //! Hostile input never stops the loop: a miner's failure is its verdict; a chain or store
 //! error is logged, counted in the metrics, and the loop goes on.
+#![deny(clippy::indexing_slicing)]
 
 pub mod config;
 pub mod metrics;

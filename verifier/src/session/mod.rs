@@ -47,6 +47,7 @@
 //!   while the session waits for it.
 //! - `Openings` are not signed by the protocol: the transport authenticates the peer, and each
 //!   path binds the leaf to a root the miner signed.
+#![deny(clippy::indexing_slicing)]
 
 mod checker;
 mod error;

@@ -85,6 +85,7 @@
 //! (when it may be revealed: block or time, the caller's unit).
 //!
 //! **`meta`**: `key` (primary key), `value`: small facts such as `last_weights_block`.
+#![deny(clippy::indexing_slicing)]
 
 mod error;
 mod misc;

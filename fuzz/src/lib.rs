@@ -1,0 +1,521 @@
+//! Shared pieces of the gpuproof fuzz targets: small sandbox limits so each exec is fast, one
+//! CPU backend per process, the `gpu.*` import signatures of host ABI v1, the wasm modules the
+//! sandbox targets build (wasm-smith's import/export shapes and `abi_calls`' call programs),
+//! and [`exercise`], which runs a loaded module every way the sandbox can and checks what
+//! comes back.
+//!
+//! Nothing here unwraps fuzzer data: a panic in this crate is a harness bug or a finding.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use challenge_runtime::cpu::{CpuBackend, CpuConfig};
+use challenge_runtime::{CheckVerdict, LoadedModule, Sandbox, SandboxError, SandboxLimits};
+use challenges::abi::{self, CheckRequest, WorkRecord};
+use challenges::commitment::{self, Opening};
+use challenges::matmul::MatmulParams;
+use challenges::membw::MembwParams;
+use libfuzzer_sys::arbitrary::{self, Unstructured};
+use wasm_encoder::{
+    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
+    FunctionSection, ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
+};
+
+/// Largest guest memory of the fuzzing sandbox (the built-in modules need about 1.1 MiB).
+pub const GUEST_MEMORY: usize = 4 << 20;
+
+/// The limits every fuzz exec runs under: small enough that the worst module or call sequence
+/// costs milliseconds, large enough that the built-in modules pass with [`small_params`].
+pub fn limits() -> SandboxLimits {
+    SandboxLimits {
+        guest_memory_bytes: GUEST_MEMORY,
+        fuel: 5_000_000,
+        device_budget_bytes: 1 << 20,
+        max_buffers: 8,
+        max_outputs: 8,
+        host_ops_budget: 1 << 22,
+        max_log_lines: 4,
+        max_instances: 4,
+    }
+}
+
+/// Loads after which a sandbox is replaced: `Sandbox::load` caches every module it compiles,
+/// forever, so one sandbox for a whole run would grow without bound.
+const LOADS_PER_SANDBOX: u32 = 64;
+
+thread_local! {
+    static SANDBOX: RefCell<Option<(Sandbox, u32)>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with this thread's sandbox (built with [`limits`]), replaced every
+/// [`LOADS_PER_SANDBOX`] calls.
+pub fn with_sandbox<R>(f: impl FnOnce(&Sandbox) -> R) -> R {
+    SANDBOX.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|(_, uses)| *uses >= LOADS_PER_SANDBOX) {
+            *slot = None;
+            let sandbox = Sandbox::new(limits()).expect("the fuzz sandbox configures");
+            *slot = Some((sandbox, 0));
+        }
+        let (sandbox, uses) = slot.as_mut().expect("just set");
+        *uses += 1;
+        f(sandbox)
+    })
+}
+
+/// The process's CPU backend: one device, one worker thread, 64 MiB reported.
+pub fn backend() -> &'static CpuBackend {
+    static BACKEND: OnceLock<CpuBackend> = OnceLock::new();
+    BACKEND.get_or_init(|| {
+        CpuBackend::new(CpuConfig {
+            devices: 1,
+            threads_per_device: 1,
+            memory_bytes: 64 << 20,
+        })
+        .expect("the fuzz CPU backend starts")
+    })
+}
+
+/// Small valid params of both built-in modules: `matmul-i8` 16×16×16 once, `membw` two
+/// 128-byte groups, no extra rounds, one pass.
+pub fn small_params() -> [Vec<u8>; 2] {
+    [
+        MatmulParams {
+            m: 16,
+            n: 16,
+            k: 16,
+            count: 1,
+        }
+        .encode()
+        .to_vec(),
+        MembwParams {
+            bytes: 256,
+            group: 128,
+            rounds: 0,
+            passes: 1,
+        }
+        .encode()
+        .to_vec(),
+    ]
+}
+
+/// A parameter type of a `gpu.*` import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Param {
+    /// `i32`: pointers, lengths, handles, shapes.
+    I32,
+    /// `i64`: sizes, offsets, streams, element indices.
+    I64,
+}
+
+use Param::{I32, I64};
+
+/// Every import of ABI v1 with its parameters (all return `i32`), in `abi::IMPORTS` order, as
+/// `challenge-runtime/src/imports.rs` defines them.
+pub const IMPORTS: [(&str, &[Param]); 15] = [
+    ("abi_version", &[]),
+    ("device_info", &[I32]),
+    ("alloc", &[I64]),
+    ("free", &[I32]),
+    ("prf_fill", &[I32, I64, I64, I64, I32, I64]),
+    ("gemm_i8", &[I32, I32, I32, I32, I32, I32]),
+    ("membw_fill", &[I32, I64, I32]),
+    ("membw_pass", &[I32, I32, I32, I32, I32, I32]),
+    ("commit", &[I32]),
+    ("root", &[I32, I32]),
+    ("philox_key", &[I64, I32]),
+    ("sync", &[]),
+    ("log", &[I32, I32]),
+    ("tile_i8", &[I32, I64, I32, I32, I32, I32, I32, I32]),
+    ("membw_output", &[I32, I64, I32, I32, I32, I32, I32, I64]),
+];
+
+/// Fails (a harness bug, not a finding) if [`IMPORTS`] no longer names `abi::IMPORTS`.
+fn check_import_table() {
+    let names: Vec<&str> = IMPORTS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(
+        names,
+        abi::IMPORTS,
+        "fuzz/src/lib.rs IMPORTS is out of date with challenges::abi::IMPORTS"
+    );
+}
+
+fn val(p: Param) -> ValType {
+    match p {
+        I32 => ValType::I32,
+        I64 => ValType::I64,
+    }
+}
+
+/// Adds one function type per import to `types` and the imports themselves to `imports`.
+fn add_imports(types: &mut TypeSection, imports: &mut ImportSection) {
+    check_import_table();
+    for (name, params) in IMPORTS {
+        let index = types.len();
+        types
+            .ty()
+            .function(params.iter().copied().map(val), [ValType::I32]);
+        imports.import(abi::IMPORT_MODULE, name, EntityType::Function(index));
+    }
+}
+
+/// The exports a module must have besides `memory`: name and parameter count (all `i32`,
+/// one `i32` result).
+const EXPORTS: [(&str, usize); 4] = [("alloc", 1), ("run", 2), ("check", 4), ("work", 3)];
+
+/// A module declaring every `gpu.*` import and nothing else: wasm-smith's `available_imports`.
+pub fn smith_imports() -> Vec<u8> {
+    let mut types = TypeSection::new();
+    let mut imports = ImportSection::new();
+    add_imports(&mut types, &mut imports);
+    let mut module = Module::new();
+    module.section(&types).section(&imports);
+    module.finish()
+}
+
+/// Pages of the memory the generated modules export (min 1, max this): 1 MiB.
+pub const SMITH_MAX_PAGES: u64 = 16;
+
+/// A module with exactly the exports the sandbox requires (`memory`, `alloc`, `run`, `check`,
+/// `work`, bodies `unreachable`): wasm-smith's `exports`.
+pub fn smith_exports() -> Vec<u8> {
+    let mut types = TypeSection::new();
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    let mut exports = ExportSection::new();
+    let mut memories = MemorySection::new();
+    memories.memory(MemoryType {
+        minimum: 1,
+        maximum: Some(SMITH_MAX_PAGES),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    exports.export("memory", ExportKind::Memory, 0);
+    for (i, (name, params)) in EXPORTS.iter().enumerate() {
+        types
+            .ty()
+            .function(vec![ValType::I32; *params], [ValType::I32]);
+        funcs.function(i as u32);
+        let mut body = Function::new([]);
+        body.instructions().unreachable().end();
+        code.function(&body);
+        exports.export(name, ExportKind::Func, i as u32);
+    }
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&funcs)
+        .section(&memories)
+        .section(&exports)
+        .section(&code);
+    module.finish()
+}
+
+/// wasm-smith settings for `sandbox_smith`: the `gpu.*` imports and the required exports,
+/// wasm features this sandbox's wasmtime build compiles (no threads, GC, exceptions,
+/// memory64, custom page sizes, wide arithmetic), one memory of at most
+/// [`SMITH_MAX_PAGES`], small tables and bodies.
+pub fn smith_config() -> wasm_smith::Config {
+    static IMPORTS_MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    static EXPORTS_MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    wasm_smith::Config {
+        available_imports: Some(IMPORTS_MODULE.get_or_init(smith_imports).clone()),
+        exports: Some(EXPORTS_MODULE.get_or_init(smith_exports).clone()),
+        max_memories: 1,
+        max_memory32_bytes: SMITH_MAX_PAGES * 65536,
+        memory64_enabled: false,
+        max_tables: 1,
+        max_table_elements: 1000,
+        max_funcs: 32,
+        max_instructions: 500,
+        max_data_segments: 8,
+        max_element_segments: 8,
+        max_globals: 16,
+        threads_enabled: false,
+        shared_everything_threads_enabled: false,
+        gc_enabled: false,
+        exceptions_enabled: false,
+        reference_types_enabled: false,
+        custom_page_sizes_enabled: false,
+        wide_arithmetic_enabled: false,
+        compact_imports_enabled: false,
+        custom_descriptors_enabled: false,
+        relaxed_simd_enabled: false,
+        ..wasm_smith::Config::default()
+    }
+}
+
+/// Bytes of `abi_calls`' guest memory (two pages, fixed).
+pub const PROGRAM_MEMORY: i32 = 2 * 65536;
+/// Where `abi_calls`' modules keep valid `membw` params ([`small_params`]).
+pub const PROGRAM_PARAMS_PTR: i32 = 256;
+/// Where `abi_calls`' modules keep 32 bytes of key material.
+pub const PROGRAM_KEY_PTR: i32 = 512;
+/// What `abi_calls`' `alloc` export always answers.
+pub const PROGRAM_ALLOC_PTR: i32 = 4096;
+/// Most import calls in one program.
+pub const PROGRAM_MAX_STEPS: usize = 48;
+
+/// An argument of one import call in an `abi_calls` program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arg {
+    /// A constant (truncated to `i32` for `i32` parameters).
+    Const(i64),
+    /// The result of the previous call (sign-extended for `i64` parameters).
+    Last,
+}
+
+/// One import call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Index into [`IMPORTS`].
+    pub import: usize,
+    /// One argument per parameter.
+    pub args: Vec<Arg>,
+}
+
+/// `i32` values worth trying: handles, tile multiples, lengths of records, the pointers this
+/// module's data lives at, the edges of its memory, and the extremes.
+const I32_VALUES: [i32; 24] = [
+    0,
+    1,
+    2,
+    3,
+    -1,
+    16,
+    20,
+    24,
+    32,
+    48,
+    64,
+    128,
+    256,
+    PROGRAM_KEY_PTR,
+    1024,
+    4096,
+    65536,
+    PROGRAM_MEMORY - 24,
+    PROGRAM_MEMORY - 8,
+    PROGRAM_MEMORY,
+    1 << 20,
+    i32::MAX,
+    i32::MIN,
+    -10,
+];
+
+/// `i64` values worth trying: sizes around the budgets, streams, and the extremes.
+const I64_VALUES: [i64; 16] = [
+    0,
+    1,
+    16,
+    128,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    1 << 20,
+    (1 << 20) + 16,
+    1 << 32,
+    -1,
+    i64::MAX,
+    i64::MIN,
+    i64::MAX - 15,
+];
+
+/// Decodes a call program from fuzzer bytes: per step an import index, then per parameter a
+/// selector byte (`% 4`: a listed value, the last result, a raw constant, a small number
+/// `0..64`) and its value.
+pub fn decode_program(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Step>> {
+    let mut steps = Vec::new();
+    while !u.is_empty() && steps.len() < PROGRAM_MAX_STEPS {
+        let import = u.choose_index(IMPORTS.len())?;
+        let mut args = Vec::with_capacity(IMPORTS[import].1.len());
+        for &param in IMPORTS[import].1 {
+            let arg = match u.arbitrary::<u8>()? % 4 {
+                0 => Arg::Const(match param {
+                    I32 => i64::from(*u.choose(&I32_VALUES)?),
+                    I64 => *u.choose(&I64_VALUES)?,
+                }),
+                1 => Arg::Last,
+                2 => Arg::Const(match param {
+                    I32 => i64::from(u.arbitrary::<i32>()?),
+                    I64 => u.arbitrary::<i64>()?,
+                }),
+                _ => Arg::Const(i64::from(u.int_in_range(0u8..=63)?)),
+            };
+            args.push(arg);
+        }
+        steps.push(Step { import, args });
+    }
+    Ok(steps)
+}
+
+/// The body of one export of an `abi_calls` module: every step in order, each result kept in
+/// local `last`; a result below `-10` (no status of ABI v1) executes `unreachable`, so an
+/// import answering outside its contract shows up as an `Unreachable` trap.
+fn program_body(steps: &[Step], last: u32, result_is_last: bool) -> Function {
+    let mut f = Function::new([(1, ValType::I32)]);
+    let mut ins = f.instructions();
+    for step in steps {
+        for (arg, &param) in step.args.iter().zip(IMPORTS[step.import].1) {
+            match (*arg, param) {
+                (Arg::Const(v), I32) => {
+                    ins.i32_const(v as i32);
+                }
+                (Arg::Const(v), I64) => {
+                    ins.i64_const(v);
+                }
+                (Arg::Last, I32) => {
+                    ins.local_get(last);
+                }
+                (Arg::Last, I64) => {
+                    ins.local_get(last).i64_extend_i32_s();
+                }
+            }
+        }
+        ins.call(step.import as u32)
+            .local_tee(last)
+            .i32_const(abi::status::BAD_REQUEST)
+            .i32_lt_s()
+            .if_(wasm_encoder::BlockType::Empty)
+            .unreachable()
+            .end();
+    }
+    if result_is_last {
+        ins.local_get(last);
+    } else {
+        ins.i32_const(abi::status::OK);
+    }
+    ins.end();
+    f
+}
+
+/// A module that runs `steps` from each of `run`, `check` and `work` (returning `OK`, the last
+/// result, and `OK`), with two pages of memory holding valid `membw` params at
+/// [`PROGRAM_PARAMS_PTR`] and key material at [`PROGRAM_KEY_PTR`]; `alloc` always answers
+/// [`PROGRAM_ALLOC_PTR`].
+pub fn program_module(steps: &[Step]) -> Vec<u8> {
+    let mut types = TypeSection::new();
+    let mut imports = ImportSection::new();
+    add_imports(&mut types, &mut imports);
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    let mut exports = ExportSection::new();
+    let first = IMPORTS.len() as u32;
+    for (i, (name, params)) in EXPORTS.iter().enumerate() {
+        let ty = types.len();
+        types
+            .ty()
+            .function(vec![ValType::I32; *params], [ValType::I32]);
+        funcs.function(ty);
+        let body = match *name {
+            "alloc" => {
+                let mut f = Function::new([]);
+                f.instructions().i32_const(PROGRAM_ALLOC_PTR).end();
+                f
+            }
+            other => program_body(steps, *params as u32, other == "check"),
+        };
+        code.function(&body);
+        exports.export(name, ExportKind::Func, first + i as u32);
+    }
+    let mut memories = MemorySection::new();
+    let pages = (PROGRAM_MEMORY / 65536) as u64;
+    memories.memory(MemoryType {
+        minimum: pages,
+        maximum: Some(pages),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    exports.export("memory", ExportKind::Memory, 0);
+    let mut data = DataSection::new();
+    let [_, membw] = small_params();
+    data.active(0, &ConstExpr::i32_const(PROGRAM_PARAMS_PTR), membw);
+    data.active(0, &ConstExpr::i32_const(PROGRAM_KEY_PTR), [0x5a; 32]);
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&imports)
+        .section(&funcs)
+        .section(&memories)
+        .section(&exports)
+        .section(&code)
+        .section(&data);
+    module.finish()
+}
+
+/// What [`exercise`] saw.
+#[derive(Debug)]
+pub struct Exercised {
+    /// `Sandbox::run` on the CPU backend (the outcome itself is checked and dropped).
+    pub run: Result<(), SandboxError>,
+    /// `Sandbox::check` of leaf 0 of output 0 (the opened chunk when `run` committed one).
+    pub check: Result<CheckVerdict, SandboxError>,
+    /// `Sandbox::work`.
+    pub work: Result<WorkRecord, SandboxError>,
+}
+
+/// Runs `module` every way the sandbox can with `params`: `run` on the CPU backend, then
+/// opens the first and last leaf of each committed output (and one past the end), then
+/// `check` of leaf 0 of output 0 against the run's roots, then `work`.
+///
+/// Asserts what must hold for any module: at most `max_outputs` outputs; every leaf inside an
+/// output opens and its opening verifies against the committed root and length; no leaf past
+/// the end opens.
+pub fn exercise(sandbox: &Sandbox, module: &LoadedModule, params: &[u8]) -> Exercised {
+    let seed = [7u8; 32];
+    let mut roots = vec![[0u8; 32]];
+    let mut chunk: Vec<u8> = vec![0u8; commitment::CHUNK_LEN];
+    let run = sandbox
+        .run(module, backend(), 0, seed, params)
+        .map(|outcome| {
+            assert!(
+                outcome.outputs.len() <= limits().max_outputs as usize,
+                "more outputs committed than max_outputs"
+            );
+            let mut first: Option<Opening> = None;
+            for (i, committed) in outcome.outputs.iter().enumerate() {
+                let output = i as u32;
+                let leaves = commitment::leaf_count(committed.len);
+                let root = blake3::Hash::from_bytes(committed.root);
+                for leaf in [0, leaves.saturating_sub(1), leaves] {
+                    match outcome.open(output, leaf) {
+                        Ok(opening) => {
+                            assert!(leaf < leaves, "leaf {leaf} of {leaves} opened");
+                            if let Err(e) =
+                                commitment::verify_opening(&root, committed.len, leaf, &opening)
+                            {
+                                panic!("output {i} leaf {leaf}: the backend's opening fails: {e}");
+                            }
+                            if first.is_none() {
+                                first = Some(opening);
+                            }
+                        }
+                        Err(e) => assert!(
+                            leaf >= leaves,
+                            "output {i} leaf {leaf} of {leaves} does not open: {e}"
+                        ),
+                    }
+                }
+            }
+            if !outcome.outputs.is_empty() {
+                roots = outcome.roots();
+            }
+            if let Some(opening) = first {
+                chunk = opening.chunk;
+            }
+        });
+    let request = CheckRequest {
+        output: 0,
+        leaf: 0,
+        samples: 4,
+        salt: [3u8; 32],
+        chunk: &chunk,
+    };
+    let check = sandbox.check(module, seed, params, &roots, &request);
+    let work = sandbox.work(module, params);
+    Exercised { run, check, work }
+}
