@@ -15,7 +15,6 @@ use challenges::abi::{self, CheckRequest, WorkRecord};
 use challenges::commitment::{self, Opening};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
-use libfuzzer_sys::arbitrary::{self, Unstructured};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
     FunctionSection, ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
@@ -277,7 +276,7 @@ pub struct Step {
 
 /// `i32` values worth trying: handles, tile multiples, lengths of records, the pointers this
 /// module's data lives at, the edges of its memory, and the extremes.
-const I32_VALUES: [i32; 24] = [
+pub const I32_VALUES: [i32; 24] = [
     0,
     1,
     2,
@@ -305,7 +304,7 @@ const I32_VALUES: [i32; 24] = [
 ];
 
 /// `i64` values worth trying: sizes around the budgets, streams, and the extremes.
-const I64_VALUES: [i64; 16] = [
+pub const I64_VALUES: [i64; 16] = [
     0,
     1,
     16,
@@ -324,32 +323,64 @@ const I64_VALUES: [i64; 16] = [
     i64::MAX - 15,
 ];
 
-/// Decodes a call program from fuzzer bytes: per step an import index, then per parameter a
-/// selector byte (`% 4`: a listed value, the last result, a raw constant, a small number
-/// `0..64`) and its value.
-pub fn decode_program(u: &mut Unstructured<'_>) -> arbitrary::Result<Vec<Step>> {
+/// Decodes a call program from fuzzer bytes, one byte at a time so seeds are easy to write
+/// (`fuzz/seedgen`): per step an import byte (`% 15`, index into [`IMPORTS`]), then per
+/// parameter a selector byte and its value:
+///
+/// | selector `% 4` | argument | value bytes |
+/// |---|---|---|
+/// | 0 | a listed value ([`I32_VALUES`] / [`I64_VALUES`]) | 1: index, modulo the list |
+/// | 1 | the previous call's result | none |
+/// | 2 | a raw constant | 4 (`i32`) or 8 (`i64`), little-endian |
+/// | 3 | a small number `0..64` | 1, modulo 64 |
+///
+/// Stops at [`PROGRAM_MAX_STEPS`] steps or where the bytes run out (a step cut short is
+/// dropped).
+pub fn decode_program(data: &[u8]) -> Vec<Step> {
+    let mut bytes = data.iter().copied();
     let mut steps = Vec::new();
-    while !u.is_empty() && steps.len() < PROGRAM_MAX_STEPS {
-        let import = u.choose_index(IMPORTS.len())?;
+    'steps: while steps.len() < PROGRAM_MAX_STEPS {
+        let Some(import) = bytes.next() else { break };
+        let import = usize::from(import) % IMPORTS.len();
         let mut args = Vec::with_capacity(IMPORTS[import].1.len());
         for &param in IMPORTS[import].1 {
-            let arg = match u.arbitrary::<u8>()? % 4 {
-                0 => Arg::Const(match param {
-                    I32 => i64::from(*u.choose(&I32_VALUES)?),
-                    I64 => *u.choose(&I64_VALUES)?,
-                }),
-                1 => Arg::Last,
-                2 => Arg::Const(match param {
-                    I32 => i64::from(u.arbitrary::<i32>()?),
-                    I64 => u.arbitrary::<i64>()?,
-                }),
-                _ => Arg::Const(i64::from(u.int_in_range(0u8..=63)?)),
+            let Some(selector) = bytes.next() else { break 'steps };
+            let arg = match (selector % 4, param) {
+                (0, I32) => match bytes.next() {
+                    Some(i) => Arg::Const(i64::from(I32_VALUES[usize::from(i) % I32_VALUES.len()])),
+                    None => break 'steps,
+                },
+                (0, I64) => match bytes.next() {
+                    Some(i) => Arg::Const(I64_VALUES[usize::from(i) % I64_VALUES.len()]),
+                    None => break 'steps,
+                },
+                (1, _) => Arg::Last,
+                (2, I32) => {
+                    let mut le = [0u8; 4];
+                    for b in &mut le {
+                        let Some(next) = bytes.next() else { break 'steps };
+                        *b = next;
+                    }
+                    Arg::Const(i64::from(i32::from_le_bytes(le)))
+                }
+                (2, I64) => {
+                    let mut le = [0u8; 8];
+                    for b in &mut le {
+                        let Some(next) = bytes.next() else { break 'steps };
+                        *b = next;
+                    }
+                    Arg::Const(i64::from_le_bytes(le))
+                }
+                _ => match bytes.next() {
+                    Some(v) => Arg::Const(i64::from(v % 64)),
+                    None => break 'steps,
+                },
             };
             args.push(arg);
         }
         steps.push(Step { import, args });
     }
-    Ok(steps)
+    steps
 }
 
 /// The body of one export of an `abi_calls` module: every step in order, each result kept in

@@ -189,19 +189,6 @@ fn run_local_command(
     Ok(())
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GPUPROOF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 fn keygen_command(out: &std::path::Path, force: bool) -> Result<()> {
     let key = transport::identity::keygen(out, force)?;
     println!(
@@ -298,7 +285,7 @@ fn serve_command(
     adversary: Option<&str>,
     print_addr: bool,
 ) -> Result<()> {
-    init_logging(log_json);
+    transport::init_logging(log_json);
     let (mut settings, chain) = match config {
         Some(path) => config_settings(path, listen)?,
         None => (dev_settings(listen)?, None),

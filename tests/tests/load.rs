@@ -30,7 +30,7 @@ use protocol::{ErrorCode, Role};
 use tokio::task::JoinSet;
 use transport::{ConnectionLimits, FramedStream, Identity, TransportError};
 use verifier::client::challenge_miner;
-use verifier::scoring::{DeviceRound, MinerStanding};
+use verifier::scoring::MinerStanding;
 use verifier::session::Verdict;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -429,18 +429,7 @@ async fn a_verifier_facing_64_miners_half_misbehaving() {
     while let Some(done) = rounds.join_next().await {
         let (i, report, took) = done.unwrap();
         per_miner.push(took);
-        let devices: Vec<DeviceRound<'_>> = report
-            .devices
-            .iter()
-            .map(|d| DeviceRound {
-                class_weight: 1.0,
-                verdicts: d
-                    .challenges
-                    .iter()
-                    .filter_map(|c| c.verdict.as_ref())
-                    .collect(),
-            })
-            .collect();
+        let devices = report.device_rounds(|_| 1.0);
         let mut standing = MinerStanding::default();
         standing.record_round(&devices);
         let honest = i % 2 == 0;

@@ -17,6 +17,7 @@ pub mod error;
 pub mod framed;
 pub mod handshake;
 pub mod identity;
+pub mod logging;
 pub mod tls;
 
 pub use endpoint::{
@@ -26,3 +27,4 @@ pub use error::TransportError;
 pub use framed::FramedStream;
 pub use handshake::{Peer, client_handshake, server_handshake};
 pub use identity::{AllowList, Identity, KeySource};
+pub use logging::init_logging;

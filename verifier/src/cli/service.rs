@@ -92,23 +92,10 @@ enum RentedAction {
     List,
 }
 
-fn init_logging(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GPUPROOF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 /// Runs the service until SIGINT/SIGTERM or `--rounds`.
 pub(crate) fn run(args: &RunArgs) -> Result<()> {
     let config = ValidatorConfig::load(&args.config)?;
-    init_logging(args.log_json || config.log.json);
+    transport::init_logging(args.log_json || config.log.json);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

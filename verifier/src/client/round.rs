@@ -143,6 +143,25 @@ pub struct MinerReport {
 }
 
 impl MinerReport {
+    /// The round per device as scoring takes it: each device's verdicts in order, with the
+    /// class weight `class_weight` gives its claimed class (`None`: the name maps to no class).
+    pub fn device_rounds(
+        &self,
+        class_weight: impl Fn(Option<&str>) -> f64,
+    ) -> Vec<crate::scoring::DeviceRound<'_>> {
+        self.devices
+            .iter()
+            .map(|d| crate::scoring::DeviceRound {
+                class_weight: class_weight(d.class.as_deref()),
+                verdicts: d
+                    .challenges
+                    .iter()
+                    .filter_map(|c| c.verdict.as_ref())
+                    .collect(),
+            })
+            .collect()
+    }
+
     /// Every verdict of the round.
     pub fn verdicts(&self) -> impl Iterator<Item = &Verdict> {
         self.devices

@@ -29,7 +29,7 @@ use transport::{ConnectionLimits, Identity, KeySource};
 use crate::classes::ClassTable;
 use crate::client::{ChallengeOptions, ClientContext, MinerReport, MinerTarget, challenge_miner};
 use crate::planner::ClassPlanner;
-use crate::scoring::{DeviceRound, MinerStanding, normalize};
+use crate::scoring::{MinerStanding, normalize};
 use crate::session::SandboxChecker;
 pub use miners::{LocalnetError, MinerProcess, find_miner_host, start_miner};
 
@@ -278,22 +278,9 @@ pub async fn run_localnet(
             reports.push(done);
         }
         for (v, m, report) in &reports {
-            let devices: Vec<DeviceRound<'_>> = report
-                .devices
-                .iter()
-                .map(|d| DeviceRound {
-                    class_weight: d
-                        .class
-                        .as_deref()
-                        .and_then(|c| table.get(c))
-                        .map_or(0.0, |c| c.weight()),
-                    verdicts: d
-                        .challenges
-                        .iter()
-                        .filter_map(|c| c.verdict.as_ref())
-                        .collect(),
-                })
-                .collect();
+            let devices = report.device_rounds(|class| {
+                class.and_then(|c| table.get(c)).map_or(0.0, |c| c.weight())
+            });
             if let Some(class) = report.devices.first().and_then(|d| d.class.clone())
                 && let Some(slot) = classes.get_mut(*m)
             {

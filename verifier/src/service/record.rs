@@ -6,7 +6,7 @@ use validator_store::{MinerRoundRecord, StandingRow, VerdictRecord};
 
 use crate::classes::ClassTable;
 use crate::client::MinerReport;
-use crate::scoring::{DeviceRound, MinerStanding};
+use crate::scoring::MinerStanding;
 
 /// Who was challenged.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,22 +71,8 @@ pub fn miner_record(
         standing.reliability = p.reliability;
         standing.round_score = p.round_score;
     }
-    let devices: Vec<DeviceRound<'_>> = report
-        .devices
-        .iter()
-        .map(|d| DeviceRound {
-            class_weight: d
-                .class
-                .as_deref()
-                .and_then(|c| table.get(c))
-                .map_or(0.0, |c| c.weight()),
-            verdicts: d
-                .challenges
-                .iter()
-                .filter_map(|c| c.verdict.as_ref())
-                .collect(),
-        })
-        .collect();
+    let devices =
+        report.device_rounds(|class| class.and_then(|c| table.get(c)).map_or(0.0, |c| c.weight()));
     let any_verdict = devices.iter().any(|d| !d.verdicts.is_empty());
     if any_verdict {
         standing.record_round(&devices);

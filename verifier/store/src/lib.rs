@@ -137,15 +137,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
 
         // Look before writing anything: a newer or foreign file is left exactly as it was.
-        let version = schema::user_version(&conn, path)?;
-        if version > schema::LATEST {
-            return Err(StoreError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: schema::LATEST,
-            });
-        }
-        schema::check_identity(&conn, path, version)?;
+        known_version(&conn, path)?;
 
         let mode: String = conn
             .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
@@ -200,15 +192,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
         conn.pragma_update(None, "query_only", true)
             .map_err(open_err)?;
-        let version = schema::user_version(&conn, path)?;
-        if version > schema::LATEST {
-            return Err(StoreError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-                supported: schema::LATEST,
-            });
-        }
-        schema::check_identity(&conn, path, version)?;
+        let version = known_version(&conn, path)?;
         if version < schema::LATEST {
             return Err(StoreError::TooOld {
                 path: path.to_path_buf(),
@@ -271,6 +255,21 @@ impl Store {
             source,
         }
     }
+}
+
+/// The file's schema version, refusing one newer than this build knows or a file that is not
+/// a store; reads only.
+fn known_version(conn: &Connection, path: &Path) -> Result<u32, StoreError> {
+    let version = schema::user_version(conn, path)?;
+    if version > schema::LATEST {
+        return Err(StoreError::TooNew {
+            path: path.to_path_buf(),
+            found: version,
+            supported: schema::LATEST,
+        });
+    }
+    schema::check_identity(conn, path, version)?;
+    Ok(version)
 }
 
 #[cfg(test)]
