@@ -327,3 +327,52 @@ fn config_errors_say_what_to_fix() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("no/such/dir"), "{stderr}");
 }
+
+#[test]
+fn sigterm_stops_gracefully_and_the_next_start_resumes_the_round() {
+    let dir = TempDir::new("service-term");
+    let miners = miners(dir.path(), &[None, None, None]);
+    let config = write_config(
+        dir.path(),
+        &miners,
+        "concurrency = 1\ninterval_s = 3600\n\n[metrics]\nlisten = \"\"",
+    );
+    let db = dir.path().join("validator.sqlite");
+    let child = spawn_run(&config, 5);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Ok(store) = Store::open_read_only(&db)
+            && let Ok(Some(round)) = store.unfinished_round()
+            && !store.miners_done(round.id).unwrap().is_empty()
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no miner recorded in time");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // It finishes the miner in flight, records it, and exits 0 without finishing the round.
+    let log = finish(child, Duration::from_secs(120));
+    assert!(log.contains("shutdown requested"), "{log}");
+    assert!(log.contains("interrupted"), "{log}");
+    {
+        let store = Store::open_read_only(&db).unwrap();
+        assert_eq!(store.integrity_check().unwrap(), "ok");
+        let round = store
+            .unfinished_round()
+            .unwrap()
+            .expect("the round stays open");
+        assert!(!store.miners_done(round.id).unwrap().is_empty());
+    }
+    let log = finish(spawn_run(&config, 1), Duration::from_secs(240));
+    assert!(log.contains("resumed"), "{log}");
+    let store = Store::open_read_only(&db).unwrap();
+    let rounds = store.rounds().unwrap();
+    assert_eq!(rounds.len(), 1, "{rounds:?}");
+    assert!(rounds[0].finished_at.is_some());
+    assert_eq!(store.verdicts(None).unwrap().len(), miners.len() * 2);
+}
