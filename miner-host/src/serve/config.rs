@@ -113,6 +113,34 @@ pub struct ChainConfig {
     pub refresh_s: u64,
 }
 
+/// Longest `handshake_timeout_s` / `message_timeout_s` accepted: a day.
+pub const MAX_TIMEOUT_S: u64 = 86_400;
+/// Longest `certificate_validity_h` accepted: a year.
+pub const MAX_CERTIFICATE_VALIDITY_H: u64 = 8_760;
+
+impl LimitsConfig {
+    /// Checks the bounds: timeouts of 1 s to a day, a certificate validity of 1 h to a year.
+    pub fn check(&self) -> Result<(), String> {
+        for (name, value) in [
+            ("handshake_timeout_s", self.handshake_timeout_s),
+            ("message_timeout_s", self.message_timeout_s),
+        ] {
+            if !(1..=MAX_TIMEOUT_S).contains(&value) {
+                return Err(format!(
+                    "[limits] {name} = {value}: use 1 to {MAX_TIMEOUT_S} seconds"
+                ));
+            }
+        }
+        if !(1..=MAX_CERTIFICATE_VALIDITY_H).contains(&self.certificate_validity_h) {
+            return Err(format!(
+                "[limits] certificate_validity_h = {}: use 1 to {MAX_CERTIFICATE_VALIDITY_H} hours",
+                self.certificate_validity_h
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl MinerConfig {
     /// The address to publish: `[chain] external_addr`, else `listen` if it is a specific IP.
     pub fn external_addr(&self) -> Result<Option<SocketAddr>, String> {
@@ -307,6 +335,7 @@ impl MinerConfig {
         let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
         config.hotkey.source()?;
         config.external_addr()?;
+        config.limits.check()?;
         if let Some(chain) = &config.chain
             && !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://"))
         {
@@ -371,6 +400,21 @@ mod tests {
             .replace("# refresh_s", "refresh_s");
         let c = MinerConfig::parse(&with_chain).unwrap();
         assert_eq!(c.chain.unwrap().netuid, 51);
+    }
+
+    /// Fuzzing found these accepted (fuzz/regressions/miner_config): a validity whose seconds
+    /// overflow, and a timeout that overflows the clock.
+    #[test]
+    fn out_of_range_limits_are_refused() {
+        for (field, value) in [
+            ("certificate_validity_h", "5124095576030432"),
+            ("message_timeout_s", "9223372036854775807"),
+            ("handshake_timeout_s", "0"),
+        ] {
+            let text = format!("{BASE}[limits]\n{field} = {value}\n");
+            let err = MinerConfig::parse(&text).unwrap_err();
+            assert!(err.contains(field), "{err}");
+        }
     }
 
     #[test]

@@ -267,7 +267,13 @@ pub(crate) async fn serve_probe(
     let pending = Pending {
         job,
         peer_ip: connection.remote_address().ip().to_canonical(),
-        expires: Instant::now() + limits.message_timeout,
+        // A timeout too large to add to the clock (only possible for settings built in code;
+        // miner.toml bounds it) expires in a day.
+        expires: {
+            let now = Instant::now();
+            now.checked_add(limits.message_timeout)
+                .unwrap_or(now + Duration::from_secs(86_400))
+        },
     };
     if !shared.probes.file(token, pending) {
         let detail = format!("{MAX_PENDING_PROBES} probes are already running; retry later");

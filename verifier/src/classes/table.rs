@@ -383,17 +383,19 @@ impl ClassTable {
 
 /// The form driver names are compared in: surrounding space trimmed, inner runs of white space
 /// made one space, ASCII lower case, and a leading `nvidia ` dropped (older drivers report
-/// `A100-SXM4-40GB` where newer ones report `NVIDIA A100-SXM4-40GB`).
+/// `A100-SXM4-40GB` where newer ones report `NVIDIA A100-SXM4-40GB`; every leading `nvidia `,
+/// so that the form is a fixed point: normalizing it again changes nothing).
 pub fn normalize_driver_name(name: &str) -> String {
     let joined = name
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
         .to_ascii_lowercase();
-    match joined.strip_prefix("nvidia ") {
-        Some(rest) => rest.to_string(),
-        None => joined,
+    let mut rest = joined.as_str();
+    while let Some(shorter) = rest.strip_prefix("nvidia ") {
+        rest = shorter;
     }
+    rest.to_string()
 }
 
 fn field_err(class: &str, field: &str, problem: &str) -> ClassError {
@@ -682,6 +684,25 @@ mod tests {
         assert_eq!(normalize_driver_name("A100-SXM4-40GB"), "a100-sxm4-40gb");
         assert_eq!(normalize_driver_name("cpu-reference"), "cpu-reference");
         assert_eq!(normalize_driver_name("   "), "");
+    }
+
+    /// Fuzzing found `NVIDIA NVIDIA H100 80GB HBM3` normalized to a form that normalized
+    /// again to another (fuzz/regressions/class_table).
+    #[test]
+    fn normalization_is_a_fixed_point() {
+        for name in [
+            "NVIDIA NVIDIA H100 80GB HBM3",
+            "nvidia  nvidia nvidia x",
+            "NVIDIA",
+            "nvidia ",
+        ] {
+            let once = normalize_driver_name(name);
+            assert_eq!(normalize_driver_name(&once), once, "{name:?}");
+        }
+        assert_eq!(
+            normalize_driver_name("NVIDIA NVIDIA H100 80GB HBM3"),
+            "h100 80gb hbm3"
+        );
     }
 
     #[test]

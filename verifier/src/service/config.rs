@@ -360,11 +360,23 @@ impl ValidatorConfig {
                     .into(),
             );
         }
-        if r.miner_timeout_s == 0 || r.interval_s == 0 {
-            return Err(
-                "[round] interval_s and miner_timeout_s must be at least 1 (defaults 600, 120)"
-                    .into(),
-            );
+        if !(1..=604_800).contains(&r.interval_s) {
+            return Err(format!(
+                "[round] interval_s = {}: use 1 to 604800 seconds (a week; default 600)",
+                r.interval_s
+            ));
+        }
+        if !(1..=3_600).contains(&r.miner_timeout_s) {
+            return Err(format!(
+                "[round] miner_timeout_s = {}: use 1 to 3600 seconds (default 120)",
+                r.miner_timeout_s
+            ));
+        }
+        if r.probe_mib > 4_096 {
+            return Err(format!(
+                "[round] probe_mib = {}: use 0 to 4096 (default 16)",
+                r.probe_mib
+            ));
         }
         if r.openings == 0 || r.openings > 1024 {
             return Err(format!(
@@ -464,6 +476,14 @@ mod tests {
             (
                 &format!("{STATIC}\n[round]\nconcurrency = 0\n"),
                 "concurrency = 0",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nminer_timeout_s = 18446744073709551615\n"),
+                "miner_timeout_s",
+            ),
+            (
+                &format!("{STATIC}\n[round]\ninterval_s = 0\n"),
+                "interval_s = 0",
             ),
             (
                 &format!("{STATIC}\n[metrics]\nlisten = \"x\"\n"),
