@@ -8,12 +8,11 @@
 #![no_main]
 
 use challenge_runtime::CheckVerdict;
-use gpuproof_fuzz::{exercise, small_params, with_sandbox};
+use gpuproof_fuzz::{exercise, small_params, with_loaded};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    with_sandbox(|sandbox| {
-        let loaded = sandbox.load(data);
+    with_loaded(data, |sandbox, loaded| {
         let builtin = builtin_modules::ALL.iter().position(|m| m.bytes == data);
         let module = match (loaded, builtin) {
             (Ok(module), _) => module,

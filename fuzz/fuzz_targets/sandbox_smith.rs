@@ -8,7 +8,7 @@
 //! outputs open and verify.
 #![no_main]
 
-use gpuproof_fuzz::{exercise, small_params, smith_config, with_sandbox};
+use gpuproof_fuzz::{exercise, small_params, smith_config, with_loaded};
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 
@@ -18,8 +18,8 @@ fuzz_target!(|data: &[u8]| {
     let mut u = Unstructured::new(rest);
     let Ok(module) = wasm_smith::Module::new(smith_config(), &mut u) else { return };
     let bytes = module.to_bytes();
-    with_sandbox(|sandbox| {
-        let module = match sandbox.load(&bytes) {
+    with_loaded(&bytes, |sandbox, loaded| {
+        let module = match loaded {
             Ok(module) => module,
             Err(e) => panic!("a generated module with only ABI imports does not load: {e}"),
         };

@@ -66,7 +66,10 @@ fn plan(scale: f64) {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(config) = ValidatorConfig::parse(text) else { return };
+    let config = match ValidatorConfig::parse(text) {
+        Ok(config) => config,
+        Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
+    };
     recheck(&config, "parse");
     let env: Vec<(&str, &str)> = text
         .lines()
@@ -76,8 +79,9 @@ fuzz_target!(|data: &[u8]| {
     if !env.is_empty() {
         let mut overridden = config.clone();
         let var = |name: &str| env.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
-        if overridden.apply_env(var).is_ok() {
-            recheck(&overridden, "apply_env");
+        match overridden.apply_env(var) {
+            Ok(()) => recheck(&overridden, "apply_env"),
+            Err(e) => gpuproof_fuzz::debug(|| format!("overrides rejected: {e}")),
         }
     }
     plan(config.round.target_scale);

@@ -17,7 +17,10 @@ const MAX_CALLS: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(scenario) = Scenario::from_json(text) else { return };
+    let scenario = match Scenario::from_json(text) {
+        Ok(scenario) => scenario,
+        Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
+    };
     let calls = scenario.epochs.iter().map(|e| e.set_weights.len()).sum::<usize>();
     if usize::from(scenario.n) > MAX_N
         || scenario.stakes.len() > MAX_N
@@ -31,7 +34,10 @@ fuzz_target!(|data: &[u8]| {
     {
         return;
     }
-    let Ok(result) = scenario.run() else { return };
+    let result = match scenario.run() {
+        Ok(result) => result,
+        Err(e) => return gpuproof_fuzz::debug(|| format!("run failed: {e}")),
+    };
     let n = usize::from(scenario.n);
     assert_eq!(result.epochs.len(), scenario.epochs.len(), "one report per epoch");
     for (i, e) in result.epochs.iter().enumerate() {

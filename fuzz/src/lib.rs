@@ -16,8 +16,9 @@ use challenges::commitment::{self, Opening};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
 use wasm_encoder::{
-    CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
-    FunctionSection, ImportSection, MemorySection, MemoryType, Module, TypeSection, ValType,
+    BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
+    Function, FunctionSection, GlobalSection, GlobalType, ImportSection, MemArg, MemArgTarget, MemorySection,
+    MemoryType, Module, TypeSection, ValType,
 };
 
 /// Largest guest memory of the fuzzing sandbox (the built-in modules need about 1.1 MiB).
@@ -38,28 +39,61 @@ pub fn limits() -> SandboxLimits {
     }
 }
 
-/// Loads after which a sandbox is replaced: `Sandbox::load` caches every module it compiles,
-/// forever, so one sandbox for a whole run would grow without bound.
-const LOADS_PER_SANDBOX: u32 = 64;
+/// Modules compiled after which a sandbox is replaced: `Sandbox::load` caches every module it
+/// compiles, forever, so one sandbox for a whole run would grow without bound.
+const COMPILED_PER_SANDBOX: u32 = 64;
 
 thread_local! {
     static SANDBOX: RefCell<Option<(Sandbox, u32)>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` with this thread's sandbox (built with [`limits`]), replaced every
-/// [`LOADS_PER_SANDBOX`] calls.
-pub fn with_sandbox<R>(f: impl FnOnce(&Sandbox) -> R) -> R {
+/// Loads `bytes` into this thread's sandbox (built with [`limits`]) and runs `f` with the
+/// sandbox and what `load` answered. The sandbox is replaced once it has compiled and cached
+/// [`COMPILED_PER_SANDBOX`] modules; a module it has cached costs nothing to load again.
+pub fn with_loaded<R>(
+    bytes: &[u8],
+    f: impl FnOnce(&Sandbox, Result<LoadedModule, SandboxError>) -> R,
+) -> R {
     SANDBOX.with(|cell| {
         let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|(_, uses)| *uses >= LOADS_PER_SANDBOX) {
+        if slot
+            .as_ref()
+            .is_none_or(|(_, compiled)| *compiled >= COMPILED_PER_SANDBOX)
+        {
             *slot = None;
             let sandbox = Sandbox::new(limits()).expect("the fuzz sandbox configures");
             *slot = Some((sandbox, 0));
         }
-        let (sandbox, uses) = slot.as_mut().expect("just set");
-        *uses += 1;
-        f(sandbox)
+        let (sandbox, compiled) = slot.as_mut().expect("just set");
+        let hit = sandbox.cached(blake3::hash(bytes).as_bytes()).is_some();
+        let loaded = sandbox.load(bytes);
+        if !hit && loaded.is_ok() {
+            *compiled += 1;
+        }
+        f(sandbox, loaded)
     })
+}
+
+/// Prints `what()` to stderr when `FUZZ_DEBUG` is set (read once): why an input was rejected,
+/// when running a target by hand on one file.
+pub fn debug(what: impl FnOnce() -> String) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("FUZZ_DEBUG").is_some()) {
+        eprintln!("FUZZ_DEBUG: {}", what());
+    }
+}
+
+/// True when the known, unfixed bug `id` should be let pass: `FUZZ_SKIP_KNOWN` is set (read
+/// once; `1` for every known bug, or a comma-separated list of ids). Long runs and the smoke
+/// run's fuzzing set it so a known bug does not stop the search for new ones; replays of
+/// `fuzz/regressions/` leave it unset, so `open-*` inputs still fail until the bug is fixed.
+/// Ids are listed under "Findings" in `fuzz/README.md`.
+pub fn known(id: &str) -> bool {
+    static SKIP: OnceLock<Option<String>> = OnceLock::new();
+    match SKIP.get_or_init(|| std::env::var("FUZZ_SKIP_KNOWN").ok()) {
+        Some(list) => list == "1" || list.split(',').any(|s| s.trim() == id),
+        None => false,
+    }
 }
 
 /// The process's CPU backend: one device, one worker thread, 64 MiB reported.
@@ -221,7 +255,9 @@ pub fn smith_config() -> wasm_smith::Config {
     wasm_smith::Config {
         available_imports: Some(IMPORTS_MODULE.get_or_init(smith_imports).clone()),
         exports: Some(EXPORTS_MODULE.get_or_init(smith_exports).clone()),
-        max_memories: 1,
+        // The exported memory is generated on top of this count (`exports` ignores the
+        // limits), and the sandbox's pooling allocator takes one memory per instance.
+        max_memories: 0,
         max_memory32_bytes: SMITH_MAX_PAGES * 65536,
         memory64_enabled: false,
         max_tables: 1,
@@ -251,7 +287,7 @@ pub const PROGRAM_MEMORY: i32 = 2 * 65536;
 pub const PROGRAM_PARAMS_PTR: i32 = 256;
 /// Where `abi_calls`' modules keep 32 bytes of key material.
 pub const PROGRAM_KEY_PTR: i32 = 512;
-/// What `abi_calls`' `alloc` export always answers.
+/// Where `abi_calls`' `alloc` export starts allocating.
 pub const PROGRAM_ALLOC_PTR: i32 = 4096;
 /// Most import calls in one program.
 pub const PROGRAM_MAX_STEPS: usize = 48;
@@ -383,37 +419,108 @@ pub fn decode_program(data: &[u8]) -> Vec<Step> {
     steps
 }
 
-/// The body of one export of an `abi_calls` module: every step in order, each result kept in
-/// local `last`; a result below `-10` (no status of ABI v1) executes `unreachable`, so an
-/// import answering outside its contract shows up as an `Unreachable` trap.
-fn program_body(steps: &[Step], last: u32, result_is_last: bool) -> Function {
-    let mut f = Function::new([(1, ValType::I32)]);
-    let mut ins = f.instructions();
+/// Bytes of one encoded step: import index `u32`, `last` mask `u32` (bit `j`: argument `j`
+/// is the previous result), then 8 argument slots of `i64`, all little-endian.
+pub const STEP_BYTES: usize = 8 + 8 * 8;
+
+/// Encodes `steps` for [`interpreter_module`]: what `abi_calls` passes as the params of `run`,
+/// `check` and `work`.
+pub fn encode_program(steps: &[Step]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(steps.len() * STEP_BYTES);
     for step in steps {
-        for (arg, &param) in step.args.iter().zip(IMPORTS[step.import].1) {
-            match (*arg, param) {
-                (Arg::Const(v), I32) => {
-                    ins.i32_const(v as i32);
-                }
-                (Arg::Const(v), I64) => {
-                    ins.i64_const(v);
-                }
-                (Arg::Last, I32) => {
-                    ins.local_get(last);
-                }
-                (Arg::Last, I64) => {
-                    ins.local_get(last).i64_extend_i32_s();
-                }
+        let mut mask = 0u32;
+        let mut slots = [0i64; 8];
+        for (j, arg) in step.args.iter().enumerate().take(8) {
+            match arg {
+                Arg::Const(v) => slots[j] = *v,
+                Arg::Last => mask |= 1 << j,
             }
         }
-        ins.call(step.import as u32)
+        out.extend_from_slice(&(step.import as u32).to_le_bytes());
+        out.extend_from_slice(&mask.to_le_bytes());
+        for v in slots {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    out
+}
+
+fn mem(offset: u64, align: u32) -> MemArg {
+    MemArg {
+        offset,
+        align,
+        target: MemArgTarget::Memory(0),
+        ordering: None,
+    }
+}
+
+/// The interpreter loop of `run`, `check` and `work` (parameters `0` = program pointer,
+/// `1` = its length; locals from `first_local`: `last`, `ptr`, `end`, `mask`): every whole
+/// [`STEP_BYTES`] record in order, dispatched with `br_table` to the call of its import with
+/// each argument either the record's constant (wrapped to `i32` where the parameter is one) or
+/// `last` (sign-extended where `i64`). Each result goes to `last`; one below `-10` (no status
+/// of ABI v1) executes `unreachable`, so an import answering outside its contract shows up as
+/// an `Unreachable` trap. Returns `last` when `result_is_last`, else `OK`.
+fn interpreter_body(first_local: u32, result_is_last: bool) -> Function {
+    let (last, ptr, end, mask) = (first_local, first_local + 1, first_local + 2, first_local + 3);
+    let mut f = Function::new([(4, ValType::I32)]);
+    let mut ins = f.instructions();
+    ins.local_get(0).local_set(ptr);
+    ins.local_get(0).local_get(1).i32_add().local_set(end);
+    ins.block(BlockType::Empty); // exit
+    ins.loop_(BlockType::Empty); // top
+    ins.local_get(ptr)
+        .i32_const(STEP_BYTES as i32)
+        .i32_add()
+        .local_get(end)
+        .i32_gt_u()
+        .br_if(1);
+    ins.local_get(ptr).i32_load(mem(4, 0)).local_set(mask);
+    ins.block(BlockType::Empty); // done
+    for _ in 0..IMPORTS.len() {
+        ins.block(BlockType::Empty);
+    }
+    ins.local_get(ptr).i32_load(mem(0, 0));
+    let targets: Vec<u32> = (0..IMPORTS.len() as u32).collect();
+    ins.br_table(targets, IMPORTS.len() as u32);
+    for (i, (_, params)) in IMPORTS.iter().enumerate() {
+        ins.end();
+        for (j, p) in params.iter().enumerate() {
+            let slot = 8 + 8 * j as u64;
+            match p {
+                I32 => {
+                    ins.local_get(last)
+                        .local_get(ptr)
+                        .i64_load(mem(slot, 0))
+                        .i32_wrap_i64();
+                }
+                I64 => {
+                    ins.local_get(last)
+                        .i64_extend_i32_s()
+                        .local_get(ptr)
+                        .i64_load(mem(slot, 0));
+                }
+            }
+            ins.local_get(mask).i32_const(1 << j).i32_and().select();
+        }
+        ins.call(i as u32)
             .local_tee(last)
             .i32_const(abi::status::BAD_REQUEST)
             .i32_lt_s()
-            .if_(wasm_encoder::BlockType::Empty)
+            .if_(BlockType::Empty)
             .unreachable()
             .end();
+        // From the end of block `i`, `done` is `IMPORTS.len() - 1 - i` labels out.
+        ins.br((IMPORTS.len() - 1 - i) as u32);
     }
+    ins.end(); // done
+    ins.local_get(ptr)
+        .i32_const(STEP_BYTES as i32)
+        .i32_add()
+        .local_set(ptr);
+    ins.br(0);
+    ins.end(); // top
+    ins.end(); // exit
     if result_is_last {
         ins.local_get(last);
     } else {
@@ -423,59 +530,84 @@ fn program_body(steps: &[Step], last: u32, result_is_last: bool) -> Function {
     f
 }
 
-/// A module that runs `steps` from each of `run`, `check` and `work` (returning `OK`, the last
-/// result, and `OK`), with two pages of memory holding valid `membw` params at
-/// [`PROGRAM_PARAMS_PTR`] and key material at [`PROGRAM_KEY_PTR`]; `alloc` always answers
-/// [`PROGRAM_ALLOC_PTR`].
-pub fn program_module(steps: &[Step]) -> Vec<u8> {
-    let mut types = TypeSection::new();
-    let mut imports = ImportSection::new();
-    add_imports(&mut types, &mut imports);
-    let mut funcs = FunctionSection::new();
-    let mut code = CodeSection::new();
-    let mut exports = ExportSection::new();
-    let first = IMPORTS.len() as u32;
-    for (i, (name, params)) in EXPORTS.iter().enumerate() {
-        let ty = types.len();
-        types
-            .ty()
-            .function(vec![ValType::I32; *params], [ValType::I32]);
-        funcs.function(ty);
-        let body = match *name {
-            "alloc" => {
+/// The `abi_calls` module, built once: its `run`, `check` and `work` interpret the program
+/// passed as their params ([`encode_program`]) and return `OK`, the last result, and `OK`;
+/// `alloc` is a bump allocator from [`PROGRAM_ALLOC_PTR`]; two fixed pages of memory hold
+/// valid `membw` params at [`PROGRAM_PARAMS_PTR`] and 32 bytes of key material at
+/// [`PROGRAM_KEY_PTR`]. One module for every input means one compilation per sandbox,
+/// not per exec.
+pub fn interpreter_module() -> &'static [u8] {
+    static MODULE: OnceLock<Vec<u8>> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let mut types = TypeSection::new();
+        let mut imports = ImportSection::new();
+        add_imports(&mut types, &mut imports);
+        let mut funcs = FunctionSection::new();
+        let mut code = CodeSection::new();
+        let mut exports = ExportSection::new();
+        let first = IMPORTS.len() as u32;
+        for (i, (name, params)) in EXPORTS.iter().enumerate() {
+            let ty = types.len();
+            types
+                .ty()
+                .function(vec![ValType::I32; *params], [ValType::I32]);
+            funcs.function(ty);
+            let body = if *name == "alloc" {
+                // old = next; next += (len + 15) & !15; old
                 let mut f = Function::new([]);
-                f.instructions().i32_const(PROGRAM_ALLOC_PTR).end();
+                f.instructions()
+                    .global_get(0)
+                    .global_get(0)
+                    .local_get(0)
+                    .i32_const(15)
+                    .i32_add()
+                    .i32_const(!15)
+                    .i32_and()
+                    .i32_add()
+                    .global_set(0)
+                    .end();
                 f
-            }
-            other => program_body(steps, *params as u32, other == "check"),
-        };
-        code.function(&body);
-        exports.export(name, ExportKind::Func, first + i as u32);
-    }
-    let mut memories = MemorySection::new();
-    let pages = (PROGRAM_MEMORY / 65536) as u64;
-    memories.memory(MemoryType {
-        minimum: pages,
-        maximum: Some(pages),
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    });
-    exports.export("memory", ExportKind::Memory, 0);
-    let mut data = DataSection::new();
-    let [_, membw] = small_params();
-    data.active(0, &ConstExpr::i32_const(PROGRAM_PARAMS_PTR), membw);
-    data.active(0, &ConstExpr::i32_const(PROGRAM_KEY_PTR), [0x5a; 32]);
-    let mut module = Module::new();
-    module
-        .section(&types)
-        .section(&imports)
-        .section(&funcs)
-        .section(&memories)
-        .section(&exports)
-        .section(&code)
-        .section(&data);
-    module.finish()
+            } else {
+                interpreter_body(*params as u32, *name == "check")
+            };
+            code.function(&body);
+            exports.export(name, ExportKind::Func, first + i as u32);
+        }
+        let mut memories = MemorySection::new();
+        let pages = (PROGRAM_MEMORY / 65536) as u64;
+        memories.memory(MemoryType {
+            minimum: pages,
+            maximum: Some(pages),
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        exports.export("memory", ExportKind::Memory, 0);
+        let mut globals = GlobalSection::new();
+        globals.global(
+            GlobalType {
+                val_type: ValType::I32,
+                mutable: true,
+                shared: false,
+            },
+            &ConstExpr::i32_const(PROGRAM_ALLOC_PTR),
+        );
+        let mut data = DataSection::new();
+        let [_, membw] = small_params();
+        data.active(0, &ConstExpr::i32_const(PROGRAM_PARAMS_PTR), membw);
+        data.active(0, &ConstExpr::i32_const(PROGRAM_KEY_PTR), [0x5a; 32]);
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&imports)
+            .section(&funcs)
+            .section(&memories)
+            .section(&globals)
+            .section(&exports)
+            .section(&code)
+            .section(&data);
+        module.finish()
+    })
 }
 
 /// What [`exercise`] saw.

@@ -370,8 +370,12 @@ listen = ""
 #!env GPUPROOF_VALIDATOR_NETUID=51
 #!env GPUPROOF_VALIDATOR_ROUND_INTERVAL_S=30
 #!env GPUPROOF_VALIDATOR_METRICS_LISTEN=127.0.0.1:9465
+#!env GPUPROOF_VALIDATOR_STORE=/var/lib/validator.sqlite
 [hotkey]
 uri = "//Alice"
+[miners]
+source = "static"
+static = [{ hotkey = "0x0101010101010101010101010101010101010101010101010101010101010101", addr = "[::1]:8091" }]
 [round]
 target_scale = 2.5
 "#,
