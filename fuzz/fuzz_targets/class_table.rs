@@ -44,10 +44,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     for line in text.lines().take(8) {
         let once = normalize_driver_name(line);
-        // Known: `NVIDIA NVIDIA x` loses one prefix per call (fuzz/README.md, Findings).
-        if once.starts_with("nvidia ") && gpuproof_fuzz::known("normalize-idempotence") {
-            continue;
-        }
         assert_eq!(normalize_driver_name(&once), once, "normalisation is not idempotent");
     }
     let table = match ClassTable::from_toml(text) {

@@ -38,18 +38,13 @@ fuzz_target!(|data: &[u8]| {
         ("handshake_timeout_s", limits.handshake_timeout),
         ("message_timeout_s", limits.message_timeout),
     ] {
-        // Known (fuzz/README.md, Findings): no upper bound on either.
-        if now.checked_add(timeout).is_none() && gpuproof_fuzz::known("timeout-instant-overflow") {
-            continue;
-        }
         assert!(
             now.checked_add(timeout).is_some(),
             "[limits] {what} is accepted but Instant::now() + it overflows"
         );
     }
-    let validity_s = config.limits.certificate_validity_h.max(1).checked_mul(3600);
     assert!(
-        validity_s.is_some() || gpuproof_fuzz::known("certificate-validity-overflow"),
+        config.limits.certificate_validity_h.max(1).checked_mul(3600).is_some(),
         "[limits] certificate_validity_h is accepted but its seconds overflow a u64"
     );
     assert!(MinerConfig::parse(text).is_ok(), "parse is not deterministic");
