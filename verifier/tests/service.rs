@@ -16,12 +16,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use process::{TempDir, miner_host_bin};
+use process::miner_host_bin;
 use protocol::Hotkey;
 use transport::KeySource;
 use transport::identity::{hotkey_of, load_hotkey, ss58};
 use validator_store::Store;
-use verifier::localnet::{MinerProcess, start_miner};
+use verifier::localnet::{MinerProcess, TempDir, start_miner};
 
 const VALIDATOR_URI: &str = "//ServiceTestValidator";
 
@@ -124,7 +124,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 #[test]
 fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
-    let dir = TempDir::new("service-run");
+    let dir = TempDir::new("service-run").unwrap();
     let miners = miners(dir.path(), &[None, None, Some("forge")]);
     let port = free_port();
     let config = write_config(
@@ -211,7 +211,7 @@ fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
 
 #[test]
 fn sigkill_mid_round_loses_nothing_duplicates_nothing_and_the_round_resumes() {
-    let dir = TempDir::new("service-kill");
+    let dir = TempDir::new("service-kill").unwrap();
     let miners = miners(dir.path(), &[None, None, None, None]);
     let config = write_config(
         dir.path(),
@@ -288,27 +288,27 @@ fn sigkill_mid_round_loses_nothing_duplicates_nothing_and_the_round_resumes() {
     assert_eq!(store.miners_done(rounds[0].id).unwrap().len(), miners.len());
 }
 
-#[test]
-fn config_errors_say_what_to_fix() {
-    let dir = TempDir::new("service-config");
-    let config = dir.path().join("validator.toml");
-    std::fs::write(&config, "[hotkey]\nuri = \"//Alice\"\n").unwrap();
+/// `verifier run --config <config>`, which must fail; its stderr.
+fn run_failing(config: &Path) -> String {
     let out = verifier()
         .args(["run", "--config"])
-        .arg(&config)
+        .arg(config)
         .output()
         .unwrap();
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn config_errors_say_what_to_fix() {
+    let dir = TempDir::new("service-config").unwrap();
+    let config = dir.path().join("validator.toml");
+    std::fs::write(&config, "[hotkey]\nuri = \"//Alice\"\n").unwrap();
+    let stderr = run_failing(&config);
     assert!(stderr.contains("validator.toml"), "{stderr}");
     assert!(stderr.contains("source = \"static\""), "{stderr}");
 
-    let missing = verifier()
-        .args(["run", "--config"])
-        .arg(dir.path().join("nope.toml"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&missing.stderr);
+    let stderr = run_failing(&dir.path().join("nope.toml"));
     assert!(stderr.contains("validator.example.toml"), "{stderr}");
 
     // A store path in a directory that does not exist: the error names it.
@@ -318,19 +318,13 @@ fn config_errors_say_what_to_fix() {
          static = [{ hotkey = \"5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty\", addr = \"127.0.0.1:1\" }]\n",
     )
     .unwrap();
-    let out = verifier()
-        .args(["run", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = run_failing(&config);
     assert!(stderr.contains("no/such/dir"), "{stderr}");
 }
 
 #[test]
 fn sigterm_stops_gracefully_and_the_next_start_resumes_the_round() {
-    let dir = TempDir::new("service-term");
+    let dir = TempDir::new("service-term").unwrap();
     let miners = miners(dir.path(), &[None, None, None]);
     let config = write_config(
         dir.path(),

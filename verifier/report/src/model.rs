@@ -102,6 +102,14 @@ impl Kind {
             _ => "none",
         }
     }
+
+    /// Border colour of a legend swatch: the outline where there is one, else the fill.
+    pub(crate) fn border(self) -> &'static str {
+        match self.stroke() {
+            "none" => self.fill(),
+            stroke => stroke,
+        }
+    }
 }
 
 /// Counts per kind.

@@ -26,11 +26,7 @@ pub(crate) fn legend(counts: &Counts) -> String {
             out,
             "<li><span class=\"sw\" style=\"background:{};border-color:{}\"></span>{}{note}</li>",
             k.fill(),
-            if k.stroke() == "none" {
-                k.fill()
-            } else {
-                k.stroke()
-            },
+            k.border(),
             k.label()
         );
     }

@@ -24,11 +24,7 @@ fn chip(out: &mut String, k: Kind, n: Option<usize>) {
         out,
         "<span class=\"chip\"><span class=\"sw\" style=\"background:{};border-color:{}\"></span>{}",
         k.fill(),
-        if k.stroke() == "none" {
-            k.fill()
-        } else {
-            k.stroke()
-        },
+        k.border(),
         k.label()
     );
     if let Some(n) = n {

@@ -346,6 +346,11 @@ impl ClassTable {
         self.classes.iter().find(|c| c.id == id)
     }
 
+    /// The scoring weight of class `id`; 0 for no class or one this table does not have.
+    pub fn weight_of(&self, id: Option<&str>) -> f64 {
+        id.and_then(|c| self.get(c)).map_or(0.0, GpuClass::weight)
+    }
+
     /// The class a driver-reported device name maps to, comparing [normalized](normalize_driver_name)
     /// names exactly.
     ///

@@ -241,9 +241,7 @@ pub(crate) fn report(args: &ReportArgs) -> Result<()> {
     let store = open_existing(&path)?;
     let input = ReportInput {
         title: format!("gpuproof validator report — {}", path.display()),
-        generated_at: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)),
+        generated_at: service::now_unix(),
         rounds: store.rounds()?,
         verdicts: store.verdicts(None)?,
         standings: store.standings()?,
@@ -264,9 +262,7 @@ pub(crate) fn report(args: &ReportArgs) -> Result<()> {
 /// Adds, removes or lists rented machines.
 pub(crate) fn rented(args: &RentedArgs) -> Result<()> {
     let path = args.store.path()?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let now = service::now_unix();
     let ss58 = |h: &str| -> Result<String> {
         Ok(transport::identity::ss58(
             &transport::identity::parse_hotkey(h)?,

@@ -278,9 +278,7 @@ pub async fn run_localnet(
             reports.push(done);
         }
         for (v, m, report) in &reports {
-            let devices = report.device_rounds(|class| {
-                class.and_then(|c| table.get(c)).map_or(0.0, |c| c.weight())
-            });
+            let devices = report.device_rounds(|class| table.weight_of(class));
             if let Some(class) = report.devices.first().and_then(|d| d.class.clone())
                 && let Some(slot) = classes.get_mut(*m)
             {
@@ -378,6 +376,17 @@ pub async fn run_localnet(
 pub struct TempDir(std::path::PathBuf);
 
 impl TempDir {
+    /// A new, empty directory under the system temp dir, named `gpuproof-<tag>-<random>`.
+    pub fn new(tag: &str) -> Result<Self, LocalnetError> {
+        let suffix: [u8; 8] = transport::identity::os_random().map_err(other)?;
+        let path = std::env::temp_dir().join(format!("gpuproof-{tag}-{}", hex::encode(suffix)));
+        std::fs::create_dir_all(&path).map_err(|e| LocalnetError::Files {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self(path))
+    }
+
     /// Its path.
     pub fn path(&self) -> &std::path::Path {
         &self.0
@@ -391,13 +400,7 @@ impl Drop for TempDir {
 }
 
 fn tempdir() -> Result<TempDir, LocalnetError> {
-    let suffix: [u8; 8] = transport::identity::os_random().map_err(other)?;
-    let path = std::env::temp_dir().join(format!("gpuproof-localnet-{}", hex::encode(suffix)));
-    std::fs::create_dir_all(&path).map_err(|e| LocalnetError::Files {
-        path: path.clone(),
-        reason: e.to_string(),
-    })?;
-    Ok(TempDir(path))
+    TempDir::new("localnet")
 }
 
 #[cfg(test)]

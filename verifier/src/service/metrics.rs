@@ -59,10 +59,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// Counts one device verdict of `kind`.
-    pub fn count_verdict(&self, kind: &str) {
+    /// Counts `n` device verdicts of `kind`.
+    pub fn count_verdicts(&self, kind: &str, n: u64) {
         if let Ok(mut v) = self.verdicts.lock() {
-            *v.entry(kind.to_string()).or_default() += 1;
+            *v.entry(kind.to_string()).or_default() += n;
         }
     }
 
@@ -277,9 +277,8 @@ mod tests {
     async fn serves_the_text_format_and_404_otherwise() {
         let metrics = Arc::new(Metrics::default());
         metrics.rounds.fetch_add(2, Ordering::Relaxed);
-        metrics.count_verdict("pass");
-        metrics.count_verdict("pass");
-        metrics.count_verdict("wrong-result");
+        metrics.count_verdicts("pass", 2);
+        metrics.count_verdicts("wrong-result", 1);
         metrics.count_submission("set-weights", true);
         metrics.set_check_seconds(Arc::new(|| 1.25));
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

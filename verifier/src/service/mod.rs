@@ -101,7 +101,8 @@ pub struct ServiceSummary {
     pub interrupted: bool,
 }
 
-fn now_unix() -> i64 {
+/// Now, in Unix seconds (0 if the clock is before 1970).
+pub fn now_unix() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -465,16 +466,12 @@ impl Service {
 
     /// Submits (or, without a chain, records) the weights when they are due.
     async fn weights(&self, round_id: i64, metagraph: Option<&Metagraph>) {
-        let standings = match self.store.with(|s| s.standings()).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.store_failed("read standings", &e);
-                return;
-            }
-        };
         let (Some(client), Some(chain), Some(metagraph)) =
             (&self.chain, &self.config.chain, metagraph)
         else {
+            let Some(standings) = self.standings().await else {
+                return;
+            };
             let outcome = plan_weights(&standings, &local_limits(&standings));
             self.record_submission(round_id, "local", outcome.map(|p| (p, None)))
                 .await;
@@ -502,6 +499,9 @@ impl Service {
         if last.is_some_and(|l| metagraph.block < l.saturating_add(interval)) {
             return;
         }
+        let Some(standings) = self.standings().await else {
+            return;
+        };
         // Only miners still at their UID count.
         let current: Vec<_> = standings
             .into_iter()
@@ -565,6 +565,17 @@ impl Service {
                 .await
             {
                 self.store_failed("record the weights block", &e);
+            }
+        }
+    }
+
+    /// Every standing, or `None` (logged and counted) when the store cannot be read.
+    async fn standings(&self) -> Option<Vec<validator_store::StandingRow>> {
+        match self.store.with(|s| s.standings()).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                self.store_failed("read standings", &e);
+                None
             }
         }
     }
@@ -750,9 +761,7 @@ async fn challenge_and_record(
     match store.with(move |s| s.record_miner_round(&record)).await {
         Ok(_) => {
             for (kind, n) in &counts {
-                for _ in 0..*n {
-                    metrics.count_verdict(kind);
-                }
+                metrics.count_verdicts(kind, *n);
             }
             metrics.miner_rounds.fetch_add(1, Relaxed);
             info!(miner = %miner.id.hotkey, uid = ?miner.id.uid, verdicts = ?counts, score, error = ?report.error, "miner recorded");

@@ -34,17 +34,7 @@ pub fn miner_record(
     for device in &report.devices {
         for challenge in &device.challenges {
             let timing = challenge.verdict.as_ref().and_then(|v| v.timing());
-            let window = challenge.verdict.as_ref().map(|v| match v.timing() {
-                Some(t) => t.window,
-                None => match v {
-                    crate::session::Verdict::Timeout(t) => t.window,
-                    _ => crate::session::Envelope {
-                        min_s: f64::NAN,
-                        max_s: f64::NAN,
-                        peak_floor_s: f64::NAN,
-                    },
-                },
-            });
+            let window = challenge.verdict.as_ref().and_then(|v| v.window());
             let finite = |x: f64| x.is_finite().then_some(x);
             let detail_json = match (&challenge.verdict, &challenge.error) {
                 (Some(v), _) => serde_json::to_string(v).unwrap_or_default(),
@@ -71,8 +61,7 @@ pub fn miner_record(
         standing.reliability = p.reliability;
         standing.round_score = p.round_score;
     }
-    let devices =
-        report.device_rounds(|class| class.and_then(|c| table.get(c)).map_or(0.0, |c| c.weight()));
+    let devices = report.device_rounds(|class| table.weight_of(class));
     let any_verdict = devices.iter().any(|d| !d.verdicts.is_empty());
     if any_verdict {
         standing.record_round(&devices);

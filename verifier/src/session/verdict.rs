@@ -61,6 +61,15 @@ impl Verdict {
         }
     }
 
+    /// The expected window the verdict was judged by (none for a `ProtocolError`, which may
+    /// come before the challenge was sized).
+    pub fn window(&self) -> Option<&Envelope> {
+        match self {
+            Self::Timeout(t) => Some(&t.window),
+            other => other.timing().map(|t| &t.window),
+        }
+    }
+
     /// The leaf a `WrongResult` names, if it names one.
     pub fn failed_leaf(&self) -> Option<LeafRef> {
         match self {
