@@ -37,7 +37,17 @@ fn main() {
         challenges.join("Cargo.toml").display()
     );
 
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The pinned toolchain, not the outer one: under `cargo +nightly …` (cargo-fuzz with a
+    // sanitizer, say) the outer build passes its own `RUSTC` and sets `RUSTUP_TOOLCHAIN`, and
+    // the modules would be rebuilt with that toolchain into the shared `target/wasm-modules`
+    // (or fail, where it lacks the wasm32 target). So the nested build runs rustup's `cargo`
+    // from the repository root, where `rust-toolchain.toml` decides, with those variables
+    // removed. Without rustup (no `cargo` on PATH answering `+toolchain`), the outer cargo.
+    let cargo = if rustup_cargo_works(&repo) {
+        "cargo".to_string()
+    } else {
+        std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+    };
     let cargo_home = std::env::var("CARGO_HOME")
         .map(PathBuf::from)
         .unwrap_or_else(|_| home().join(".cargo"));
@@ -59,17 +69,27 @@ fn main() {
     .arg(modules.join("Cargo.toml"))
     .arg("--target-dir")
     .arg(&target)
+    .current_dir(&repo)
     .env("CARGO_ENCODED_RUSTFLAGS", flags);
     for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC",
+        "RUSTDOC",
         "RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
         "RUSTC_WORKSPACE_WRAPPER",
         "RUSTC_WRAPPER",
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
-        "CARGO_PROFILE_RELEASE_DEBUG",
     ] {
         cmd.env_remove(var);
+    }
+    // Profile overrides meant for the outer build (`CARGO_PROFILE_RELEASE_OPT_LEVEL`, set by
+    // `scripts/fuzz-smoke`, say) would change the modules' bytes.
+    for (var, _) in std::env::vars_os() {
+        if var.to_string_lossy().starts_with("CARGO_PROFILE_") {
+            cmd.env_remove(var);
+        }
     }
     let status = cmd
         .status()
@@ -89,6 +109,31 @@ fn main() {
         std::fs::copy(&built, out.join(format!("{file}.wasm")))
             .unwrap_or_else(|e| panic!("copying {}: {e}", built.display()));
     }
+}
+
+/// Whether `cargo` on PATH is rustup's proxy, resolving the toolchain from
+/// `rust-toolchain.toml` in `repo` (a plain cargo refuses the `+toolchain` argument).
+fn rustup_cargo_works(repo: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(repo.join("rust-toolchain.toml")) else {
+        return false;
+    };
+    let Some(channel) = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("channel"))
+        .filter_map(|rest| rest.split('"').nth(1))
+        .next()
+    else {
+        return false;
+    };
+    Command::new("cargo")
+        .arg(format!("+{channel}"))
+        .arg("--version")
+        .current_dir(repo)
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn home() -> PathBuf {

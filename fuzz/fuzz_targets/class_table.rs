@@ -41,22 +41,40 @@ fn params_decode(module: &Builtin, params: &[u8]) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     for line in text.lines().take(8) {
         let once = normalize_driver_name(line);
-        assert_eq!(normalize_driver_name(&once), once, "normalisation is not idempotent");
+        assert_eq!(
+            normalize_driver_name(&once),
+            once,
+            "normalisation is not idempotent"
+        );
     }
     let table = match ClassTable::from_toml(text) {
         Ok(table) => table,
         Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
     };
-    assert!(!table.classes().is_empty(), "an accepted table has no class");
+    assert!(
+        !table.classes().is_empty(),
+        "an accepted table has no class"
+    );
     for class in table.classes() {
         let by_id = table.get(class.id()).map(|c| c.id());
-        assert_eq!(by_id, Some(class.id()), "class {} not found by id", class.id());
+        assert_eq!(
+            by_id,
+            Some(class.id()),
+            "class {} not found by id",
+            class.id()
+        );
         for name in class.driver_names() {
             let found = table.classify(name).map(|c| c.id());
-            assert_eq!(found, Some(class.id()), "driver name {name:?} maps elsewhere");
+            assert_eq!(
+                found,
+                Some(class.id()),
+                "driver name {name:?} maps elsewhere"
+            );
         }
         let same = table
             .with_class(class.clone())
@@ -80,7 +98,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     for class in table.classes().iter().take(MAX_PLANNED) {
-        let Some(name) = class.driver_names().first() else { continue };
+        let Some(name) = class.driver_names().first() else {
+            continue;
+        };
         let device = gpu(name);
         for module in builtin_modules::ALL {
             for rented in [false, true] {

@@ -23,17 +23,23 @@ fn round_trip(message: &Message) {
     assert_eq!(&again, message, "payload round trip changed the message");
     let frame = message.encode().expect("a decoded message re-frames");
     let mut decoder = FrameDecoder::new();
-    decoder.push(&frame).expect("a re-encoded frame is accepted");
+    decoder
+        .push(&frame)
+        .expect("a re-encoded frame is accepted");
     let frame = decoder.next_frame().expect("a re-encoded frame completes");
     assert!(decoder.next_frame().is_none(), "one frame became two");
-    decoder.finish().expect("a re-encoded frame ends on a boundary");
+    decoder
+        .finish()
+        .expect("a re-encoded frame ends on a boundary");
     assert_eq!(frame.kind, message.kind());
     assert_eq!(frame.payload, payload, "framing changed the payload");
     assert_eq!(&frame.decode().expect("the frame decodes"), message);
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&selector, rest)) = data.split_first() else { return };
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
     if selector & 1 == 1 {
         let kind = MessageKind::ALL[usize::from(selector / 2) % MessageKind::ALL.len()];
         if let Ok(message) = Message::decode(kind, rest) {

@@ -16,7 +16,9 @@ use libfuzzer_sys::fuzz_target;
 use miner_host::serve::MinerConfig;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let config = match MinerConfig::parse(text) {
         Ok(config) => config,
         Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
@@ -44,8 +46,16 @@ fuzz_target!(|data: &[u8]| {
         );
     }
     assert!(
-        config.limits.certificate_validity_h.max(1).checked_mul(3600).is_some(),
+        config
+            .limits
+            .certificate_validity_h
+            .max(1)
+            .checked_mul(3600)
+            .is_some(),
         "[limits] certificate_validity_h is accepted but its seconds overflow a u64"
     );
-    assert!(MinerConfig::parse(text).is_ok(), "parse is not deterministic");
+    assert!(
+        MinerConfig::parse(text).is_ok(),
+        "parse is not deterministic"
+    );
 });

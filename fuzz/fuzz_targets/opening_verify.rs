@@ -12,7 +12,9 @@ fuzz_target!(|data: &[u8]| {
     let (head, rest) = data.split_at(9);
     let output_len = u64::from(u16::from_le_bytes([head[0], head[1]])) * 16;
     let leaf = u64::from(head[2]);
-    let output: Vec<u8> = (0..output_len).map(|i| (i as u8).wrapping_mul(head[3] | 1)).collect();
+    let output: Vec<u8> = (0..output_len)
+        .map(|i| (i as u8).wrapping_mul(head[3] | 1))
+        .collect();
     let tree = OutputTree::new(&output);
     let root = tree.root();
     // An arbitrary opening: chunk then 64-byte node pairs.
@@ -28,9 +30,14 @@ fuzz_target!(|data: &[u8]| {
             NodePair { left, right }
         })
         .collect();
-    let forged = Opening { chunk: chunk.to_vec(), path };
+    let forged = Opening {
+        chunk: chunk.to_vec(),
+        path,
+    };
     if verify_opening(&root, output_len, leaf, &forged).is_ok() {
-        let real = tree.open(&output, leaf).expect("a leaf that verified exists");
+        let real = tree
+            .open(&output, leaf)
+            .expect("a leaf that verified exists");
         assert_eq!(forged.chunk, real.chunk, "a forged chunk verified");
     }
     if let Ok(real) = tree.open(&output, leaf) {

@@ -23,13 +23,21 @@ fuzz_target!(|data: &[u8]| {
             let seen = exercise(sandbox, &module, params);
             // `small_params` lists params in `builtin_modules::ALL` order.
             if builtin == Some(i) {
-                assert!(seen.run.is_ok(), "built-in #{i} fails its run: {:?}", seen.run);
+                assert!(
+                    seen.run.is_ok(),
+                    "built-in #{i} fails its run: {:?}",
+                    seen.run
+                );
                 assert!(
                     matches!(seen.check, Ok(CheckVerdict::Pass)),
                     "built-in #{i} does not pass a true leaf: {:?}",
                     seen.check
                 );
-                assert!(seen.work.is_ok(), "built-in #{i} declares no work: {:?}", seen.work);
+                assert!(
+                    seen.work.is_ok(),
+                    "built-in #{i} declares no work: {:?}",
+                    seen.work
+                );
             }
         }
     });

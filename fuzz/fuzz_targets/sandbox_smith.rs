@@ -14,9 +14,13 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     // The last byte picks the params; the rest drives the generator.
-    let Some((&which, rest)) = data.split_last() else { return };
+    let Some((&which, rest)) = data.split_last() else {
+        return;
+    };
     let mut u = Unstructured::new(rest);
-    let Ok(module) = wasm_smith::Module::new(smith_config(), &mut u) else { return };
+    let Ok(module) = wasm_smith::Module::new(smith_config(), &mut u) else {
+        return;
+    };
     let bytes = module.to_bytes();
     with_loaded(&bytes, |sandbox, loaded| {
         let module = match loaded {

@@ -36,11 +36,15 @@ fn recheck(config: &ValidatorConfig, what: &str) {
 
 fn plan(scale: f64) {
     static TABLE: OnceLock<Option<ClassTable>> = OnceLock::new();
-    let Some(table) = TABLE.get_or_init(|| ClassTable::embedded().ok()) else { return };
+    let Some(table) = TABLE.get_or_init(|| ClassTable::embedded().ok()) else {
+        return;
+    };
     let Some(class) = table.classes().iter().find(|c| c.kind() == ClassKind::Gpu) else {
         return;
     };
-    let Some(name) = class.driver_names().first() else { return };
+    let Some(name) = class.driver_names().first() else {
+        return;
+    };
     let planner = ClassPlanner::new(table.clone()).with_target_scale(scale);
     let device = GpuInfo {
         index: 0,
@@ -52,20 +56,31 @@ fn plan(scale: f64) {
         pcie_width: None,
     };
     for module in builtin_modules::ALL {
-        let Ok(planned) = planner.plan(&device, module, false) else { continue };
+        let Ok(planned) = planner.plan(&device, module, false) else {
+            continue;
+        };
         let decodes = match module.name {
             "matmul-i8" => MatmulParams::decode(&planned.params).is_ok(),
             _ => MembwParams::decode(&planned.params).is_ok(),
         };
-        assert!(decodes, "target_scale {scale}: planned {} params do not decode", module.name);
+        assert!(
+            decodes,
+            "target_scale {scale}: planned {} params do not decode",
+            module.name
+        );
         if let Err(e) = planned.envelope.validate() {
-            panic!("target_scale {scale}: planned {} envelope is invalid: {e}", module.name);
+            panic!(
+                "target_scale {scale}: planned {} envelope is invalid: {e}",
+                module.name
+            );
         }
     }
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let config = match ValidatorConfig::parse(text) {
         Ok(config) => config,
         Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
@@ -78,7 +93,12 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     if !env.is_empty() {
         let mut overridden = config.clone();
-        let var = |name: &str| env.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| v.to_string());
+        let var = |name: &str| {
+            env.iter()
+                .rev()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
         match overridden.apply_env(var) {
             Ok(()) => recheck(&overridden, "apply_env"),
             Err(e) => gpuproof_fuzz::debug(|| format!("overrides rejected: {e}")),

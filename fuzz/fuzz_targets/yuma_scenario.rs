@@ -16,12 +16,18 @@ const MAX_EPOCHS: usize = 12;
 const MAX_CALLS: usize = 64;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     let scenario = match Scenario::from_json(text) {
         Ok(scenario) => scenario,
         Err(e) => return gpuproof_fuzz::debug(|| format!("rejected: {e}")),
     };
-    let calls = scenario.epochs.iter().map(|e| e.set_weights.len()).sum::<usize>();
+    let calls = scenario
+        .epochs
+        .iter()
+        .map(|e| e.set_weights.len())
+        .sum::<usize>();
     if usize::from(scenario.n) > MAX_N
         || scenario.stakes.len() > MAX_N
         || scenario.epochs.len() > MAX_EPOCHS
@@ -39,7 +45,11 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => return gpuproof_fuzz::debug(|| format!("run failed: {e}")),
     };
     let n = usize::from(scenario.n);
-    assert_eq!(result.epochs.len(), scenario.epochs.len(), "one report per epoch");
+    assert_eq!(
+        result.epochs.len(),
+        scenario.epochs.len(),
+        "one report per epoch"
+    );
     for (i, e) in result.epochs.iter().enumerate() {
         for (what, len) in [
             ("consensus", e.consensus.len()),

@@ -6,7 +6,6 @@
 //!
 //! Nothing here unwraps fuzzer data: a panic in this crate is a harness bug or a finding.
 
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
@@ -17,8 +16,8 @@ use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
 use wasm_encoder::{
     BlockType, CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection,
-    Function, FunctionSection, GlobalSection, GlobalType, ImportSection, MemArg, MemArgTarget, MemorySection,
-    MemoryType, Module, TypeSection, ValType,
+    Function, FunctionSection, GlobalSection, GlobalType, ImportSection, MemArg, MemArgTarget,
+    MemorySection, MemoryType, Module, TypeSection, ValType,
 };
 
 /// Largest guest memory of the fuzzing sandbox (the built-in modules need about 1.1 MiB).
@@ -36,42 +35,22 @@ pub fn limits() -> SandboxLimits {
         host_ops_budget: 1 << 22,
         max_log_lines: 4,
         max_instances: 4,
+        max_cached_modules: 64,
     }
 }
 
-/// Modules compiled after which a sandbox is replaced: `Sandbox::load` caches every module it
-/// compiles, forever, so one sandbox for a whole run would grow without bound.
-const COMPILED_PER_SANDBOX: u32 = 64;
-
 thread_local! {
-    static SANDBOX: RefCell<Option<(Sandbox, u32)>> = const { RefCell::new(None) };
+    static SANDBOX: Sandbox = Sandbox::new(limits()).expect("the fuzz sandbox configures");
 }
 
 /// Loads `bytes` into this thread's sandbox (built with [`limits`]) and runs `f` with the
-/// sandbox and what `load` answered. The sandbox is replaced once it has compiled and cached
-/// [`COMPILED_PER_SANDBOX`] modules; a module it has cached costs nothing to load again.
+/// sandbox and what `load` answered. The sandbox's bounded cache (64 modules, least recently
+/// used evicted) keeps a long run's memory flat; a cached module costs nothing to load again.
 pub fn with_loaded<R>(
     bytes: &[u8],
     f: impl FnOnce(&Sandbox, Result<LoadedModule, SandboxError>) -> R,
 ) -> R {
-    SANDBOX.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot
-            .as_ref()
-            .is_none_or(|(_, compiled)| *compiled >= COMPILED_PER_SANDBOX)
-        {
-            *slot = None;
-            let sandbox = Sandbox::new(limits()).expect("the fuzz sandbox configures");
-            *slot = Some((sandbox, 0));
-        }
-        let (sandbox, compiled) = slot.as_mut().expect("just set");
-        let hit = sandbox.cached(blake3::hash(bytes).as_bytes()).is_some();
-        let loaded = sandbox.load(bytes);
-        if !hit && loaded.is_ok() {
-            *compiled += 1;
-        }
-        f(sandbox, loaded)
-    })
+    SANDBOX.with(|sandbox| f(sandbox, sandbox.load(bytes)))
 }
 
 /// Prints `what()` to stderr when `FUZZ_DEBUG` is set (read once): why an input was rejected,
@@ -380,7 +359,9 @@ pub fn decode_program(data: &[u8]) -> Vec<Step> {
         let import = usize::from(import) % IMPORTS.len();
         let mut args = Vec::with_capacity(IMPORTS[import].1.len());
         for &param in IMPORTS[import].1 {
-            let Some(selector) = bytes.next() else { break 'steps };
+            let Some(selector) = bytes.next() else {
+                break 'steps;
+            };
             let arg = match (selector % 4, param) {
                 (0, I32) => match bytes.next() {
                     Some(i) => Arg::Const(i64::from(I32_VALUES[usize::from(i) % I32_VALUES.len()])),
@@ -394,7 +375,9 @@ pub fn decode_program(data: &[u8]) -> Vec<Step> {
                 (2, I32) => {
                     let mut le = [0u8; 4];
                     for b in &mut le {
-                        let Some(next) = bytes.next() else { break 'steps };
+                        let Some(next) = bytes.next() else {
+                            break 'steps;
+                        };
                         *b = next;
                     }
                     Arg::Const(i64::from(i32::from_le_bytes(le)))
@@ -402,7 +385,9 @@ pub fn decode_program(data: &[u8]) -> Vec<Step> {
                 (2, I64) => {
                     let mut le = [0u8; 8];
                     for b in &mut le {
-                        let Some(next) = bytes.next() else { break 'steps };
+                        let Some(next) = bytes.next() else {
+                            break 'steps;
+                        };
                         *b = next;
                     }
                     Arg::Const(i64::from_le_bytes(le))
@@ -462,7 +447,12 @@ fn mem(offset: u64, align: u32) -> MemArg {
 /// of ABI v1) executes `unreachable`, so an import answering outside its contract shows up as
 /// an `Unreachable` trap. Returns `last` when `result_is_last`, else `OK`.
 fn interpreter_body(first_local: u32, result_is_last: bool) -> Function {
-    let (last, ptr, end, mask) = (first_local, first_local + 1, first_local + 2, first_local + 3);
+    let (last, ptr, end, mask) = (
+        first_local,
+        first_local + 1,
+        first_local + 2,
+        first_local + 3,
+    );
     let mut f = Function::new([(4, ValType::I32)]);
     let mut ins = f.instructions();
     ins.local_get(0).local_set(ptr);

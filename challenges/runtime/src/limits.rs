@@ -22,6 +22,10 @@ pub struct SandboxLimits {
     pub max_log_lines: u32,
     /// Most instances alive at once in one sandbox (the pooling allocator's slots).
     pub max_instances: u32,
+    /// Compiled modules the sandbox keeps, besides the pinned ones
+    /// ([`crate::Sandbox::load_pinned`]); loading one more evicts the least recently used.
+    /// Bounds the memory a peer who may send modules can make the process hold.
+    pub max_cached_modules: u32,
 }
 
 impl Default for SandboxLimits {
@@ -35,6 +39,7 @@ impl Default for SandboxLimits {
             host_ops_budget: 1 << 50,
             max_log_lines: 64,
             max_instances: 64,
+            max_cached_modules: 16,
         }
     }
 }

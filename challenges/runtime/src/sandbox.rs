@@ -1,5 +1,6 @@
 //! The sandbox: one wasmtime `Engine` configured once, modules compiled once and cached by
-//! hash, and the three ways to use a module — `run` on a device, `check` an opened leaf on the
+//! hash (at most [`SandboxLimits::max_cached_modules`] of them, least recently used evicted
+//! first, plus the pinned ones), and the three ways to use a module — `run` on a device, `check` an opened leaf on the
 //! CPU, and ask it for its declared `work`.
 #![deny(clippy::indexing_slicing)]
 
@@ -110,11 +111,75 @@ pub enum CheckVerdict {
     Fail,
 }
 
+/// Compiled modules by hash: the pinned ones, plus at most `capacity` others, the least
+/// recently used evicted first.
+struct ModuleCache {
+    entries: HashMap<[u8; 32], CacheEntry>,
+    capacity: usize,
+    clock: u64,
+}
+
+struct CacheEntry {
+    module: LoadedModule,
+    last_used: u64,
+    pinned: bool,
+}
+
+impl ModuleCache {
+    fn new(capacity: u32) -> Self {
+        Self {
+            entries: HashMap::new(),
+            capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
+            clock: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock = self.clock.wrapping_add(1);
+        self.clock
+    }
+
+    fn get(&mut self, hash: &[u8; 32]) -> Option<LoadedModule> {
+        let now = self.tick();
+        self.entries.get_mut(hash).map(|entry| {
+            entry.last_used = now;
+            entry.module.clone()
+        })
+    }
+
+    /// Adds (or re-adds) a module; pinning is sticky. Then evicts unpinned modules, least
+    /// recently used first, until at most `capacity` remain.
+    fn insert(&mut self, module: LoadedModule, pinned: bool) {
+        let now = self.tick();
+        let entry = self.entries.entry(module.hash).or_insert(CacheEntry {
+            module,
+            last_used: now,
+            pinned,
+        });
+        entry.last_used = now;
+        entry.pinned |= pinned;
+        loop {
+            let unpinned = self.entries.values().filter(|e| !e.pinned);
+            if unpinned.clone().count() <= self.capacity {
+                break;
+            }
+            let Some(oldest) = unpinned.min_by_key(|e| e.last_used).map(|e| e.module.hash) else {
+                break;
+            };
+            self.entries.remove(&oldest);
+        }
+    }
+}
+
 /// The challenge sandbox. Thread-safe: share one per process.
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<HostState>,
-    cache: Mutex<HashMap<[u8; 32], LoadedModule>>,
+    cache: Mutex<ModuleCache>,
     limits: SandboxLimits,
     live: Arc<AtomicU32>,
 }
@@ -240,7 +305,7 @@ impl Sandbox {
         Ok(Self {
             engine,
             linker,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(ModuleCache::new(limits.max_cached_modules)),
             limits,
             live: Arc::new(AtomicU32::new(0)),
         })
@@ -251,20 +316,46 @@ impl Sandbox {
         &self.limits
     }
 
-    /// The module with this hash, if it was loaded before.
+    /// The module with this hash, if it is in the cache (loaded before and not evicted since).
+    /// A hit counts as a use for the eviction order.
     pub fn cached(&self, hash: &[u8; 32]) -> Option<LoadedModule> {
         self.cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(hash)
-            .cloned()
+    }
+
+    /// How many compiled modules the cache holds, pinned ones included.
+    pub fn cached_count(&self) -> usize {
+        self.cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Compiles, checks and caches a module (a cache hit costs one hash). Refuses any import
-    /// outside `gpu.*` ABI v1, naming it, and any module lacking the required exports.
+    /// outside `gpu.*` ABI v1, naming it, and any module lacking the required exports. The
+    /// module may later be evicted (see [`SandboxLimits::max_cached_modules`]); the returned
+    /// handle stays valid regardless.
     pub fn load(&self, bytes: &[u8]) -> Result<LoadedModule, SandboxError> {
+        self.load_into_cache(bytes, false)
+    }
+
+    /// Like [`Sandbox::load`], but the module is never evicted and does not count against
+    /// [`SandboxLimits::max_cached_modules`]: for the built-in modules a host serves all day.
+    pub fn load_pinned(&self, bytes: &[u8]) -> Result<LoadedModule, SandboxError> {
+        self.load_into_cache(bytes, true)
+    }
+
+    fn load_into_cache(&self, bytes: &[u8], pinned: bool) -> Result<LoadedModule, SandboxError> {
         let hash = *blake3::hash(bytes).as_bytes();
         if let Some(hit) = self.cached(&hash) {
+            if pinned {
+                self.cache
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(hit.clone(), true);
+            }
             return Ok(hit);
         }
         let module = Module::new(&self.engine, bytes).map_err(|e| SandboxError::Compile {
@@ -309,7 +400,7 @@ impl Sandbox {
         self.cache
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(hash, loaded.clone());
+            .insert(loaded.clone(), pinned);
         Ok(loaded)
     }
 

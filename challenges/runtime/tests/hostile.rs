@@ -306,3 +306,100 @@ fn host_work_budget_bounds_a_loop_of_cheap_calls() {
     }
     assert!(backend.open(0).is_ok(), "device released");
 }
+
+#[test]
+fn log_calls_are_charged_and_stop_reading_once_the_log_is_full() {
+    let backend = CpuBackend::new(CpuConfig {
+        devices: 1,
+        threads_per_device: 1,
+        memory_bytes: 1 << 30,
+    })
+    .unwrap();
+    let log_import = r#"(import "gpu" "log" (func $log (param i32 i32) (result i32)))"#;
+    // 10 000 lines of 100 bytes: 64 are kept, every call is charged its length.
+    let body = "(loop $l (drop (call $log (i32.const 0) (i32.const 100)))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 10000))))
+        (i32.const 0)";
+    let bytes = module(body, log_import);
+    let sandbox = Sandbox::new(limits()).unwrap();
+    let m = sandbox.load(&bytes).unwrap();
+    let outcome = sandbox.run(&m, &backend, 0, [0; 32], b"").unwrap();
+    assert_eq!(outcome.logs.len(), limits().max_log_lines as usize);
+    assert_eq!(outcome.host_ops, 10_000 * 100);
+    drop(outcome); // frees the device
+
+    // An endless loop of logging ends at the host work budget, not at the fuel limit.
+    let body = "(loop $l (local.set $i (call $log (i32.const 0) (i32.const 1024)))
+                 (br_if $l (i32.eqz (local.get $i))))
+        (local.get $i)";
+    let sandbox = Sandbox::new(SandboxLimits {
+        host_ops_budget: 1 << 20,
+        ..limits()
+    })
+    .unwrap();
+    let m = sandbox.load(&module(body, log_import)).unwrap();
+    match sandbox.run(&m, &backend, 0, [0; 32], b"") {
+        Err(SandboxError::Status { code, detail, .. }) => {
+            assert_eq!(code, status::BUDGET);
+            assert!(detail.contains("host work budget"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A module that differs from the others only by the constant its `run` returns.
+fn numbered_module(n: i32) -> Vec<u8> {
+    module(&format!("(drop (i32.const {n})) (i32.const 0)"), "")
+}
+
+#[test]
+fn the_module_cache_is_bounded_and_keeps_pinned_modules() {
+    let sandbox = Sandbox::new(SandboxLimits {
+        max_cached_modules: 4,
+        ..limits()
+    })
+    .unwrap();
+    let builtin = sandbox
+        .load_pinned(builtin_modules::MATMUL_I8.bytes)
+        .unwrap();
+    let first = sandbox.load(&numbered_module(0)).unwrap();
+    // Loading 40 distinct modules keeps 4 of them, plus the pinned one.
+    for n in 1..40 {
+        sandbox.load(&numbered_module(n)).unwrap();
+        // Keep module 0 recently used: it is never the one evicted.
+        assert!(
+            sandbox.cached(&first.hash()).is_some(),
+            "module 0 evicted at {n}"
+        );
+        assert!(
+            sandbox.cached_count() <= 5,
+            "{} cached",
+            sandbox.cached_count()
+        );
+    }
+    assert_eq!(sandbox.cached_count(), 5);
+    assert!(
+        sandbox.cached(&builtin.hash()).is_some(),
+        "pinned module evicted"
+    );
+    let evicted = blake3::hash(&numbered_module(1));
+    assert!(sandbox.cached(evicted.as_bytes()).is_none());
+    // The most recent ones are there; an evicted module loads again (and compiles anew).
+    let last = blake3::hash(&numbered_module(39));
+    assert!(sandbox.cached(last.as_bytes()).is_some());
+    let again = sandbox.load(&numbered_module(1)).unwrap();
+    assert_eq!(again.hash(), *evicted.as_bytes());
+    // A handle outlives its eviction: module 1 still runs after 4 newer ones push it out.
+    for n in 100..104 {
+        sandbox.load(&numbered_module(n)).unwrap();
+    }
+    assert!(sandbox.cached(evicted.as_bytes()).is_none());
+    let backend = CpuBackend::new(CpuConfig {
+        devices: 1,
+        threads_per_device: 1,
+        memory_bytes: 1 << 30,
+    })
+    .unwrap();
+    assert!(sandbox.run(&again, &backend, 0, [0; 32], b"").is_ok());
+}

@@ -241,6 +241,12 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
             .saturating_add(4),
         ..SandboxLimits::default()
     })?;
+    // The built-in modules stay compiled for the life of the server; modules validators send
+    // share the sandbox's bounded cache (least recently used evicted; a validator whose module
+    // was evicted is answered `unknown-module` and sends the bytes again).
+    for builtin in builtin_modules::ALL {
+        sandbox.load_pinned(builtin.bytes)?;
+    }
     let endpoint = transport::server_endpoint(
         settings.listen,
         settings.identity.signing_key(),

@@ -264,6 +264,16 @@ impl ValidatorConfig {
     /// Reads and checks `path`: relative paths inside are resolved against its directory,
     /// then the environment overrides are applied.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, |k| std::env::var(k).ok())
+    }
+
+    /// [`ValidatorConfig::load`] with the environment read through `var`. The file is checked
+    /// once, after the overrides: a file without `[chain]` is accepted for
+    /// `source = "metagraph"` when the environment supplies the chain.
+    pub fn load_with_env(
+        path: &Path,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
         let invalid = |reason: String| ConfigError::Invalid {
             path: path.to_path_buf(),
             reason,
@@ -272,7 +282,7 @@ impl ValidatorConfig {
             path: path.to_path_buf(),
             reason: format!("{e}; write one from verifier/validator.example.toml"),
         })?;
-        let mut config = Self::parse(&text).map_err(invalid)?;
+        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut config.store, &mut config.session_key] {
             if p.is_relative() {
@@ -284,9 +294,8 @@ impl ValidatorConfig {
         {
             config.hotkey.file = Some(base.join(f));
         }
-        config
-            .apply_env(|k| std::env::var(k).ok())
-            .map_err(invalid)?;
+        // `apply_env` ends with the checks `parse` makes.
+        config.apply_env(var).map_err(invalid)?;
         Ok(config)
     }
 
@@ -394,8 +403,9 @@ impl ValidatorConfig {
             (MinerSource::Metagraph, None) => {
                 return Err(
                     "[miners] source = \"metagraph\" needs a [chain] table (url, \
-                            netuid); without a chain write source = \"static\" and list the \
-                            miners"
+                            netuid), or both GPUPROOF_VALIDATOR_CHAIN_URL and \
+                            GPUPROOF_VALIDATOR_NETUID in the environment; without a chain \
+                            write source = \"static\" and list the miners"
                         .into(),
                 );
             }
@@ -520,5 +530,31 @@ mod tests {
             .apply_env(|k| (k == "GPUPROOF_VALIDATOR_NETUID").then(|| "x".to_string()))
             .unwrap_err();
         assert!(err.contains("GPUPROOF_VALIDATOR_NETUID"), "{err}");
+    }
+
+    #[test]
+    fn a_metagraph_file_may_take_its_chain_from_the_environment() {
+        let dir = std::env::temp_dir().join(format!("gpuproof-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("validator.toml");
+        std::fs::write(&path, "[hotkey]\nuri = \"//Alice\"\n").unwrap();
+        let chain_env = |k: &str| match k {
+            "GPUPROOF_VALIDATOR_CHAIN_URL" => Some("ws://127.0.0.1:9944".to_string()),
+            "GPUPROOF_VALIDATOR_NETUID" => Some("51".to_string()),
+            _ => None,
+        };
+        let c = ValidatorConfig::load_with_env(&path, chain_env).unwrap();
+        assert_eq!(c.miners.source, MinerSource::Metagraph);
+        assert_eq!(c.chain.as_ref().unwrap().netuid, 51);
+        assert_eq!(c.store, dir.join("validator.sqlite"));
+        // Without the environment the same file is refused, saying both ways out.
+        let err = ValidatorConfig::load_with_env(&path, |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("needs a [chain] table") && err.contains("GPUPROOF_VALIDATOR_CHAIN_URL"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

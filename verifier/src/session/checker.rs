@@ -95,7 +95,9 @@ impl SandboxChecker {
     /// Compiles and caches a module, so that leaves of its challenges can be checked; returns
     /// its hash.
     pub fn load(&self, module_bytes: &[u8]) -> Result<ModuleHash, CheckerError> {
-        Ok(ModuleHash::new(self.sandbox.load(module_bytes)?.hash()))
+        Ok(ModuleHash::new(
+            self.sandbox.load_pinned(module_bytes)?.hash(),
+        ))
     }
 }
 
@@ -111,7 +113,7 @@ impl LeafChecker for SandboxChecker {
             None => {
                 let builtin = builtin_modules::by_hash(hash)
                     .ok_or(CheckerError::UnknownModule(*input.module_hash))?;
-                self.sandbox.load(builtin.bytes)?
+                self.sandbox.load_pinned(builtin.bytes)?
             }
         };
         let started = std::time::Instant::now();
