@@ -1,5 +1,6 @@
 //! The `cuda` backend against the CPU reference, bit for bit: both built-in modules at small
-//! sizes, every root and a sample of openings. Runs only where a CUDA device is present and
+//! sizes, every root and a sample of openings, with each GEMM path (dp4a kernel, cuBLASLt,
+//! and the automatic choice). Runs only where a CUDA device is present and
 //! says "skipped: no CUDA device" otherwise; without one it checks that the backend fails
 //! cleanly (a typed error, no panic).
 #![allow(
@@ -13,11 +14,15 @@ use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use challenge_runtime::{Backend, BackendError, Sandbox, SandboxLimits};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
-use miner_host::cuda::{CudaBackend, NO_CUDA};
+use miner_host::cuda::{CudaBackend, GemmMode, NO_CUDA};
 use std::io::Write;
 
 fn cuda() -> Option<CudaBackend> {
-    match CudaBackend::new() {
+    cuda_with(GemmMode::Auto)
+}
+
+fn cuda_with(mode: GemmMode) -> Option<CudaBackend> {
+    match CudaBackend::with_gemm_mode(mode) {
         Ok(b) => Some(b),
         Err(BackendError::Unavailable(msg)) => {
             assert!(msg.starts_with(NO_CUDA), "{msg}");
@@ -30,8 +35,22 @@ fn cuda() -> Option<CudaBackend> {
 }
 
 #[test]
-fn cuda_equals_cpu_bit_for_bit() {
-    let Some(gpu) = cuda() else { return };
+fn cuda_equals_cpu_bit_for_bit_with_the_dp4a_kernel() {
+    equals_cpu(GemmMode::Dp4a);
+}
+
+#[test]
+fn cuda_equals_cpu_bit_for_bit_with_cublaslt() {
+    equals_cpu(GemmMode::CublasLt);
+}
+
+#[test]
+fn cuda_equals_cpu_bit_for_bit_with_the_automatic_choice() {
+    equals_cpu(GemmMode::Auto);
+}
+
+fn equals_cpu(mode: GemmMode) {
+    let Some(gpu) = cuda_with(mode) else { return };
     let cpu = CpuBackend::new(CpuConfig::default()).unwrap();
     let sandbox = Sandbox::new(SandboxLimits {
         device_budget_bytes: 1 << 32,
@@ -115,7 +134,7 @@ fn cuda_equals_cpu_bit_for_bit() {
             assert_eq!(
                 on_gpu.roots(),
                 on_cpu.roots(),
-                "device {device}, params {params:02x?}"
+                "{mode:?}: device {device}, params {params:02x?}"
             );
             for (i, out) in on_gpu.outputs.iter().enumerate() {
                 let leaves = challenges::commitment::leaf_count(out.len);

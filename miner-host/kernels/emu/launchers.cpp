@@ -90,6 +90,11 @@ int gp_emu_relayout_tiles(const gp_launch* l, const i32* in, i32* out, u32 m, u3
     return guarded([&] { gp_emu::launch(grid_of(l), block_of(l), relayout_tiles, in, out, m, n); });
 }
 
+int gp_emu_transpose_i8(const gp_launch* l, const i8* in, i8* out, u32 rows, u32 cols) {
+    return guarded(
+        [&] { gp_emu::launch(grid_of(l), block_of(l), transpose_i8, in, out, rows, cols); });
+}
+
 int gp_emu_membw_fill(const gp_launch* l, u8* buf, u64 first_block, u64 count, u32 rounds,
                       u32 key0, u32 key1) {
     return guarded([&] {

@@ -217,6 +217,13 @@ mod ffi {
             m: u32,
             n: u32,
         ) -> c_int;
+        pub(super) fn gp_emu_transpose_i8(
+            l: *const EmuLaunch,
+            input: *const i8,
+            out: *mut i8,
+            rows: u32,
+            cols: u32,
+        ) -> c_int;
         pub(super) fn gp_emu_membw_fill(
             l: *const EmuLaunch,
             buf: *mut u8,
@@ -354,6 +361,26 @@ pub fn relayout_tiles(
     let code =
         unsafe { ffi::gp_emu_relayout_tiles(&l, input.ptr().cast(), out.mut_ptr().cast(), m, n) };
     status(crate::RELAYOUT_TILES, code)
+}
+
+/// `transpose_i8`: `input` (row-major `rows × cols` `i8`) into `out` (`cols × rows`).
+pub fn transpose_i8(
+    input: &DeviceBuffer,
+    out: &mut DeviceBuffer,
+    rows: u32,
+    cols: u32,
+) -> Result<(), EmuError> {
+    let l = EmuLaunch::from(launch::transpose_i8(rows, cols)?);
+    let bytes = u64::from(rows).checked_mul(u64::from(cols));
+    need("transpose_i8 in", bytes, input.len())?;
+    need("transpose_i8 out", bytes, out.len())?;
+    #[allow(unsafe_code)]
+    // SAFETY: the kernel reads rows·cols bytes of `input` and writes rows·cols bytes of `out`,
+    // both checked above, and they are distinct (one is borrowed mutably).
+    let code = unsafe {
+        ffi::gp_emu_transpose_i8(&l, input.ptr().cast(), out.mut_ptr().cast(), rows, cols)
+    };
+    status(crate::TRANSPOSE_I8, code)
 }
 
 /// `membw_fill`: blocks `[first_block, first_block + count)` of the `membw` buffer `buf`.

@@ -152,6 +152,33 @@ fn multiple_of_16(
     Ok(())
 }
 
+/// `transpose_i8` of a `rows × cols` matrix: one 32 × 8 block per 32 × 32 tile. Any non-zero
+/// `rows` up to 65 536 · 32 (the grid's `y` limit) and any non-zero `cols`.
+pub fn transpose_i8(rows: u32, cols: u32) -> Result<Launch, GeometryError> {
+    let kernel = crate::TRANSPOSE_I8;
+    for (what, value) in [("rows", rows), ("cols", cols)] {
+        if value == 0 {
+            return Err(GeometryError::Shape {
+                kernel,
+                what,
+                value: 0,
+                rule: "must be non-zero",
+            });
+        }
+    }
+    let grid_y = rows.div_ceil(32);
+    if grid_y > 65_535 {
+        return Err(GeometryError::TooLarge {
+            kernel,
+            items: u64::from(grid_y),
+        });
+    }
+    Ok(Launch {
+        grid: [cols.div_ceil(32), grid_y, 1],
+        block: [32, 8, 1],
+    })
+}
+
 /// `relayout_tiles` of an `m × n` matrix: one 16 × 16 block per tile.
 pub fn relayout_tiles(m: u32, n: u32) -> Result<Launch, GeometryError> {
     let kernel = crate::RELAYOUT_TILES;
@@ -264,6 +291,13 @@ mod tests {
         assert_eq!(gemm_i8_dp4a(48, 80, 16).unwrap().grid, [2, 1, 1]);
         assert!(gemm_i8_dp4a(48, 80, 8).is_err());
         assert!(relayout_tiles(16, 20).is_err());
+        let t = transpose_i8(65_536, 48).unwrap();
+        assert_eq!((t.grid, t.block), ([2, 2048, 1], [32, 8, 1]));
+        assert!(transpose_i8(0, 16).is_err());
+        assert!(matches!(
+            transpose_i8(u32::MAX, 16),
+            Err(GeometryError::TooLarge { .. })
+        ));
         assert!(matches!(
             membw_fill(u64::MAX, 32),
             Err(GeometryError::TooLarge { .. })

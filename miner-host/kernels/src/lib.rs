@@ -12,6 +12,7 @@
 //! |---|---|---|
 //! | [`PRF_FILL_I8`] | elements `[start, start+len)` of a PRF tensor (`challenges::prf`) | 1 thread / Philox block |
 //! | [`RELAYOUT_TILES`] | row-major `i32` M × N → 16 × 16 tile-major (`challenges::tiles`) | 16 × 16 threads / tile |
+//! | [`TRANSPOSE_I8`] | row-major `i8` R × C → C × R (B into the K-contiguous form cuBLASLt needs) | 32 × 8 threads / 32 × 32 tile |
 //! | [`MEMBW_FILL`] | `membw` buffer blocks `x_R(i)` (`challenges::membw`) | 1 thread / 16-byte block |
 //! | [`MEMBW_PERM`] | `π_p(b)` for a range of `b` (checks and self-test only) | 1 thread / index |
 //! | [`MEMBW_PASS`] | `membw` pass output: the fold of groups `b`, `π_p(b)` | 1 warp / group |
@@ -48,7 +49,7 @@ pub mod emulated;
 pub const COMMON_CUH: &str = include_str!("../cuda/common.cuh");
 /// `cuda/prf.cu`: [`PRF_FILL_I8`].
 pub const PRF_CU: &str = include_str!("../cuda/prf.cu");
-/// `cuda/relayout.cu`: [`RELAYOUT_TILES`].
+/// `cuda/relayout.cu`: [`RELAYOUT_TILES`], [`TRANSPOSE_I8`].
 pub const RELAYOUT_CU: &str = include_str!("../cuda/relayout.cu");
 /// `cuda/membw.cu`: [`MEMBW_FILL`], [`MEMBW_PERM`], [`MEMBW_PASS`].
 pub const MEMBW_CU: &str = include_str!("../cuda/membw.cu");
@@ -85,6 +86,8 @@ pub const PROGRAM_NAME: &str = "gpuproof_kernels.cu";
 pub const PRF_FILL_I8: &str = "prf_fill_i8";
 /// Entry point: row-major → tile-major re-layout of an `i32` matrix.
 pub const RELAYOUT_TILES: &str = "relayout_tiles";
+/// Entry point: transpose of an `i8` matrix.
+pub const TRANSPOSE_I8: &str = "transpose_i8";
 /// Entry point: `membw` buffer fill.
 pub const MEMBW_FILL: &str = "membw_fill";
 /// Entry point: `membw` permutation `π_p` over a range of groups.
@@ -140,7 +143,7 @@ const fn p(name: &'static str, c_type: &'static str, kind: ParamKind) -> Param {
 use ParamKind::{ConstPtr, MutPtr, U32, U64};
 
 /// Every entry point of [`SOURCE`] with its parameter layout, in source order.
-pub const KERNELS: [KernelSpec; 8] = [
+pub const KERNELS: [KernelSpec; 9] = [
     KernelSpec {
         name: PRF_FILL_I8,
         params: &[
@@ -162,6 +165,16 @@ pub const KERNELS: [KernelSpec; 8] = [
             p("n", "u32", U32),
         ],
         geometry: "block (16, 16, 1), grid (tiles, 1, 1): launch::relayout_tiles",
+    },
+    KernelSpec {
+        name: TRANSPOSE_I8,
+        params: &[
+            p("in", "const i8*", ConstPtr),
+            p("out", "i8*", MutPtr),
+            p("rows", "u32", U32),
+            p("cols", "u32", U32),
+        ],
+        geometry: "block (32, 8, 1), grid (ceil(cols/32), ceil(rows/32), 1): launch::transpose_i8",
     },
     KernelSpec {
         name: MEMBW_FILL,

@@ -11,14 +11,19 @@
 //! copies only the block CVs to the host ([`challenges::commitment::OutputTree::from_block_cvs`]),
 //! and keeps a device copy of the output; an opening copies one 16 KiB block back.
 //!
-//! GEMM: the `__dp4a` kernel of `cuda-kernels` into a row-major `i32` product, then the
-//! re-layout kernel into tiles. (cuBLASLt `CUBLAS_COMPUTE_32I` is the planned fast path; it is
-//! not wired in yet — see the crate README.)
+//! GEMM: cuBLASLt `int8 × int8 → int32` (`CUBLAS_COMPUTE_32I`, B first transposed by the
+//! `transpose_i8` kernel; layouts in `cuda/cublaslt.rs`) into a row-major `i32` product, then the
+//! re-layout kernel into tiles. The `__dp4a` kernel of `cuda-kernels` stands in where
+//! cuBLASLt is missing, refuses a shape, or fails its once-per-device self-check against the
+//! host (the cuBLASLt path has not run on a GPU yet). `GPUPROOF_CUDA_GEMM` picks the path:
+//! `auto` (default, as above), `dp4a` (never cuBLASLt), or `cublaslt` (cuBLASLt or an error;
+//! for the self-test).
 //!
 //! One challenge per device at a time; dropping a session frees every buffer and output it
 //! holds on every path (cudarc frees device memory when its slices drop).
 #![allow(unsafe_code)]
 
+mod cublaslt;
 mod session;
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -27,6 +32,43 @@ use challenge_runtime::{
     Backend, BackendError, BackendKind, DeviceInfo, DeviceLock, DeviceSession,
 };
 use cudarc::driver::{CudaContext, CudaModule};
+
+/// Which GEMM the backend uses (`GPUPROOF_CUDA_GEMM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GemmMode {
+    /// cuBLASLt when present and verified on the device, else the dp4a kernel.
+    Auto,
+    /// Only the dp4a kernel.
+    Dp4a,
+    /// Only cuBLASLt: a device where it is missing or fails its self-check errors.
+    CublasLt,
+}
+
+impl GemmMode {
+    /// The environment variable that picks the mode.
+    pub const ENV: &'static str = "GPUPROOF_CUDA_GEMM";
+
+    /// Parses `auto`, `dp4a` or `cublaslt`.
+    pub fn parse(text: &str) -> Result<Self, BackendError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "auto" => Ok(Self::Auto),
+            "dp4a" => Ok(Self::Dp4a),
+            "cublaslt" => Ok(Self::CublasLt),
+            other => Err(BackendError::Invalid(format!(
+                "{}={other:?}: use auto, dp4a or cublaslt",
+                Self::ENV
+            ))),
+        }
+    }
+}
+
+/// A device's cuBLASLt state, decided on first GEMM: `None` until then, then the verified
+/// handle or why the device does without.
+pub(crate) struct LtSlot {
+    mode: GemmMode,
+    device: u32,
+    state: Mutex<Option<Result<Arc<cublaslt::LtGemm>, String>>>,
+}
 
 /// The message every "this machine cannot run CUDA" error starts with.
 pub const NO_CUDA: &str = "no CUDA device";
@@ -37,6 +79,7 @@ struct Device {
     lock: Arc<DeviceLock>,
     module: Mutex<Option<Arc<CudaModule>>>,
     arch: &'static str,
+    lt: Arc<LtSlot>,
 }
 
 /// NVIDIA GPUs of this machine.
@@ -100,7 +143,14 @@ fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
 impl CudaBackend {
     /// Every CUDA device of the machine, or "no CUDA device" when there is none or the driver
     /// libraries are missing. Never panics.
+    /// The GEMM path comes from `GPUPROOF_CUDA_GEMM` ([`GemmMode`]; unset means `auto`).
     pub fn new() -> Result<Self, BackendError> {
+        let mode = GemmMode::parse(&std::env::var(GemmMode::ENV).unwrap_or_default())?;
+        Self::with_gemm_mode(mode)
+    }
+
+    /// Like [`CudaBackend::new`], with the GEMM path given.
+    pub fn with_gemm_mode(mode: GemmMode) -> Result<Self, BackendError> {
         libraries_present()?;
         let count = CudaContext::device_count()
             .map_err(|e| BackendError::Unavailable(format!("{NO_CUDA}: {e}")))?;
@@ -132,6 +182,11 @@ impl CudaBackend {
                 lock: Arc::default(),
                 module: Mutex::new(None),
                 arch: arch_name(major, minor),
+                lt: Arc::new(LtSlot {
+                    mode,
+                    device: index,
+                    state: Mutex::new(None),
+                }),
             }));
         }
         Ok(Self { devices })
@@ -200,6 +255,30 @@ impl Backend for CudaBackend {
             .ctx
             .new_stream()
             .map_err(driver_err("creating a stream"))?;
-        Ok(Box::new(session::CudaSession::new(claim, module, stream)))
+        Ok(Box::new(session::CudaSession::new(
+            claim,
+            module,
+            stream,
+            Arc::clone(&dev.lt),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn gemm_modes_parse_and_bad_values_say_what_is_allowed() {
+        assert_eq!(GemmMode::parse("").unwrap(), GemmMode::Auto);
+        assert_eq!(GemmMode::parse("auto").unwrap(), GemmMode::Auto);
+        assert_eq!(GemmMode::parse(" DP4A ").unwrap(), GemmMode::Dp4a);
+        assert_eq!(GemmMode::parse("cublaslt").unwrap(), GemmMode::CublasLt);
+        let err = GemmMode::parse("cublas").unwrap_err().to_string();
+        assert!(
+            err.contains("GPUPROOF_CUDA_GEMM") && err.contains("dp4a"),
+            "{err}"
+        );
     }
 }

@@ -14,7 +14,8 @@ use cudarc::driver::{
     CudaFunction, CudaModule, CudaSlice, CudaStream, LaunchConfig, PushKernelArg,
 };
 
-use super::driver_err;
+use super::cublaslt::{self, LtError, LtGemm};
+use super::{GemmMode, LtSlot, driver_err};
 
 struct Output {
     committed: Committed,
@@ -30,7 +31,10 @@ pub(crate) struct CudaSession {
     buffers: HashMap<u64, CudaSlice<u8>>,
     outputs: Vec<Output>,
     functions: HashMap<&'static str, CudaFunction>,
+    /// cuBLASLt's workspace, allocated on the first cuBLASLt GEMM of the session.
+    workspace: Option<CudaSlice<u8>>,
     next: u64,
+    lt: Arc<LtSlot>,
     module: Arc<CudaModule>,
     stream: Arc<CudaStream>,
     claim: DeviceClaim,
@@ -54,17 +58,83 @@ fn usize_of(v: u64) -> Result<usize, BackendError> {
     })
 }
 
+/// What one cuBLASLt product needs besides its operands ([`CudaSession::lt_scratch`]).
+struct LtScratch {
+    transpose: CudaFunction,
+    transpose_cfg: LaunchConfig,
+    /// B transposed: `n × k` bytes.
+    bt: CudaSlice<u8>,
+    /// The row-major `i32` product: `4·m·n` bytes.
+    product: CudaSlice<u8>,
+}
+
+/// Transposes `b` into `scratch.bt`, then has cuBLASLt write `a · b` into `scratch.product`.
+fn lt_run(
+    stream: &Arc<CudaStream>,
+    lt: &LtGemm,
+    scratch: &mut LtScratch,
+    workspace: &mut CudaSlice<u8>,
+    a: &CudaSlice<u8>,
+    b: &CudaSlice<u8>,
+    (m, n, k): (u32, u32, u32),
+) -> Result<(), LtError> {
+    let need = |what: &str, slice: &CudaSlice<u8>, bytes: u64| {
+        if (slice.len() as u64) < bytes {
+            Err(LtError::Failed(format!(
+                "{what} holds {} bytes, {bytes} needed",
+                slice.len()
+            )))
+        } else {
+            Ok(())
+        }
+    };
+    let (m64, n64, k64) = (u64::from(m), u64::from(n), u64::from(k));
+    need("A", a, m64 * k64)?;
+    need("B", b, k64 * n64)?;
+    need("the transposed B", &scratch.bt, k64 * n64)?;
+    need("the product", &scratch.product, 4 * m64 * n64)?;
+    need("the workspace", workspace, cublaslt::WORKSPACE_BYTES as u64)?;
+    // SAFETY: matches `transpose_i8` (in = k × n bytes, out = n × k bytes; both checked above).
+    unsafe {
+        stream
+            .launch_builder(&scratch.transpose)
+            .arg(b)
+            .arg(&mut scratch.bt)
+            .arg(&k)
+            .arg(&n)
+            .launch(scratch.transpose_cfg)
+    }
+    .map_err(|e| LtError::Failed(format!("transpose_i8: {e}")))?;
+    // SAFETY: every size `matmul` requires was checked above; all slices belong to the
+    // session's context.
+    unsafe {
+        lt.matmul(
+            stream,
+            a,
+            &scratch.bt,
+            &mut scratch.product,
+            workspace,
+            m,
+            n,
+            k,
+        )
+    }
+}
+
 impl CudaSession {
     pub(crate) fn new(
         claim: DeviceClaim,
         module: Arc<CudaModule>,
         stream: Arc<CudaStream>,
+        lt: Arc<LtSlot>,
     ) -> Self {
         Self {
             buffers: HashMap::new(),
             outputs: Vec::new(),
             functions: HashMap::new(),
+            workspace: None,
             next: 1,
+            lt,
             module,
             stream,
             claim,
@@ -97,6 +167,140 @@ impl CudaSession {
                 bytes: bytes as u64,
                 detail: e.to_string(),
             })
+    }
+
+    /// The row-major `i32` product of buffers `a` (`m × k`) and `b` (`k × n`) by the dp4a
+    /// kernel.
+    fn dp4a_product(
+        &mut self,
+        a: BufferId,
+        b: BufferId,
+        m: u32,
+        n: u32,
+        k: u32,
+    ) -> Result<CudaSlice<u8>, BackendError> {
+        let gemm = self.function(cuda_kernels::GEMM_I8_DP4A)?;
+        let gemm_cfg = config(launch::gemm_i8_dp4a(m, n, k).map_err(geometry)?);
+        let mut row_major = self.alloc_raw(usize_of(4 * u64::from(m) * u64::from(n))?)?;
+        let (ab, bb) = (
+            self.buffers
+                .get(&a.0)
+                .ok_or(BackendError::UnknownBuffer(a))?,
+            self.buffers
+                .get(&b.0)
+                .ok_or(BackendError::UnknownBuffer(b))?,
+        );
+        // SAFETY: matches `gemm_i8_dp4a`; the sandbox checked a = m·k, b = k·n bytes and
+        // `row_major` holds m·n i32.
+        unsafe {
+            self.stream
+                .launch_builder(&gemm)
+                .arg(ab)
+                .arg(bb)
+                .arg(&mut row_major)
+                .arg(&m)
+                .arg(&n)
+                .arg(&k)
+                .launch(gemm_cfg)
+        }
+        .map_err(driver_err("gemm_i8_dp4a"))?;
+        Ok(row_major)
+    }
+
+    /// The device's cuBLASLt handle if this device uses it: decided on the first GEMM (handle,
+    /// then the self-check of [`cublaslt`]) and logged; `None` means the dp4a kernel.
+    fn cublaslt(&mut self) -> Result<Option<Arc<LtGemm>>, BackendError> {
+        let slot = Arc::clone(&self.lt);
+        if slot.mode == GemmMode::Dp4a {
+            return Ok(None);
+        }
+        let mut state = slot
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if state.is_none() {
+            let decided = LtGemm::new().map(Arc::new).and_then(|lt| {
+                self.lt_self_check(&lt)?;
+                Ok(lt)
+            });
+            match &decided {
+                Ok(_) => tracing::info!(
+                    device = slot.device,
+                    "cuBLASLt int8 GEMM passed its self-check; using it"
+                ),
+                Err(why) => tracing::warn!(
+                    device = slot.device,
+                    "cuBLASLt int8 GEMM not used ({why}); using the dp4a kernel"
+                ),
+            }
+            *state = Some(decided);
+        }
+        match (state.as_ref(), slot.mode) {
+            (Some(Ok(lt)), _) => Ok(Some(Arc::clone(lt))),
+            (Some(Err(why)), GemmMode::CublasLt) => Err(BackendError::Device(format!(
+                "{}=cublaslt, but cuBLASLt cannot be used on device {}: {why}",
+                GemmMode::ENV,
+                slot.device
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// The self-check: a [`cublaslt::SELF_CHECK_SHAPE`] product through the whole cuBLASLt
+    /// path must equal the host's.
+    fn lt_self_check(&mut self, lt: &LtGemm) -> Result<(), String> {
+        let (m, n, k) = cublaslt::SELF_CHECK_SHAPE;
+        let (a, b) = cublaslt::self_check_operands();
+        let upload = |bytes: &[u8]| {
+            self.stream
+                .clone_htod(bytes)
+                .map_err(|e| format!("copying the self-check operands: {e}"))
+        };
+        let (a_dev, b_dev) = (upload(&a)?, upload(&b)?);
+        let mut scratch = self.lt_scratch(m, n, k).map_err(|e| e.to_string())?;
+        let Some(workspace) = self.workspace.as_mut() else {
+            return Err("no cuBLASLt workspace".into());
+        };
+        match lt_run(
+            &self.stream,
+            lt,
+            &mut scratch,
+            workspace,
+            &a_dev,
+            &b_dev,
+            (m, n, k),
+        ) {
+            Ok(()) => {}
+            Err(LtError::Unsupported(why) | LtError::Failed(why)) => return Err(why),
+        }
+        let got = self
+            .stream
+            .clone_dtoh(&scratch.product)
+            .map_err(|e| format!("reading the self-check product: {e}"))?;
+        if got != cublaslt::reference_product(&a, &b, m, n, k) {
+            return Err(format!(
+                "its {m} x {n} x {k} self-check product differs from the host's"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Kernels and device memory for one cuBLASLt product, taken before the operands are
+    /// borrowed (the workspace is the session's, allocated once).
+    fn lt_scratch(&mut self, m: u32, n: u32, k: u32) -> Result<LtScratch, BackendError> {
+        let transpose = self.function(cuda_kernels::TRANSPOSE_I8)?;
+        let transpose_cfg = config(launch::transpose_i8(k, n).map_err(geometry)?);
+        let bt = self.alloc_raw(usize_of(u64::from(k) * u64::from(n))?)?;
+        let product = self.alloc_raw(usize_of(4 * u64::from(m) * u64::from(n))?)?;
+        if self.workspace.is_none() {
+            self.workspace = Some(self.alloc_raw(cublaslt::WORKSPACE_BYTES)?);
+        }
+        Ok(LtScratch {
+            transpose,
+            transpose_cfg,
+            bt,
+            product,
+        })
     }
 
     /// The BLAKE3 chaining values of every `2^height`-chunk block of `data` (the last block may
@@ -224,48 +428,65 @@ impl DeviceSession for CudaSession {
         n: u32,
         k: u32,
     ) -> Result<(), BackendError> {
-        let gemm = self.function(cuda_kernels::GEMM_I8_DP4A)?;
         let relayout = self.function(cuda_kernels::RELAYOUT_TILES)?;
-        let gemm_cfg = config(launch::gemm_i8_dp4a(m, n, k).map_err(geometry)?);
         let relayout_cfg = config(launch::relayout_tiles(m, n).map_err(geometry)?);
-        let mut row_major = self.alloc_raw(usize_of(4 * u64::from(m) * u64::from(n))?)?;
+        let row_major = match self.cublaslt()? {
+            Some(lt) => {
+                let mut scratch = self.lt_scratch(m, n, k)?;
+                let (Some(ab), Some(bb), Some(workspace)) = (
+                    self.buffers.get(&a.0),
+                    self.buffers.get(&b.0),
+                    self.workspace.as_mut(),
+                ) else {
+                    let missing = if self.buffers.contains_key(&a.0) {
+                        b
+                    } else {
+                        a
+                    };
+                    return Err(BackendError::UnknownBuffer(missing));
+                };
+                match lt_run(
+                    &self.stream,
+                    &lt,
+                    &mut scratch,
+                    workspace,
+                    ab,
+                    bb,
+                    (m, n, k),
+                ) {
+                    Ok(()) => Some(scratch.product),
+                    Err(LtError::Unsupported(why)) => {
+                        tracing::debug!("cuBLASLt refused {m} x {n} x {k} ({why}); dp4a kernel");
+                        None
+                    }
+                    Err(LtError::Failed(why)) if self.lt.mode == GemmMode::CublasLt => {
+                        return Err(BackendError::Device(why));
+                    }
+                    Err(LtError::Failed(why)) => {
+                        tracing::warn!("cuBLASLt failed on {m} x {n} x {k} ({why}); dp4a kernel");
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let row_major = match row_major {
+            Some(product) => product,
+            None => self.dp4a_product(a, b, m, n, k)?,
+        };
         let mut out = self.take(c)?;
-        let result = (|| {
-            let (ab, bb) = (
-                self.buffers
-                    .get(&a.0)
-                    .ok_or(BackendError::UnknownBuffer(a))?,
-                self.buffers
-                    .get(&b.0)
-                    .ok_or(BackendError::UnknownBuffer(b))?,
-            );
-            // SAFETY: matches `gemm_i8_dp4a`; the sandbox checked a = m·k, b = k·n bytes and
-            // `row_major` holds m·n i32.
-            unsafe {
-                self.stream
-                    .launch_builder(&gemm)
-                    .arg(ab)
-                    .arg(bb)
-                    .arg(&mut row_major)
-                    .arg(&m)
-                    .arg(&n)
-                    .arg(&k)
-                    .launch(gemm_cfg)
-            }
-            .map_err(driver_err("gemm_i8_dp4a"))?;
-            // SAFETY: matches `relayout_tiles`; `out` holds 4·m·n bytes (checked by the sandbox).
-            unsafe {
-                self.stream
-                    .launch_builder(&relayout)
-                    .arg(&row_major)
-                    .arg(&mut out)
-                    .arg(&m)
-                    .arg(&n)
-                    .launch(relayout_cfg)
-            }
-            .map_err(driver_err("relayout_tiles"))
-            .map(drop)
-        })();
+        // SAFETY: matches `relayout_tiles`; `out` holds 4·m·n bytes (checked by the sandbox).
+        let result = unsafe {
+            self.stream
+                .launch_builder(&relayout)
+                .arg(&row_major)
+                .arg(&mut out)
+                .arg(&m)
+                .arg(&n)
+                .launch(relayout_cfg)
+        }
+        .map_err(driver_err("relayout_tiles"))
+        .map(drop);
         self.put(c, out);
         result
     }
