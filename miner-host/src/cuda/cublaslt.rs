@@ -167,12 +167,17 @@ pub(crate) enum LtError {
 
 impl LtGemm {
     /// A handle, or why there is none (library missing, creation failed).
-    pub(crate) fn new() -> Result<Self, String> {
+    pub(crate) fn new(stream: &Arc<CudaStream>) -> Result<Self, String> {
         if !library_present() {
             return Err(
                 "libcublasLt.so was not found (it ships with the CUDA toolkit's cuBLAS)".into(),
             );
         }
+        // cuBLASLt works on the calling thread's current context.
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(|e| format!("binding the CUDA context: {e}"))?;
         let handle = result::create_handle().map_err(lt_err("handle"))?;
         Ok(Self { handle })
     }
@@ -197,6 +202,12 @@ impl LtGemm {
         k: u32,
     ) -> Result<(), LtError> {
         let plan = LtPlan::for_shape(m, n, k).map_err(LtError::Unsupported)?;
+        // cuBLASLt works on the calling thread's current context; a session may move between
+        // the runtime's blocking threads.
+        stream
+            .context()
+            .bind_to_thread()
+            .map_err(|e| LtError::Failed(format!("binding the CUDA context: {e}")))?;
         let i8_type = sys::cudaDataType::CUDA_R_8I;
         let i32_type = sys::cudaDataType::CUDA_R_32I;
         let a_layout = layout(&plan.a, i8_type).map_err(LtError::Failed)?;

@@ -219,7 +219,7 @@ impl CudaSession {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if state.is_none() {
-            let decided = LtGemm::new().map(Arc::new).and_then(|lt| {
+            let decided = LtGemm::new(&self.stream).map(Arc::new).and_then(|lt| {
                 self.lt_self_check(&lt)?;
                 Ok(lt)
             });
