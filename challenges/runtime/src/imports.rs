@@ -302,20 +302,18 @@ fn sync(mut caller: C<'_>) -> i32 {
 /// op) to the host work budget, so a guest cannot loop on it for free; once the lines are used
 /// up, calls return `OK` without reading guest memory.
 fn log(mut caller: C<'_>, ptr: i32, len: i32) -> i32 {
-    let len = len.clamp(0, abi::LOG_MAX as i32);
-    let state = caller.data_mut();
-    if let Err(e) = state.charge(u64::from(len.unsigned_abs()).max(1)) {
-        return e;
-    }
-    if state.logs.len() >= state.limits.max_log_lines as usize {
-        return status::OK;
-    }
-    let text = match read_guest(&caller, ptr, len, abi::LOG_MAX) {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(e) => return e,
-    };
-    caller.data_mut().logs.push(text);
-    status::OK
+    code((|| {
+        let len = len.clamp(0, abi::LOG_MAX as i32);
+        let state = caller.data_mut();
+        state.charge(u64::from(len.unsigned_abs()).max(1))?;
+        if state.logs.len() >= state.limits.max_log_lines as usize {
+            return Ok(status::OK);
+        }
+        let text =
+            String::from_utf8_lossy(&read_guest(&caller, ptr, len, abi::LOG_MAX)?).into_owned();
+        caller.data_mut().logs.push(text);
+        Ok(status::OK)
+    })())
 }
 
 #[allow(clippy::too_many_arguments)]

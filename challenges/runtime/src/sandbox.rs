@@ -151,8 +151,9 @@ impl ModuleCache {
         })
     }
 
-    /// Adds (or re-adds) a module; pinning is sticky. Then evicts unpinned modules, least
-    /// recently used first, until at most `capacity` remain.
+    /// Adds (or re-adds) a module; pinning is sticky. Then, if more than `capacity` unpinned
+    /// modules are held, evicts the least recently used one (one insert adds at most one, so
+    /// one eviction restores the bound).
     fn insert(&mut self, module: LoadedModule, pinned: bool) {
         let now = self.tick();
         let entry = self.entries.entry(module.hash).or_insert(CacheEntry {
@@ -162,14 +163,12 @@ impl ModuleCache {
         });
         entry.last_used = now;
         entry.pinned |= pinned;
-        loop {
-            let unpinned = self.entries.values().filter(|e| !e.pinned);
-            if unpinned.clone().count() <= self.capacity {
-                break;
-            }
-            let Some(oldest) = unpinned.min_by_key(|e| e.last_used).map(|e| e.module.hash) else {
-                break;
-            };
+        let unpinned = || self.entries.values().filter(|e| !e.pinned);
+        if unpinned().count() > self.capacity
+            && let Some(oldest) = unpinned()
+                .min_by_key(|e| e.last_used)
+                .map(|e| e.module.hash)
+        {
             self.entries.remove(&oldest);
         }
     }
@@ -349,14 +348,14 @@ impl Sandbox {
 
     fn load_into_cache(&self, bytes: &[u8], pinned: bool) -> Result<LoadedModule, SandboxError> {
         let hash = *blake3::hash(bytes).as_bytes();
-        if let Some(hit) = self.cached(&hash) {
-            if pinned {
-                self.cache
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .insert(hit.clone(), true);
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(hit) = cache.get(&hash) {
+                if pinned {
+                    cache.insert(hit.clone(), true);
+                }
+                return Ok(hit);
             }
-            return Ok(hit);
         }
         let module = Module::new(&self.engine, bytes).map_err(|e| SandboxError::Compile {
             hash: blake3::Hash::from_bytes(hash).to_hex().to_string(),

@@ -62,12 +62,12 @@ impl GemmMode {
     }
 }
 
-/// A device's cuBLASLt state, decided on first GEMM: `None` until then, then the verified
-/// handle or why the device does without.
+/// A device's cuBLASLt state, decided on its first GEMM: the verified handle, or why the
+/// device does without.
 pub(crate) struct LtSlot {
     mode: GemmMode,
     device: u32,
-    state: Mutex<Option<Result<Arc<cublaslt::LtGemm>, String>>>,
+    state: OnceLock<Result<Arc<cublaslt::LtGemm>, String>>,
 }
 
 /// The message every "this machine cannot run CUDA" error starts with.
@@ -185,7 +185,7 @@ impl CudaBackend {
                 lt: Arc::new(LtSlot {
                     mode,
                     device: index,
-                    state: Mutex::new(None),
+                    state: OnceLock::new(),
                 }),
             }));
         }

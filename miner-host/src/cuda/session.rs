@@ -66,6 +66,8 @@ struct LtScratch {
     bt: CudaSlice<u8>,
     /// The row-major `i32` product: `4·m·n` bytes.
     product: CudaSlice<u8>,
+    /// The session's cuBLASLt workspace, lent for the call: give it back to the session.
+    workspace: CudaSlice<u8>,
 }
 
 /// Transposes `b` into `scratch.bt`, then has cuBLASLt write `a · b` into `scratch.product`.
@@ -73,7 +75,6 @@ fn lt_run(
     stream: &Arc<CudaStream>,
     lt: &LtGemm,
     scratch: &mut LtScratch,
-    workspace: &mut CudaSlice<u8>,
     a: &CudaSlice<u8>,
     b: &CudaSlice<u8>,
     (m, n, k): (u32, u32, u32),
@@ -93,7 +94,11 @@ fn lt_run(
     need("B", b, k64 * n64)?;
     need("the transposed B", &scratch.bt, k64 * n64)?;
     need("the product", &scratch.product, 4 * m64 * n64)?;
-    need("the workspace", workspace, cublaslt::WORKSPACE_BYTES as u64)?;
+    need(
+        "the workspace",
+        &scratch.workspace,
+        cublaslt::WORKSPACE_BYTES as u64,
+    )?;
     // SAFETY: matches `transpose_i8` (in = k × n bytes, out = n × k bytes; both checked above).
     unsafe {
         stream
@@ -113,7 +118,7 @@ fn lt_run(
             a,
             &scratch.bt,
             &mut scratch.product,
-            workspace,
+            &mut scratch.workspace,
             m,
             n,
             k,
@@ -214,11 +219,7 @@ impl CudaSession {
         if slot.mode == GemmMode::Dp4a {
             return Ok(None);
         }
-        let mut state = slot
-            .state
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if state.is_none() {
+        let state = slot.state.get_or_init(|| {
             let decided = LtGemm::new(&self.stream).map(Arc::new).and_then(|lt| {
                 self.lt_self_check(&lt)?;
                 Ok(lt)
@@ -233,11 +234,11 @@ impl CudaSession {
                     "cuBLASLt int8 GEMM not used ({why}); using the dp4a kernel"
                 ),
             }
-            *state = Some(decided);
-        }
-        match (state.as_ref(), slot.mode) {
-            (Some(Ok(lt)), _) => Ok(Some(Arc::clone(lt))),
-            (Some(Err(why)), GemmMode::CublasLt) => Err(BackendError::Device(format!(
+            decided
+        });
+        match (state, slot.mode) {
+            (Ok(lt), _) => Ok(Some(Arc::clone(lt))),
+            (Err(why), GemmMode::CublasLt) => Err(BackendError::Device(format!(
                 "{}=cublaslt, but cuBLASLt cannot be used on device {}: {why}",
                 GemmMode::ENV,
                 slot.device
@@ -246,38 +247,28 @@ impl CudaSession {
         }
     }
 
-    /// The self-check: a [`cublaslt::SELF_CHECK_SHAPE`] product through the whole cuBLASLt
-    /// path must equal the host's.
+    /// The self-check: [`cublaslt::SELF_CHECK`]'s product through the whole cuBLASLt path
+    /// must equal the `challenges` reference.
     fn lt_self_check(&mut self, lt: &LtGemm) -> Result<(), String> {
-        let (m, n, k) = cublaslt::SELF_CHECK_SHAPE;
-        let (a, b) = cublaslt::self_check_operands();
+        let params = cublaslt::SELF_CHECK;
+        let seed = cublaslt::SELF_CHECK_SEED;
+        let (a, b) = cublaslt::spec_operands(&params, &seed);
         let upload = |bytes: &[u8]| {
             self.stream
                 .clone_htod(bytes)
                 .map_err(|e| format!("copying the self-check operands: {e}"))
         };
         let (a_dev, b_dev) = (upload(&a)?, upload(&b)?);
+        let (m, n, k) = (params.m, params.n, params.k);
         let mut scratch = self.lt_scratch(m, n, k).map_err(|e| e.to_string())?;
-        let Some(workspace) = self.workspace.as_mut() else {
-            return Err("no cuBLASLt workspace".into());
-        };
-        match lt_run(
-            &self.stream,
-            lt,
-            &mut scratch,
-            workspace,
-            &a_dev,
-            &b_dev,
-            (m, n, k),
-        ) {
-            Ok(()) => {}
-            Err(LtError::Unsupported(why) | LtError::Failed(why)) => return Err(why),
-        }
+        let ran = lt_run(&self.stream, lt, &mut scratch, &a_dev, &b_dev, (m, n, k));
+        self.workspace = Some(scratch.workspace);
+        ran.map_err(|(LtError::Unsupported(why) | LtError::Failed(why))| why)?;
         let got = self
             .stream
             .clone_dtoh(&scratch.product)
             .map_err(|e| format!("reading the self-check product: {e}"))?;
-        if got != cublaslt::reference_product(&a, &b, m, n, k) {
+        if !cublaslt::is_spec_product(&got, &params, &seed) {
             return Err(format!(
                 "its {m} x {n} x {k} self-check product differs from the host's"
             ));
@@ -292,15 +283,50 @@ impl CudaSession {
         let transpose_cfg = config(launch::transpose_i8(k, n).map_err(geometry)?);
         let bt = self.alloc_raw(usize_of(u64::from(k) * u64::from(n))?)?;
         let product = self.alloc_raw(usize_of(4 * u64::from(m) * u64::from(n))?)?;
-        if self.workspace.is_none() {
-            self.workspace = Some(self.alloc_raw(cublaslt::WORKSPACE_BYTES)?);
-        }
+        let workspace = match self.workspace.take() {
+            Some(w) => w,
+            None => self.alloc_raw(cublaslt::WORKSPACE_BYTES)?,
+        };
         Ok(LtScratch {
             transpose,
             transpose_cfg,
             bt,
             product,
+            workspace,
         })
+    }
+
+    /// The row-major product of buffers `a` and `b` by cuBLASLt, or `None` where the dp4a
+    /// kernel must do it: a shape cuBLASLt refuses, or (unless `GPUPROOF_CUDA_GEMM=cublaslt`)
+    /// a failure, logged.
+    fn lt_product(
+        &mut self,
+        lt: &LtGemm,
+        a: BufferId,
+        b: BufferId,
+        (m, n, k): (u32, u32, u32),
+    ) -> Result<Option<CudaSlice<u8>>, BackendError> {
+        let mut scratch = self.lt_scratch(m, n, k)?;
+        let ran = match (self.buffers.get(&a.0), self.buffers.get(&b.0)) {
+            (Some(ab), Some(bb)) => Ok(lt_run(&self.stream, lt, &mut scratch, ab, bb, (m, n, k))),
+            (None, _) => Err(BackendError::UnknownBuffer(a)),
+            (_, None) => Err(BackendError::UnknownBuffer(b)),
+        };
+        self.workspace = Some(scratch.workspace);
+        match ran? {
+            Ok(()) => Ok(Some(scratch.product)),
+            Err(LtError::Unsupported(why)) => {
+                tracing::debug!("cuBLASLt refused {m} x {n} x {k} ({why}); dp4a kernel");
+                Ok(None)
+            }
+            Err(LtError::Failed(why)) if self.lt.mode == GemmMode::CublasLt => {
+                Err(BackendError::Device(why))
+            }
+            Err(LtError::Failed(why)) => {
+                tracing::warn!("cuBLASLt failed on {m} x {n} x {k} ({why}); dp4a kernel");
+                Ok(None)
+            }
+        }
     }
 
     /// The BLAKE3 chaining values of every `2^height`-chunk block of `data` (the last block may
@@ -430,47 +456,11 @@ impl DeviceSession for CudaSession {
     ) -> Result<(), BackendError> {
         let relayout = self.function(cuda_kernels::RELAYOUT_TILES)?;
         let relayout_cfg = config(launch::relayout_tiles(m, n).map_err(geometry)?);
-        let row_major = match self.cublaslt()? {
-            Some(lt) => {
-                let mut scratch = self.lt_scratch(m, n, k)?;
-                let (Some(ab), Some(bb), Some(workspace)) = (
-                    self.buffers.get(&a.0),
-                    self.buffers.get(&b.0),
-                    self.workspace.as_mut(),
-                ) else {
-                    let missing = if self.buffers.contains_key(&a.0) {
-                        b
-                    } else {
-                        a
-                    };
-                    return Err(BackendError::UnknownBuffer(missing));
-                };
-                match lt_run(
-                    &self.stream,
-                    &lt,
-                    &mut scratch,
-                    workspace,
-                    ab,
-                    bb,
-                    (m, n, k),
-                ) {
-                    Ok(()) => Some(scratch.product),
-                    Err(LtError::Unsupported(why)) => {
-                        tracing::debug!("cuBLASLt refused {m} x {n} x {k} ({why}); dp4a kernel");
-                        None
-                    }
-                    Err(LtError::Failed(why)) if self.lt.mode == GemmMode::CublasLt => {
-                        return Err(BackendError::Device(why));
-                    }
-                    Err(LtError::Failed(why)) => {
-                        tracing::warn!("cuBLASLt failed on {m} x {n} x {k} ({why}); dp4a kernel");
-                        None
-                    }
-                }
-            }
+        let by_cublaslt = match self.cublaslt()? {
+            Some(lt) => self.lt_product(&lt, a, b, (m, n, k))?,
             None => None,
         };
-        let row_major = match row_major {
+        let row_major = match by_cublaslt {
             Some(product) => product,
             None => self.dp4a_product(a, b, m, n, k)?,
         };

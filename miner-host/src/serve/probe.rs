@@ -272,7 +272,7 @@ pub(crate) async fn serve_probe(
         expires: {
             let now = Instant::now();
             now.checked_add(limits.message_timeout)
-                .unwrap_or(now + Duration::from_secs(86_400))
+                .unwrap_or(now + Duration::from_secs(super::config::MAX_TIMEOUT_S))
         },
     };
     if !shared.probes.file(token, pending) {

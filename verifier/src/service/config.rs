@@ -534,8 +534,8 @@ mod tests {
 
     #[test]
     fn a_metagraph_file_may_take_its_chain_from_the_environment() {
-        let dir = std::env::temp_dir().join(format!("gpuproof-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = crate::localnet::TempDir::new("config").unwrap();
+        let dir = tmp.path();
         let path = dir.join("validator.toml");
         std::fs::write(&path, "[hotkey]\nuri = \"//Alice\"\n").unwrap();
         let chain_env = |k: &str| match k {
@@ -555,6 +555,5 @@ mod tests {
             err.contains("needs a [chain] table") && err.contains("GPUPROOF_VALIDATOR_CHAIN_URL"),
             "{err}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
