@@ -2,7 +2,7 @@
 //!
 //! `miner-host serve` answers validators' challenges over QUIC; `keygen` writes the session
 //! key; `run-local` runs one challenge module in the sandbox on this machine and checks
-//! openings as a verifier would.
+//! openings as a verifier would; `bench` measures a device's throughput for the class table.
 
 use std::process::ExitCode;
 
@@ -103,6 +103,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure a device's throughput (copy, PRF fill, int8 GEMM, membw fill rounds and pass,
+    /// BLAKE3 tree) through the same backend calls a challenge makes. `verifier calibrate`
+    /// compares the JSON report with the class table; scripts/gpu-selftest runs both.
+    Bench {
+        /// Backend to measure.
+        #[arg(long, value_enum, default_value = "cuda")]
+        backend: BackendName,
+        /// Device index.
+        #[arg(long, default_value_t = 0)]
+        device: u32,
+        /// Small sizes (at most 16 MiB a buffer): checks that everything runs, measures little.
+        /// Default: sizes for the device's memory (GEMM 8192×8192×32768 where it fits).
+        #[arg(long, conflicts_with = "plan")]
+        quick: bool,
+        /// A plan as JSON (the `plan` object of a report: copy_bytes, prf_bytes, gemm {m,n,k},
+        /// membw_bytes, membw_group, rounds [...], hash_bytes, repeats).
+        #[arg(long, value_name = "FILE")]
+        plan: Option<PathBuf>,
+        /// Worker threads of the CPU backend (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Print the report as JSON on stdout instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Also write the JSON report to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 fn parse_seed(hex_seed: &str) -> Result<[u8; 32]> {
@@ -110,6 +138,119 @@ fn parse_seed(hex_seed: &str) -> Result<[u8; 32]> {
     bytes.try_into().map_err(|b: Vec<u8>| {
         anyhow::anyhow!("--seed must be 32 bytes (64 hex digits), got {}", b.len())
     })
+}
+
+/// The backend `run-local` and `bench` run on.
+fn local_backend(
+    backend: BackendName,
+    threads: Option<usize>,
+) -> Result<Box<dyn challenge_runtime::Backend>> {
+    Ok(match backend {
+        BackendName::Cpu => {
+            let mut config = CpuConfig::default();
+            if let Some(t) = threads {
+                config.threads_per_device = t.max(1);
+            }
+            Box::new(CpuBackend::new(config)?)
+        }
+        BackendName::Cuda => Box::new(miner_host::cuda::CudaBackend::new()?),
+    })
+}
+
+/// Arguments of `miner-host bench`.
+struct BenchArgs {
+    backend: BackendName,
+    device: u32,
+    quick: bool,
+    plan: Option<PathBuf>,
+    threads: Option<usize>,
+    json: bool,
+    out: Option<PathBuf>,
+}
+
+fn bench_command(args: BenchArgs) -> Result<()> {
+    use challenge_runtime::bench::{self, BenchPlan, GemmShape};
+    let backend = local_backend(args.backend, args.threads)?;
+    let plan = match (&args.plan, args.quick) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read plan {}", path.display()))?;
+            serde_json::from_str::<BenchPlan>(&text).with_context(|| {
+                format!(
+                    "{} is not a bench plan (the `plan` object of a `bench --json` report)",
+                    path.display()
+                )
+            })?
+        }
+        (None, true) => BenchPlan::quick(),
+        (None, false) => {
+            let devices = backend.devices();
+            let Some(info) = devices.iter().find(|d| d.index == args.device) else {
+                bail!(
+                    "no device {} on the {} backend ({} devices)",
+                    args.device,
+                    backend.name(),
+                    devices.len()
+                );
+            };
+            BenchPlan::full(info.memory_bytes)
+        }
+    };
+    let report = bench::run(backend.as_ref(), args.device, &plan, &mut |step| {
+        eprintln!("bench: {step}");
+    })?;
+    let json = report.to_json();
+    if let Some(path) = &args.out {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+        eprintln!("bench: wrote {}", path.display());
+    }
+    if args.json {
+        println!("{json}");
+        return Ok(());
+    }
+    let r = &report;
+    let f = bench::figure;
+    println!(
+        "device        {} #{} ({}, {} MiB)",
+        r.device_name,
+        r.device,
+        r.backend,
+        r.memory_bytes >> 20
+    );
+    println!("copy          {:>10} GB/s (read + write)", f(r.copy.gbps));
+    println!(
+        "prf fill      {:>10} G Philox blocks/s",
+        f(r.prf_fill.philox_blocks_per_s / 1e9)
+    );
+    let GemmShape { m, n, k } = r.gemm.shape;
+    println!(
+        "int8 gemm     {:>10} TOPS ({m} × {n} × {k})",
+        f(r.gemm.tops)
+    );
+    for p in &r.membw_fill {
+        println!(
+            "membw fill    {:>10} G Philox calls/s at R = {}: fill / read per group {}",
+            f(p.philox_per_s / 1e9),
+            p.rounds,
+            f(p.fill_over_read)
+        );
+    }
+    println!(
+        "membw pass    {:>10} GB/s ({} % of the copy)",
+        f(r.membw_pass.gbps),
+        f(r.membw_pass.fraction_of_copy * 100.0)
+    );
+    println!(
+        "membw R       {:>10}      (least R with regenerating a group ≥ 10× reading it)",
+        r.membw_rounds.rounds
+    );
+    println!(
+        "blake3 tree   {:>10} GB/s (whole commit {} GB/s)",
+        f(r.hash.gbps),
+        f(r.hash.commit_gbps)
+    );
+    Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -127,16 +268,7 @@ fn run_local_command(
     let module = resolve_module(module)?;
     let params = encode_params(&module.name, params)?;
     let seed = parse_seed(seed)?;
-    let backend: Box<dyn challenge_runtime::Backend> = match backend {
-        BackendName::Cpu => {
-            let mut config = CpuConfig::default();
-            if let Some(t) = threads {
-                config.threads_per_device = t.max(1);
-            }
-            Box::new(CpuBackend::new(config)?)
-        }
-        BackendName::Cuda => Box::new(miner_host::cuda::CudaBackend::new()?),
-    };
+    let backend = local_backend(backend, threads)?;
     let report = run_local(
         backend.as_ref(),
         &RunLocalRequest {
@@ -372,6 +504,23 @@ fn main() -> ExitCode {
         } => run_local_command(
             &module, &params, &seed, backend, device, open, samples, threads, json,
         ),
+        Command::Bench {
+            backend,
+            device,
+            quick,
+            plan,
+            threads,
+            json,
+            out,
+        } => bench_command(BenchArgs {
+            backend,
+            device,
+            quick,
+            plan,
+            threads,
+            json,
+            out,
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

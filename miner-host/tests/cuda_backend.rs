@@ -159,3 +159,34 @@ fn without_a_gpu_the_backend_fails_cleanly() {
         ));
     }
 }
+
+#[test]
+fn the_bench_runs_on_every_device_and_copy_is_exact() {
+    let Some(gpu) = cuda() else { return };
+    for device in gpu.devices() {
+        let mut session = gpu.open(device.index).unwrap();
+        let (a, b) = (
+            session.alloc(1 << 20).unwrap(),
+            session.alloc(1 << 20).unwrap(),
+        );
+        session.prf_fill(a, 0, 1 << 20, [1, 2], 0, 0).unwrap();
+        session.copy(a, b).unwrap();
+        assert_eq!(
+            session.read(a, 0, 1 << 20).unwrap(),
+            session.read(b, 0, 1 << 20).unwrap()
+        );
+        let short = session.alloc(1024).unwrap();
+        assert!(matches!(
+            session.copy(a, short),
+            Err(BackendError::Invalid(_))
+        ));
+        drop(session);
+        // The quick plan: its fill sweep (1 to 64 rounds over 8 MiB) must give a slope on a GPU.
+        let plan = challenge_runtime::bench::BenchPlan::quick();
+        let report = challenge_runtime::bench::run(&gpu, device.index, &plan, &mut |_| {}).unwrap();
+        assert_eq!(report.backend, "cuda");
+        assert_eq!(report.device_name, device.name);
+        assert!(report.gemm.tops > 0.0 && report.copy.gbps > 0.0 && report.hash.gbps > 0.0);
+        assert!(report.membw_rounds.rounds >= 1);
+    }
+}

@@ -166,6 +166,9 @@ pub trait DeviceSession: Send {
     fn roots(&self) -> Vec<[u8; 32]>;
     /// The opening of leaf `leaf` of committed output `output`.
     fn open_leaf(&self, output: u32, leaf: u64) -> Result<Opening, BackendError>;
+    /// Copies all of `src` into the start of `dst` on the device (`dst` at least as long).
+    /// Not reachable from guests: `bench` uses it as the device's copy-bandwidth reference.
+    fn copy(&mut self, src: BufferId, dst: BufferId) -> Result<(), BackendError>;
     /// Waits for queued device work.
     fn sync(&mut self) -> Result<(), BackendError>;
     /// Copies `len` bytes at `offset` of a buffer to the host (tests and diagnostics).

@@ -380,6 +380,26 @@ impl DeviceSession for CpuSession {
             .map_err(|e| invalid(e.to_string()))
     }
 
+    fn copy(&mut self, src: BufferId, dst: BufferId) -> Result<(), BackendError> {
+        if src == dst {
+            return Err(invalid("copy source and destination are the same buffer"));
+        }
+        let device = Arc::clone(&self.device);
+        self.with_taken(dst, |s, dst_data| {
+            let src_data = s.buf(src)?;
+            let dst_data = dst_data
+                .get_mut(..src_data.len())
+                .ok_or_else(|| invalid("copy destination is shorter than its source"))?;
+            device.pool.install(|| {
+                dst_data
+                    .par_chunks_mut(FILL_CHUNK)
+                    .zip(src_data.par_chunks(FILL_CHUNK))
+                    .for_each(|(d, s)| d.copy_from_slice(s))
+            });
+            Ok(())
+        })
+    }
+
     fn sync(&mut self) -> Result<(), BackendError> {
         Ok(())
     }

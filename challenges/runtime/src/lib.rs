@@ -11,13 +11,15 @@
 //! - every ABI argument checked by the host (handles owned by the instance, sizes inside the
 //!   budget, shapes multiples of 16); a bad call returns a negative status, never a panic;
 //! - traps mapped to typed errors ([`TrapKind`]);
-//! - devices behind the [`Backend`] trait; [`cpu::CpuBackend`] is the multi-threaded reference.
+//! - devices behind the [`Backend`] trait; [`cpu::CpuBackend`] is the multi-threaded reference;
+//!   [`bench`] measures any backend's operations through it (`miner-host bench`).
 //!
 //! `miner-host` uses [`Sandbox::run`] to run a challenge on its devices and
 //! [`RunOutcome::open`] to answer openings; `verifier` uses [`Sandbox::check`] on its own CPU
 //! to recompute each opened leaf, and [`Sandbox::work`] for the declared work.
 
 pub mod backend;
+pub mod bench;
 pub mod cpu;
 mod error;
 mod host;

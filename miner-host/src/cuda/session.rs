@@ -612,6 +612,32 @@ impl DeviceSession for CudaSession {
             .map_err(|e| BackendError::Invalid(e.to_string()))
     }
 
+    fn copy(&mut self, src: BufferId, dst: BufferId) -> Result<(), BackendError> {
+        if src == dst {
+            return Err(BackendError::Invalid(
+                "copy source and destination are the same buffer".into(),
+            ));
+        }
+        let mut out = self.take(dst)?;
+        let result = (|| {
+            let from = self
+                .buffers
+                .get(&src.0)
+                .ok_or(BackendError::UnknownBuffer(src))?;
+            // cudarc asserts (panics) on a short destination: check first.
+            if out.len() < from.len() {
+                return Err(BackendError::Invalid(
+                    "copy destination is shorter than its source".into(),
+                ));
+            }
+            self.stream
+                .memcpy_dtod(from, &mut out)
+                .map_err(driver_err("copying on the device"))
+        })();
+        self.put(dst, out);
+        result
+    }
+
     fn sync(&mut self) -> Result<(), BackendError> {
         self.stream
             .synchronize()

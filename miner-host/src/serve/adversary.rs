@@ -303,6 +303,9 @@ impl DeviceSession for CorruptingSession {
         tree.open(bytes, leaf)
             .map_err(|e| BackendError::Unavailable(e.to_string()))
     }
+    fn copy(&mut self, src: BufferId, dst: BufferId) -> Result<(), BackendError> {
+        self.inner.copy(src, dst)
+    }
     fn sync(&mut self) -> Result<(), BackendError> {
         self.inner.sync()
     }

@@ -10,7 +10,9 @@
 //! 32-bit integer issue rate, an efficiency window per resource, the peak headroom, the scoring
 //! weight, the `membw` fill round count `R` and the target duration. Every figure carries a
 //! comment saying where it came from; the efficiency windows and `R` are estimates to be
-//! calibrated on real cards (`scripts/gpu-selftest`, issue #4).
+//! calibrated on real cards (`scripts/gpu-selftest`, issue #4): `miner-host bench` measures a
+//! device and [`compare_bench`](crate::classes::compare_bench) (`verifier calibrate`) sets the
+//! report against its class and proposes the lines to change.
 //!
 //! # The time model ([`expected_time`](crate::classes::expected_time), [`envelope`](crate::classes::envelope))
 //!
@@ -42,11 +44,13 @@
 //! Where memory (or another limit of the module) caps the work below the target, the result
 //! says so ([`SizeLimit`](crate::classes::SizeLimit)) rather than exceeding the device. See [`sizing`](crate::classes::sizing) for the rules.
 
+mod bench;
 mod calibrate;
 mod model;
 pub mod sizing;
 mod table;
 
+pub use bench::{Against, BenchComparison, GEMM_GOAL, MEMBW_GOAL, RoundsCheck, compare_bench};
 pub use calibrate::{CALIBRATION_BUDGET, CpuCalibration, calibrate_cpu_reference};
 pub use model::{
     BLAKE3_INSTR_PER_BYTE, Bound, ExpectedTime, PHILOX_INSTR_PER_BLOCK, PhaseTime, envelope,
@@ -128,4 +132,12 @@ pub enum ClassError {
     /// The CPU calibration failed (the CPU backend refused a measurement).
     #[error("cpu-reference calibration failed: {0}")]
     Calibration(String),
+    /// A bench was set against a class without datasheet figures (a `cpu` class).
+    #[error(
+        "class `{class}` is a cpu class: it has no datasheet figures to compare a bench with (name a GPU class)"
+    )]
+    NoDatasheet {
+        /// The class id.
+        class: String,
+    },
 }

@@ -1,5 +1,6 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
+mod calibrate;
 mod challenge;
 mod localnet;
 mod service;
@@ -43,6 +44,10 @@ enum Command {
     /// Record which miners' machines are rented (the verifier's own records, never the miner's
     /// word): they get a small exact-work challenge instead of the full one.
     Rented(service::RentedArgs),
+    /// Compare a device's measured throughput (`miner-host bench --json`) with its GPU class:
+    /// GEMM against the dense int8 peak, membw against the device copy, BLAKE3 and Philox
+    /// against their compute ceilings, the measured membw R against the table's.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -56,5 +61,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Status(args) => service::status(&args),
         Command::Report(args) => service::report(&args),
         Command::Rented(args) => service::rented(&args),
+        Command::Calibrate(args) => calibrate::run(&args),
     }
 }
