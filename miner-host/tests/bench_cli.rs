@@ -8,7 +8,6 @@
 )]
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 use challenge_runtime::bench::{BenchPlan, BenchReport, GemmShape, SCHEMA};
@@ -24,11 +23,9 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// A file under the target's temp dir, unique to this test process and `name`.
-fn temp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("gpuproof-bench-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh temp dir (removed when dropped).
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
 }
 
 fn tiny_plan() -> BenchPlan {
@@ -50,9 +47,10 @@ fn tiny_plan() -> BenchPlan {
 
 #[test]
 fn a_cpu_bench_prints_and_writes_its_report() {
-    let plan_file = temp("plan.json");
+    let dir = temp();
+    let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, serde_json::to_string(&tiny_plan()).unwrap()).unwrap();
-    let out_file = temp("report.json");
+    let out_file = dir.path().join("report.json");
     let out = miner_host(&[
         "bench",
         "--backend",
@@ -113,7 +111,8 @@ fn a_cpu_bench_prints_and_writes_its_report() {
 
 #[test]
 fn bad_plans_and_devices_are_refused_with_a_message() {
-    let bad = temp("bad-plan.json");
+    let dir = temp();
+    let bad = dir.path().join("bad-plan.json");
     let mut plan = tiny_plan();
     plan.gemm.k = 40;
     std::fs::write(&bad, serde_json::to_string(&plan).unwrap()).unwrap();
@@ -125,7 +124,7 @@ fn bad_plans_and_devices_are_refused_with_a_message() {
         text(&out.stderr)
     );
 
-    let junk = temp("junk-plan.json");
+    let junk = dir.path().join("junk-plan.json");
     std::fs::File::create(&junk)
         .unwrap()
         .write_all(b"[1, 2]")

@@ -108,6 +108,42 @@ pub fn libraries_present() -> Result<(), BackendError> {
     Ok(())
 }
 
+/// Whether NVRTC, the runtime compiler, can be loaded. Compiling the kernels needs NVRTC only,
+/// not a GPU or its driver.
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library by name; nothing is called in it.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// Every architecture the backend compiles for (what a device's compute capability maps to).
+pub const ARCHES: [&str; 9] = [
+    "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90", "sm_100",
+];
+
+/// The kernels — [`cuda_kernels::SOURCE`], the text the grid emulator tests, unchanged —
+/// compiled by NVRTC to PTX for `arch` (`sm_90`) with the options the backend uses for every
+/// device. Needs NVRTC, not a GPU; without NVRTC it is an error, never a panic.
+pub fn compile_kernels(arch: &'static str) -> Result<cudarc::nvrtc::Ptx, BackendError> {
+    if !nvrtc_present() {
+        return Err(BackendError::Unavailable(
+            "NVRTC (libnvrtc.so) was not found: install the CUDA toolkit's runtime compiler \
+             (or run scripts/install-nvrtc) and make sure LD_LIBRARY_PATH includes it"
+                .into(),
+        ));
+    }
+    let opts = cudarc::nvrtc::CompileOptions {
+        arch: Some(arch),
+        name: Some(cuda_kernels::PROGRAM_NAME.to_string()),
+        options: vec!["-std=c++17".to_string()],
+        ..Default::default()
+    };
+    cudarc::nvrtc::compile_ptx_with_opts(cuda_kernels::SOURCE, opts).map_err(|e| {
+        BackendError::Device(format!(
+            "NVRTC could not compile the kernels for {arch}: {e:?}"
+        ))
+    })
+}
+
 fn driver_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> BackendError + '_ {
     move |e| BackendError::Device(format!("{what}: {e}"))
 }
@@ -206,19 +242,7 @@ impl Device {
             .get_or_init(|| Mutex::new(()))
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let opts = cudarc::nvrtc::CompileOptions {
-            arch: Some(self.arch),
-            name: Some(cuda_kernels::PROGRAM_NAME.to_string()),
-            options: vec!["-std=c++17".to_string()],
-            ..Default::default()
-        };
-        let ptx =
-            cudarc::nvrtc::compile_ptx_with_opts(cuda_kernels::SOURCE, opts).map_err(|e| {
-                BackendError::Device(format!(
-                    "NVRTC could not compile the kernels for {}: {e:?}",
-                    self.arch
-                ))
-            })?;
+        let ptx = compile_kernels(self.arch)?;
         let module = self
             .ctx
             .load_module(ptx)
@@ -268,6 +292,21 @@ impl Backend for CudaBackend {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn every_architecture_a_device_can_map_to_is_in_arches() {
+        let mut seen = std::collections::BTreeSet::new();
+        for major in 0..=12 {
+            for minor in 0..=9 {
+                let arch = arch_name(major, minor);
+                assert!(ARCHES.contains(&arch), "{major}.{minor} → {arch}");
+                seen.insert(arch);
+            }
+        }
+        assert_eq!(seen.len(), ARCHES.len());
+        assert_eq!(arch_name(9, 0), "sm_90");
+        assert_eq!(arch_name(8, 9), "sm_89");
+    }
 
     #[test]
     fn gemm_modes_parse_and_bad_values_say_what_is_allowed() {
