@@ -12,7 +12,7 @@
 //!   budget, shapes multiples of 16); a bad call returns a negative status, never a panic;
 //! - traps mapped to typed errors ([`TrapKind`]);
 //! - devices behind the [`Backend`] trait; [`cpu::CpuBackend`] is the multi-threaded reference;
-//!   [`bench`] measures any backend's operations through it (`miner-host bench`).
+//!   [`bench`](mod@bench) measures any backend's operations through it (`miner-host bench`).
 //!
 //! `miner-host` uses [`Sandbox::run`] to run a challenge on its devices and
 //! [`RunOutcome::open`] to answer openings; `verifier` uses [`Sandbox::check`] on its own CPU

@@ -82,7 +82,7 @@ pub struct RoundsCheck {
     pub table_is_enough: bool,
 }
 
-/// A bench report set against a class ([module docs](self)).
+/// A bench report set against a class: four rates against their references, and `R`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchComparison {
     /// The device as the report names it.
@@ -109,7 +109,9 @@ pub struct BenchComparison {
     pub suggested_toml: Vec<String>,
 }
 
-/// Sets `report` against `class` ([module docs](self)). Fails for a `cpu` class (no datasheet).
+/// Sets `report` against `class`: int8 GEMM against the dense peak, `membw` passes against the
+/// measured device copy and the datasheet bandwidth, BLAKE3 and Philox against their compute
+/// ceilings, the measured `R` against the table's. Fails for a `cpu` class (no datasheet).
 pub fn compare_bench(
     report: &BenchReport,
     class: &GpuClass,
