@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use miner_host::params::{encode_params, resolve_module};
 use miner_host::run_local::{DEFAULT_SAMPLES, RunLocalRequest, report_json, run_local};
 use miner_host::serve::{self, Adversary, MinerConfig, ServeLimits, ServerSettings};
@@ -106,31 +106,7 @@ enum Command {
     /// Measure a device's throughput (copy, PRF fill, int8 GEMM, membw fill rounds and pass,
     /// BLAKE3 tree) through the same backend calls a challenge makes. `verifier calibrate`
     /// compares the JSON report with the class table; scripts/gpu-selftest runs both.
-    Bench {
-        /// Backend to measure.
-        #[arg(long, value_enum, default_value = "cuda")]
-        backend: BackendName,
-        /// Device index.
-        #[arg(long, default_value_t = 0)]
-        device: u32,
-        /// Small sizes (at most 16 MiB a buffer): checks that everything runs, measures little.
-        /// Default: sizes for the device's memory (GEMM 8192×8192×32768 where it fits).
-        #[arg(long, conflicts_with = "plan")]
-        quick: bool,
-        /// A plan as JSON (the `plan` object of a report: copy_bytes, prf_bytes, gemm {m,n,k},
-        /// membw_bytes, membw_group, rounds [...], hash_bytes, repeats).
-        #[arg(long, value_name = "FILE")]
-        plan: Option<PathBuf>,
-        /// Worker threads of the CPU backend (default: all cores).
-        #[arg(long)]
-        threads: Option<usize>,
-        /// Print the report as JSON on stdout instead of a table.
-        #[arg(long)]
-        json: bool,
-        /// Also write the JSON report to this file.
-        #[arg(long, value_name = "FILE")]
-        out: Option<PathBuf>,
-    },
+    Bench(BenchArgs),
 }
 
 fn parse_seed(hex_seed: &str) -> Result<[u8; 32]> {
@@ -158,13 +134,30 @@ fn local_backend(
 }
 
 /// Arguments of `miner-host bench`.
+#[derive(Args)]
 struct BenchArgs {
+    /// Backend to measure.
+    #[arg(long, value_enum, default_value = "cuda")]
     backend: BackendName,
+    /// Device index.
+    #[arg(long, default_value_t = 0)]
     device: u32,
+    /// Small sizes (at most 16 MiB a buffer): checks that everything runs, measures little.
+    /// Default: sizes for the device's memory (GEMM 8192×8192×32768 where it fits).
+    #[arg(long, conflicts_with = "plan")]
     quick: bool,
+    /// A plan as JSON (the `plan` object of a report: copy_bytes, prf_bytes, gemm {m,n,k},
+    /// membw_bytes, membw_group, rounds [...], hash_bytes, repeats).
+    #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
+    /// Worker threads of the CPU backend (default: all cores).
+    #[arg(long)]
     threads: Option<usize>,
+    /// Print the report as JSON on stdout instead of a table.
+    #[arg(long)]
     json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
 }
 
@@ -504,23 +497,7 @@ fn main() -> ExitCode {
         } => run_local_command(
             &module, &params, &seed, backend, device, open, samples, threads, json,
         ),
-        Command::Bench {
-            backend,
-            device,
-            quick,
-            plan,
-            threads,
-            json,
-            out,
-        } => bench_command(BenchArgs {
-            backend,
-            device,
-            quick,
-            plan,
-            threads,
-            json,
-            out,
-        }),
+        Command::Bench(args) => bench_command(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

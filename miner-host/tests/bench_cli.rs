@@ -53,7 +53,7 @@ fn a_cpu_bench_prints_and_writes_its_report() {
     let plan_file = dir.path().join("plan.json");
     std::fs::write(&plan_file, serde_json::to_string(&tiny_plan()).unwrap()).unwrap();
     let out_file = dir.path().join("report.json");
-    let out = miner_host(&[
+    let bench = [
         "bench",
         "--backend",
         "cpu",
@@ -61,10 +61,8 @@ fn a_cpu_bench_prints_and_writes_its_report() {
         "1",
         "--plan",
         plan_file.to_str().unwrap(),
-        "--json",
-        "--out",
-        out_file.to_str().unwrap(),
-    ]);
+    ];
+    let out = miner_host(&[&bench[..], &["--json", "--out", out_file.to_str().unwrap()]].concat());
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     for step in [
@@ -87,15 +85,7 @@ fn a_cpu_bench_prints_and_writes_its_report() {
     assert!(printed.gemm.tops > 0.0 && printed.copy.gbps > 0.0 && printed.hash.gbps > 0.0);
 
     // The table form names every figure.
-    let out = miner_host(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--threads",
-        "1",
-        "--plan",
-        plan_file.to_str().unwrap(),
-    ]);
+    let out = miner_host(&bench);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let table = text(&out.stdout);
     for word in [

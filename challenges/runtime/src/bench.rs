@@ -136,6 +136,28 @@ impl BenchPlan {
         }
     }
 
+    /// The smallest plan whose figures are still sound on a busy CPU (a 1 MiB copy, a
+    /// 32 × 32 × 64 GEMM, 256 KiB `membw` filled at 1 and 64 rounds, best of three): what
+    /// tests run, in well under a second.
+    pub fn smoke() -> Self {
+        Self {
+            copy_bytes: MIB,
+            prf_bytes: 256 * 1024,
+            gemm: GemmShape {
+                m: 32,
+                n: 32,
+                k: 64,
+            },
+            membw_bytes: 256 * 1024,
+            membw_group: 1024,
+            // A wide sweep, best of three: the fill's slope must stand out of the noise of
+            // tests running side by side on two cores.
+            rounds: vec![1, 64],
+            hash_bytes: 64 * 1024,
+            repeats: 3,
+        }
+    }
+
     /// The sizes for a GPU with `memory_bytes` of memory: big enough that launch overheads
     /// vanish (the GEMM 8192 × 8192 × 32768 where it fits), each phase within an eighth of the
     /// memory, and a fill sweep up to 256 rounds (above every class's estimated `R`).
@@ -273,6 +295,14 @@ pub struct PassFigures {
     pub gbps: f64,
     /// `gbps` over the copy's GB/s (issue #4 asks ≥ 0.8).
     pub fraction_of_copy: f64,
+}
+
+impl PassFigures {
+    /// Seconds to read one group: the best pass time over the pass's `2·G` group reads.
+    pub fn group_read_s(&self) -> f64 {
+        let groups = self.bytes / u64::from(self.group.max(1));
+        self.timing.best_s / (2.0 * groups as f64)
+    }
 }
 
 /// The fill round count the timings call for ([module docs](self)).
@@ -424,8 +454,7 @@ pub fn estimate_rounds(
         )));
     }
     let philox_call_s = extra_s / extra_calls;
-    let groups = pass.bytes / u64::from(pass.group.max(1));
-    let group_read_s = pass.timing.best_s / (2.0 * groups as f64);
+    let group_read_s = pass.group_read_s();
     let calls_per_round = f64::from(pass.group) / prf::BLOCK_BYTES as f64;
     // (g/16)·(R+1)·c ≥ 10·read  ⇔  R + 1 ≥ 10·read / ((g/16)·c)
     let needed = REGENERATION_FACTOR * group_read_s / (calls_per_round * philox_call_s);
@@ -446,15 +475,16 @@ pub fn run(
     progress: &mut dyn FnMut(&str),
 ) -> Result<BenchReport, BenchError> {
     plan.validate()?;
-    let info = backend
-        .devices()
+    let devices = backend.devices();
+    let count = devices.len() as u32;
+    let info = devices
         .into_iter()
         .find(|d| d.index == device)
-        .ok_or_else(|| BenchError::Backend {
+        .ok_or(BenchError::Backend {
             step: "finding the device",
             source: BackendError::NoDevice {
                 index: device,
-                count: backend.devices().len() as u32,
+                count,
             },
         })?;
     let repeats = plan.repeats;
@@ -529,20 +559,17 @@ pub fn run(
     let timing = time(s, repeats, "membw pass", |s| {
         s.membw_pass(buf, out, plan.membw_group, 0, &perm)
     })?;
+    let gbps = 2.0 * plan.membw_bytes as f64 / timing.best_s / 1e9;
     let membw_pass = PassFigures {
         bytes: plan.membw_bytes,
         group: plan.membw_group,
-        gbps: 2.0 * plan.membw_bytes as f64 / timing.best_s / 1e9,
-        fraction_of_copy: 0.0,
+        gbps,
+        fraction_of_copy: gbps / copy.gbps,
         timing,
-    };
-    let membw_pass = PassFigures {
-        fraction_of_copy: membw_pass.gbps / copy.gbps,
-        ..membw_pass
     };
     s.free(buf).map_err(at("freeing"))?;
     s.free(out).map_err(at("freeing"))?;
-    let group_read_s = membw_pass.timing.best_s / (2.0 * groups as f64);
+    let group_read_s = membw_pass.group_read_s();
     let blocks = plan.membw_bytes as f64 / prf::BLOCK_BYTES as f64;
     let membw_fill: Vec<FillPoint> = fill_times
         .into_iter()
@@ -609,26 +636,6 @@ mod tests {
     use super::*;
     use crate::cpu::{CpuBackend, CpuConfig};
 
-    /// A plan small enough for a debug build on two cores.
-    fn tiny() -> BenchPlan {
-        BenchPlan {
-            copy_bytes: MIB,
-            prf_bytes: 256 * 1024,
-            gemm: GemmShape {
-                m: 32,
-                n: 32,
-                k: 64,
-            },
-            membw_bytes: 256 * 1024,
-            membw_group: 1024,
-            // A wide sweep, best of three: the fill's slope must stand out of the noise of
-            // tests running side by side on two cores.
-            rounds: vec![1, 64],
-            hash_bytes: 64 * 1024,
-            repeats: 3,
-        }
-    }
-
     fn cpu() -> CpuBackend {
         CpuBackend::new(CpuConfig {
             devices: 1,
@@ -677,7 +684,7 @@ mod tests {
             ("repeats", |p| p.repeats = 0),
         ];
         for (rule, spoil) in cases {
-            let mut plan = tiny();
+            let mut plan = BenchPlan::smoke();
             spoil(&mut plan);
             let err = plan.validate().unwrap_err().to_string();
             assert!(err.contains(rule), "{err} should name `{rule}`");
@@ -743,7 +750,7 @@ mod tests {
     #[test]
     fn a_cpu_bench_measures_every_step_and_frees_the_device() {
         let backend = cpu();
-        let plan = tiny();
+        let plan = BenchPlan::smoke();
         let mut steps = Vec::new();
         let report = run(&backend, 0, &plan, &mut |s| steps.push(s.to_string())).unwrap();
         assert_eq!(steps.len(), 5 + plan.rounds.len(), "{steps:?}");
@@ -802,10 +809,10 @@ mod tests {
     #[test]
     fn a_missing_or_busy_device_is_an_error() {
         let backend = cpu();
-        let err = run(&backend, 3, &tiny(), &mut |_| {}).unwrap_err();
+        let err = run(&backend, 3, &BenchPlan::smoke(), &mut |_| {}).unwrap_err();
         assert!(err.to_string().contains("no device 3"), "{err}");
         let held = backend.open(0).unwrap();
-        let err = run(&backend, 0, &tiny(), &mut |_| {}).unwrap_err();
+        let err = run(&backend, 0, &BenchPlan::smoke(), &mut |_| {}).unwrap_err();
         assert!(matches!(
             err,
             BenchError::Backend {

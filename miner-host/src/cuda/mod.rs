@@ -87,9 +87,21 @@ pub struct CudaBackend {
     devices: Vec<Arc<Device>>,
 }
 
+/// Whether NVRTC, the runtime compiler, can be loaded. Compiling the kernels needs NVRTC only,
+/// not a GPU or its driver.
+pub fn nvrtc_present() -> bool {
+    // SAFETY: only tries to dlopen the library by name; nothing is called in it.
+    unsafe { cudarc::nvrtc::sys::is_culib_present() }
+}
+
+/// What to do when NVRTC is missing.
+const NVRTC_MISSING: &str = "NVRTC (libnvrtc.so) was not found; install the CUDA toolkit's \
+                             runtime compiler (or run scripts/install-nvrtc) and make sure \
+                             LD_LIBRARY_PATH includes it";
+
 /// Whether the CUDA driver and NVRTC libraries can be loaded, without touching them further.
 pub fn libraries_present() -> Result<(), BackendError> {
-    // SAFETY: these only try to dlopen the libraries by name; nothing is called in them.
+    // SAFETY: this only tries to dlopen the library by name; nothing is called in it.
     let driver = unsafe { cudarc::driver::sys::is_culib_present() };
     if !driver {
         return Err(BackendError::Unavailable(format!(
@@ -97,22 +109,12 @@ pub fn libraries_present() -> Result<(), BackendError> {
              driver or run with --backend cpu"
         )));
     }
-    // SAFETY: as above.
-    let nvrtc = unsafe { cudarc::nvrtc::sys::is_culib_present() };
-    if !nvrtc {
+    if !nvrtc_present() {
         return Err(BackendError::Unavailable(format!(
-            "{NO_CUDA}: NVRTC (libnvrtc.so) was not found; install the CUDA toolkit's runtime \
-             compiler and make sure LD_LIBRARY_PATH includes it"
+            "{NO_CUDA}: {NVRTC_MISSING}"
         )));
     }
     Ok(())
-}
-
-/// Whether NVRTC, the runtime compiler, can be loaded. Compiling the kernels needs NVRTC only,
-/// not a GPU or its driver.
-pub fn nvrtc_present() -> bool {
-    // SAFETY: only tries to dlopen the library by name; nothing is called in it.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
 }
 
 /// Every architecture the backend compiles for (what a device's compute capability maps to).
@@ -125,11 +127,7 @@ pub const ARCHES: [&str; 9] = [
 /// device. Needs NVRTC, not a GPU; without NVRTC it is an error, never a panic.
 pub fn compile_kernels(arch: &'static str) -> Result<cudarc::nvrtc::Ptx, BackendError> {
     if !nvrtc_present() {
-        return Err(BackendError::Unavailable(
-            "NVRTC (libnvrtc.so) was not found: install the CUDA toolkit's runtime compiler \
-             (or run scripts/install-nvrtc) and make sure LD_LIBRARY_PATH includes it"
-                .into(),
-        ));
+        return Err(BackendError::Unavailable(NVRTC_MISSING.into()));
     }
     let opts = cudarc::nvrtc::CompileOptions {
         arch: Some(arch),

@@ -195,10 +195,10 @@ pub fn compare_bench(
 mod tests {
     use super::*;
     use crate::classes::ClassTable;
-    use challenge_runtime::bench::{self, BenchPlan, GemmShape};
+    use challenge_runtime::bench::{self, BenchPlan};
     use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 
-    /// A real bench of the CPU backend at tiny sizes, its figures then set by the test.
+    /// A real bench of the CPU backend (the smoke plan), its figures then set by the test.
     fn report() -> BenchReport {
         let backend = CpuBackend::new(CpuConfig {
             devices: 1,
@@ -206,23 +206,7 @@ mod tests {
             memory_bytes: 64 << 20,
         })
         .unwrap();
-        let plan = BenchPlan {
-            copy_bytes: 1 << 20,
-            prf_bytes: 64 << 10,
-            gemm: GemmShape {
-                m: 16,
-                n: 16,
-                k: 32,
-            },
-            membw_bytes: 128 << 10,
-            membw_group: 1024,
-            // A wide sweep, best of three: the fill's slope must stand out of the noise of
-            // tests running side by side on two cores.
-            rounds: vec![1, 64],
-            hash_bytes: 32 << 10,
-            repeats: 3,
-        };
-        bench::run(&backend, 0, &plan, &mut |_| {}).unwrap()
+        bench::run(&backend, 0, &BenchPlan::smoke(), &mut |_| {}).unwrap()
     }
 
     fn h100(report: &mut BenchReport) {
