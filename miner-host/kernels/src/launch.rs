@@ -11,6 +11,9 @@ use core::fmt;
 /// Default threads per block for the 1-D kernels.
 pub const DEFAULT_THREADS: u32 = 256;
 
+/// Most threads per block a 1-D launch may ask for (CUDA's limit).
+pub const MAX_THREADS: u32 = 1024;
+
 /// Largest `gridDim.x` CUDA accepts.
 pub const MAX_GRID_X: u64 = (1 << 31) - 1;
 
@@ -88,7 +91,7 @@ impl fmt::Display for GeometryError {
 impl std::error::Error for GeometryError {}
 
 fn check_threads(threads: u32) -> Result<(), GeometryError> {
-    if threads == 0 || threads > 1024 || !threads.is_multiple_of(32) {
+    if threads == 0 || threads > MAX_THREADS || !threads.is_multiple_of(32) {
         return Err(GeometryError::Threads { threads });
     }
     Ok(())
@@ -256,9 +259,43 @@ pub fn gemm_i8_dp4a(m: u32, n: u32, k: u32) -> Result<Launch, GeometryError> {
     })
 }
 
+/// The most threads a block of `kernel` may have under this module's geometry: the fixed block
+/// of a 2-D kernel, [`MAX_THREADS`] for a 1-D one (its caller picks); `None` for a name that is
+/// no entry point. A kernel's registers and shared memory must allow this many (checked for
+/// every architecture by the backend's NVRTC test).
+pub fn largest_block(kernel: &str) -> Option<u32> {
+    let fixed = |l: Result<Launch, GeometryError>| l.ok().map(|l| l.block.iter().product());
+    match kernel {
+        crate::PRF_FILL_I8
+        | crate::MEMBW_FILL
+        | crate::MEMBW_PERM
+        | crate::MEMBW_PASS
+        | crate::BLAKE3_CHUNK_CVS
+        | crate::BLAKE3_PARENT_CVS => Some(MAX_THREADS),
+        crate::RELAYOUT_TILES => fixed(relayout_tiles(16, 16)),
+        crate::TRANSPOSE_I8 => fixed(transpose_i8(32, 32)),
+        crate::GEMM_I8_DP4A => fixed(gemm_i8_dp4a(16, 16, 16)),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_entry_point_has_a_largest_block() {
+        for k in crate::KERNELS {
+            let threads = largest_block(k.name).unwrap_or(0);
+            assert!(
+                (32..=MAX_THREADS).contains(&threads),
+                "{}: {threads}",
+                k.name
+            );
+        }
+        assert_eq!(largest_block(crate::GEMM_I8_DP4A), Some(256));
+        assert_eq!(largest_block("nope"), None);
+    }
 
     #[test]
     fn prf_blocks_counts_partial_ends() {

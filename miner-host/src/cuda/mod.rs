@@ -5,8 +5,9 @@
 //! — and otherwise returns "no CUDA device" as [`BackendError::Unavailable`].
 //!
 //! Kernels are the `cuda-kernels` crate's source text (the very text its grid-emulator tests
-//! check against the `challenges` reference), compiled with NVRTC for the device's compute
-//! capability once per device and cached. Outputs never cross PCIe in full: `commit` builds the
+//! check against the `challenges` reference), compiled with NVRTC once per device and cached:
+//! to the device's own machine code wherever NVRTC knows its architecture, so the driver never
+//! JIT-compiles PTX (an older driver refuses a newer NVRTC's PTX; see `cuda/compile.rs`). Outputs never cross PCIe in full: `commit` builds the
 //! BLAKE3 chunk chaining values and the parent levels up to 16-chunk blocks on the device,
 //! copies only the block CVs to the host ([`challenges::commitment::OutputTree::from_block_cvs`]),
 //! and keeps a device copy of the output; an opening copies one 16 KiB block back.
@@ -23,8 +24,15 @@
 //! holds on every path (cudarc frees device memory when its slices drop).
 #![allow(unsafe_code)]
 
+mod compile;
 mod cublaslt;
 mod session;
+
+use compile::NVRTC_MISSING;
+pub use compile::{
+    ARCHES, CompiledKernels, KernelResources, KernelTarget, Nvrtc, REGISTERS_PER_BLOCK,
+    STATIC_SHARED_LIMIT, compile_kernels, nvrtc_present, parse_ptxas_info,
+};
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -78,7 +86,8 @@ struct Device {
     info: DeviceInfo,
     lock: Arc<DeviceLock>,
     module: Mutex<Option<Arc<CudaModule>>>,
-    arch: &'static str,
+    /// What the kernels compile to for this device, or why NVRTC cannot compile for it.
+    target: Result<KernelTarget, String>,
     lt: Arc<LtSlot>,
 }
 
@@ -86,18 +95,6 @@ struct Device {
 pub struct CudaBackend {
     devices: Vec<Arc<Device>>,
 }
-
-/// Whether NVRTC, the runtime compiler, can be loaded. Compiling the kernels needs NVRTC only,
-/// not a GPU or its driver.
-pub fn nvrtc_present() -> bool {
-    // SAFETY: only tries to dlopen the library by name; nothing is called in it.
-    unsafe { cudarc::nvrtc::sys::is_culib_present() }
-}
-
-/// What to do when NVRTC is missing.
-const NVRTC_MISSING: &str = "NVRTC (libnvrtc.so) was not found; install the CUDA toolkit's \
-                             runtime compiler (or run scripts/install-nvrtc) and make sure \
-                             LD_LIBRARY_PATH includes it";
 
 /// Whether the CUDA driver and NVRTC libraries can be loaded, without touching them further.
 pub fn libraries_present() -> Result<(), BackendError> {
@@ -117,48 +114,8 @@ pub fn libraries_present() -> Result<(), BackendError> {
     Ok(())
 }
 
-/// Every architecture the backend compiles for (what a device's compute capability maps to).
-pub const ARCHES: [&str; 9] = [
-    "sm_61", "sm_70", "sm_75", "sm_80", "sm_86", "sm_87", "sm_89", "sm_90", "sm_100",
-];
-
-/// The kernels — [`cuda_kernels::SOURCE`], the text the grid emulator tests, unchanged —
-/// compiled by NVRTC to PTX for `arch` (`sm_90`) with the options the backend uses for every
-/// device. Needs NVRTC, not a GPU; without NVRTC it is an error, never a panic.
-pub fn compile_kernels(arch: &'static str) -> Result<cudarc::nvrtc::Ptx, BackendError> {
-    if !nvrtc_present() {
-        return Err(BackendError::Unavailable(NVRTC_MISSING.into()));
-    }
-    let opts = cudarc::nvrtc::CompileOptions {
-        arch: Some(arch),
-        name: Some(cuda_kernels::PROGRAM_NAME.to_string()),
-        options: vec!["-std=c++17".to_string()],
-        ..Default::default()
-    };
-    cudarc::nvrtc::compile_ptx_with_opts(cuda_kernels::SOURCE, opts).map_err(|e| {
-        BackendError::Device(format!(
-            "NVRTC could not compile the kernels for {arch}: {e:?}"
-        ))
-    })
-}
-
 fn driver_err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> BackendError + '_ {
     move |e| BackendError::Device(format!("{what}: {e}"))
-}
-
-/// NVRTC's architecture name for a compute capability (`sm_90` for an H100).
-fn arch_name(major: i32, minor: i32) -> &'static str {
-    match (major, minor) {
-        (10, _) => "sm_100",
-        (9, _) => "sm_90",
-        (8, 9) => "sm_89",
-        (8, 7) => "sm_87",
-        (8, 6) => "sm_86",
-        (8, _) => "sm_80",
-        (7, 5) => "sm_75",
-        (7, _) => "sm_70",
-        _ => "sm_61",
-    }
 }
 
 fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
@@ -193,6 +150,7 @@ impl CudaBackend {
                 "{NO_CUDA}: the driver reports no GPU"
             )));
         }
+        let nvrtc = Nvrtc::load()?;
         let mut devices = Vec::new();
         for index in 0..count as u32 {
             let ctx =
@@ -205,6 +163,8 @@ impl CudaBackend {
             let (major, minor) = ctx
                 .compute_capability()
                 .map_err(driver_err("reading the compute capability"))?;
+            let cc = u32::try_from(major * 10 + minor).unwrap_or(0);
+            let target = KernelTarget::for_device(cc, &nvrtc.archs);
             devices.push(Arc::new(Device {
                 ctx,
                 info: DeviceInfo {
@@ -215,7 +175,7 @@ impl CudaBackend {
                 },
                 lock: Arc::default(),
                 module: Mutex::new(None),
-                arch: arch_name(major, minor),
+                target,
                 lt: Arc::new(LtSlot {
                     mode,
                     device: index,
@@ -240,13 +200,48 @@ impl Device {
             .get_or_init(|| Mutex::new(()))
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let ptx = compile_kernels(self.arch)?;
+        let target = self.target.clone().map_err(|why| {
+            BackendError::Unavailable(format!("device {}: {why}", self.info.index))
+        })?;
+        let started = std::time::Instant::now();
+        let compiled = compile_kernels(target)?;
+        log_resources(self.info.index, &compiled, started.elapsed());
         let module = self
             .ctx
-            .load_module(ptx)
+            .load_module(compiled.into_loadable())
             .map_err(driver_err("loading the compiled kernels"))?;
         *slot = Some(Arc::clone(&module));
         Ok(module)
+    }
+}
+
+/// One line per device on what its kernels compiled to, one per kernel at debug level, and a
+/// warning for any kernel that uses local memory (spills or a stack frame: slow).
+fn log_resources(device: u32, compiled: &CompiledKernels, took: std::time::Duration) {
+    tracing::info!(
+        device,
+        target = %compiled.target,
+        ms = took.as_millis() as u64,
+        "kernels compiled"
+    );
+    for k in &compiled.resources {
+        tracing::debug!(
+            device,
+            kernel = %k.name,
+            registers = k.registers,
+            shared_bytes = k.shared_bytes,
+            "kernel resources"
+        );
+        if k.uses_local_memory() {
+            tracing::warn!(
+                device,
+                kernel = %k.name,
+                stack_bytes = k.stack_bytes,
+                spill_stores = k.spill_stores,
+                spill_loads = k.spill_loads,
+                "kernel uses local memory (register spills or a stack frame); it will run slower"
+            );
+        }
     }
 }
 
@@ -290,21 +285,6 @@ impl Backend for CudaBackend {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn every_architecture_a_device_can_map_to_is_in_arches() {
-        let mut seen = std::collections::BTreeSet::new();
-        for major in 0..=12 {
-            for minor in 0..=9 {
-                let arch = arch_name(major, minor);
-                assert!(ARCHES.contains(&arch), "{major}.{minor} → {arch}");
-                seen.insert(arch);
-            }
-        }
-        assert_eq!(seen.len(), ARCHES.len());
-        assert_eq!(arch_name(9, 0), "sm_90");
-        assert_eq!(arch_name(8, 9), "sm_89");
-    }
 
     #[test]
     fn gemm_modes_parse_and_bad_values_say_what_is_allowed() {
