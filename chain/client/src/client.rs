@@ -24,7 +24,9 @@ use crate::calls::{
 };
 use crate::config::{SubtensorConfig, SubtensorParamsBuilder};
 use crate::error::{ClientError, boxed};
-use crate::hyperparams::{SubnetHyperparams, read_epoch_schedule, read_hyperparams};
+use crate::hyperparams::{
+    SubnetHyperparams, WEIGHTS_VERSION_KEY, read_epoch_schedule, read_hyperparams,
+};
 use crate::metagraph::{Metagraph, read_metagraph};
 use crate::read::Reader;
 
@@ -220,6 +222,22 @@ impl ChainClient {
     pub async fn read_hyperparams(&self, netuid: u16) -> Result<SubnetHyperparams, ClientError> {
         let at = self.existing_subnet(netuid).await?;
         read_hyperparams(&Reader::new(&at), netuid).await
+    }
+
+    /// The hyperparameters of `netuid` and, separately, its `WeightsVersionKey` as the runtime
+    /// stores it (`None` where the runtime's metadata has no such entry), both at the latest
+    /// finalized block.
+    pub(crate) async fn read_hyperparams_and_version_key(
+        &self,
+        netuid: u16,
+    ) -> Result<(SubnetHyperparams, Option<u64>), ClientError> {
+        let at = self.existing_subnet(netuid).await?;
+        let reader = Reader::new(&at);
+        let hyperparams = read_hyperparams(&reader, netuid).await?;
+        let version_key = reader
+            .has_entry(WEIGHTS_VERSION_KEY)
+            .then_some(hyperparams.weights_version_key);
+        Ok((hyperparams, version_key))
     }
 
     /// The epoch schedule of `netuid` at the latest finalized block, and that block's number:

@@ -178,6 +178,23 @@ pub enum ClientError {
         /// What is wrong (never contains the secret).
         reason: String,
     },
+    /// The `version_key` given to [`ChainClient::submit_weights`] is below the subnet's
+    /// `WeightsVersionKey`, so the chain would refuse the weights (`IncorrectWeightVersionKey`
+    /// on `set_weights` and reveals; a timelocked commit would be accepted and then silently
+    /// dropped at its automatic reveal). Nothing was signed or submitted.
+    ///
+    /// [`ChainClient::submit_weights`]: crate::ChainClient::submit_weights
+    #[error(
+        "subnet netuid {netuid}'s WeightsVersionKey is {subnet_version_key} but this validator submits version_key {version_key}; the chain refuses weights whose version_key is below the subnet's (IncorrectWeightVersionKey), so nothing was submitted: set [chain] version_key = {subnet_version_key} in validator.toml (or upgrade the validator to the release the subnet requires)"
+    )]
+    WeightsVersionKeyTooLow {
+        /// The subnet.
+        netuid: u16,
+        /// The subnet's `WeightsVersionKey`: the lowest `version_key` it accepts.
+        subnet_version_key: u64,
+        /// The `version_key` this validator was going to submit.
+        version_key: u64,
+    },
     /// The subnet needs a weight submission path this client does not implement.
     #[error(transparent)]
     CommitReveal(#[from] chain::commit_reveal::CommitRevealError),

@@ -10,6 +10,7 @@
 //! `StakeThreshold` and `TaoWeight`. The epoch schedule for timelocked commits reads `Tempo`
 //! and, where the runtime has them, `LastEpochBlock`, `PendingEpochAt`, `SubnetEpochIndex`,
 //! `BlocksSinceLastStep` (the finney metadata in `metadata/` predates them: legacy schedule).
+//! `WeightsVersionKey` reads as 0 (no requirement) where the runtime's metadata has no such entry.
 
 use chain::Hyperparameters;
 use chain::commit_reveal::{CommitRevealError, WeightSubmission, weight_submission};
@@ -53,7 +54,8 @@ pub struct SubnetHyperparams {
     pub min_allowed_weights: u16,
     /// `MaxWeightsLimit`, u16 fraction.
     pub max_weights_limit: u16,
-    /// `WeightsVersionKey`: the lowest `version_key` the subnet accepts.
+    /// `WeightsVersionKey`: the lowest `version_key` the subnet accepts (0: any; also 0 where
+    /// the runtime has no such storage). See [`SubnetHyperparams::accepts_version_key`].
     pub weights_version_key: u64,
     /// `WeightsSetRateLimit`: blocks between two weight submissions of one hotkey.
     pub weights_set_rate_limit: u64,
@@ -100,6 +102,14 @@ impl SubnetHyperparams {
         )
     }
 
+    /// Whether the chain accepts weights sent with `version_key` on this subnet: subtensor's
+    /// `check_version_key`, `WeightsVersionKey == 0 || version_key >= WeightsVersionKey` (a
+    /// key above the subnet's is accepted too; only a lower one is refused, with
+    /// `IncorrectWeightVersionKey`).
+    pub fn accepts_version_key(&self, version_key: u64) -> bool {
+        version_key_accepted(self.weights_version_key, version_key)
+    }
+
     /// The limits `chain::weights::process_weights` applies, for a subnet of `num_neurons`
     /// (no exclusion quantile).
     pub fn weight_limits(&self, num_neurons: usize) -> WeightLimits {
@@ -112,7 +122,31 @@ impl SubnetHyperparams {
     }
 }
 
+/// Subtensor's `check_version_key`: `subnet_key == 0 || version_key >= subnet_key`.
+pub(crate) fn version_key_accepted(subnet_key: u64, version_key: u64) -> bool {
+    subnet_key == 0 || version_key >= subnet_key
+}
+
+/// The storage entry holding a subnet's lowest accepted `version_key`.
+pub(crate) const WEIGHTS_VERSION_KEY: &str = "WeightsVersionKey";
+
+/// `WeightsVersionKey` of `netuid`, or `None` where the runtime's metadata has no such entry.
+pub(crate) async fn read_weights_version_key(
+    reader: &Reader<'_>,
+    netuid: u16,
+) -> Result<Option<u64>, ClientError> {
+    if !reader.has_entry(WEIGHTS_VERSION_KEY) {
+        return Ok(None);
+    }
+    let key = format!("netuid {netuid}");
+    reader
+        .value(WEIGHTS_VERSION_KEY, (netuid,), &key)
+        .await
+        .map(Some)
+}
+
 /// Reads every field of [`SubnetHyperparams`] for `netuid` (which must exist; the caller checks).
+/// `WeightsVersionKey` is 0 where the runtime has no such entry.
 pub(crate) async fn read_hyperparams(
     reader: &Reader<'_>,
     netuid: u16,
@@ -156,7 +190,7 @@ pub(crate) async fn read_hyperparams(
             .await?,
         min_allowed_weights: reader.value("MinAllowedWeights", (netuid,), k).await?,
         max_weights_limit: reader.value("MaxWeightsLimit", (netuid,), k).await?,
-        weights_version_key: reader.value("WeightsVersionKey", (netuid,), k).await?,
+        weights_version_key: read_weights_version_key(reader, netuid).await?.unwrap_or(0),
         weights_set_rate_limit: reader.value("WeightsSetRateLimit", (netuid,), k).await?,
         commit_reveal_enabled: reader
             .value("CommitRevealWeightsEnabled", (netuid,), k)

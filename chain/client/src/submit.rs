@@ -2,7 +2,10 @@
 //! decided from chain state at submission time.
 //!
 //! The path comes from `chain::commit_reveal::weight_submission` on the subnet's hyperparameters
-//! (`CommitRevealWeightsEnabled`, `CommitRevealWeightsVersion`, `RevealPeriodEpochs`):
+//! (`CommitRevealWeightsEnabled`, `CommitRevealWeightsVersion`, `RevealPeriodEpochs`). Whatever
+//! the path, the `version_key` is first checked against the subnet's `WeightsVersionKey`, read
+//! at the same block (see [`ChainClient::submit_weights`] for the rule): a key the chain would
+//! refuse is [`ClientError::WeightsVersionKeyTooLow`] and nothing is submitted.
 //!
 //! * commit-reveal off → `set_weights`; done.
 //! * commit-reveal v2 → `commit_weights` with a fresh random salt; the caller keeps the returned
@@ -27,6 +30,7 @@ use chain::tlock::TlockRandomness;
 
 use crate::client::{ChainClient, Submitted};
 use crate::error::ClientError;
+use crate::hyperparams::version_key_accepted;
 
 /// How many u16 a v2 salt has (as the Python SDK).
 const SALT_LEN: usize = 8;
@@ -99,12 +103,48 @@ fn no_signer(call: &'static str) -> ClientError {
     }
 }
 
+/// Checks `version_key` against the subnet's `WeightsVersionKey` (`None`: the runtime has no
+/// such entry, so the check is skipped and that is logged to stderr).
+fn check_version_key(
+    netuid: u16,
+    subnet_version_key: Option<u64>,
+    version_key: u64,
+) -> Result<(), ClientError> {
+    match subnet_version_key {
+        None => {
+            // chain-client has no logging dependency; this is the one place it reports
+            // something that is not an error.
+            eprintln!(
+                "WARN chain_client::submit: SubtensorModule::WeightsVersionKey is not in the connected runtime's metadata; version_key {version_key} for netuid {netuid} is submitted without checking it against the subnet's"
+            );
+            Ok(())
+        }
+        Some(subnet) if version_key_accepted(subnet, version_key) => Ok(()),
+        Some(subnet) => Err(ClientError::WeightsVersionKeyTooLow {
+            netuid,
+            subnet_version_key: subnet,
+            version_key,
+        }),
+    }
+}
+
 impl ChainClient {
     /// Submits weights for `netuid` the way the subnet requires, read from chain now:
     /// `set_weights`, a commit-reveal v2 commit, or a timelocked (v4) commit (see the module
     /// docs). Fails before anything is signed for invalid weights (lengths, duplicate uids, a
     /// timelocked commit over the chain's 5000 bytes), a commit-reveal version gpuproof does
-    /// not implement, or a missing signer.
+    /// not implement, a `version_key` the subnet refuses, or a missing signer.
+    ///
+    /// **Version key.** The subnet's `WeightsVersionKey` is read at the same finalized block
+    /// as the commit-reveal settings. The rule is subtensor's `check_version_key`, which
+    /// `set_weights` and every reveal (`reveal_weights`, and the chain's own reveal of a
+    /// timelocked commit) apply: the weights are accepted iff `WeightsVersionKey == 0 ||
+    /// version_key >= WeightsVersionKey`. A key equal to or above the subnet's passes; a key
+    /// below it fails with [`ClientError::WeightsVersionKeyTooLow`] naming both values, before
+    /// anything is signed. The check runs for every path, commits included: the chain does not
+    /// check the key when it takes a commit, so a low key would only fail at the reveal (for a
+    /// timelocked commit, silently in the chain's log). Where the connected runtime's metadata
+    /// has no `WeightsVersionKey` entry the check is skipped and a warning is written to stderr.
     pub async fn submit_weights(
         &self,
         netuid: u16,
@@ -112,8 +152,11 @@ impl ChainClient {
         values: &[u16],
         version_key: u64,
     ) -> Result<WeightsSubmitted, ClientError> {
-        let hyperparams = self.read_hyperparams(netuid).await?;
-        match hyperparams.weight_submission()? {
+        let (hyperparams, subnet_version_key) =
+            self.read_hyperparams_and_version_key(netuid).await?;
+        let submission = hyperparams.weight_submission()?;
+        check_version_key(netuid, subnet_version_key, version_key)?;
+        match submission {
             WeightSubmission::SetWeights => Ok(WeightsSubmitted::Set(
                 self.set_weights(netuid, uids, values, version_key).await?,
             )),

@@ -11,12 +11,16 @@ use std::collections::BTreeMap;
 
 use chain::commit_reveal::{CommitRevealError, WeightSubmission};
 use chain_client::{AxonInfo, ChainClient, ClientError, Neuron, WaitFor, WeightsSubmitted};
-use common::mock::{INCLUDED, MockChain, Outcome, rpc_client};
+use common::mock::{
+    INCLUDED, MockChain, Outcome, finney_without_storage, rpc_client, rpc_client_with_metadata,
+};
 use common::{Part, subtensor_key, vec_pairs};
 use subxt::ext::frame_decode::extrinsics::decode_extrinsic;
 use subxt_signer::sr25519::dev;
 
 const NETUID: u16 = 1;
+/// The subnet's `WeightsVersionKey` in `subnet_storage`.
+const SUBNET_VERSION_KEY: u64 = 2_001_003;
 const HOTKEYS: [[u8; 32]; 3] = [[0xa0; 32], [0xa1; 32], [0xa2; 32]];
 
 fn n(netuid: u16) -> [u8; 2] {
@@ -154,7 +158,7 @@ fn hyperparams(s: &mut BTreeMap<Vec<u8>, Vec<u8>>) {
     );
     s.insert(
         subtensor_key("WeightsVersionKey", &[Part::Identity(&net)]),
-        2_001_003u64.to_le_bytes().to_vec(),
+        SUBNET_VERSION_KEY.to_le_bytes().to_vec(),
     );
     s.insert(
         subtensor_key("CommitRevealWeightsEnabled", &[Part::Identity(&net)]),
@@ -716,21 +720,26 @@ async fn submit_weights_refuses_unsupported_versions_and_bad_weights_before_sign
     ));
     let (client4, seen4) = client_pair(commit_reveal_storage(None)).await;
     let err = client4
-        .submit_weights(NETUID, &[0, 0], &[1, 2], 1)
+        .submit_weights(NETUID, &[0, 0], &[1, 2], SUBNET_VERSION_KEY)
         .await
         .expect_err("duplicate uid");
     assert!(err.to_string().contains("uid 0 appears twice"), "{err}");
     let err = client4
-        .submit_weights(NETUID, &(0..1200).collect::<Vec<_>>(), &[1; 1200], 1)
+        .submit_weights(
+            NETUID,
+            &(0..1200).collect::<Vec<_>>(),
+            &[1; 1200],
+            SUBNET_VERSION_KEY,
+        )
         .await
         .expect_err("too large");
     assert!(err.to_string().contains("5000"), "{err}");
     let (unsigned, _) = client(commit_reveal_storage(None), Outcome::Success).await;
     assert!(
         unsigned
-            .submit_weights(NETUID, &[0], &[1], 1)
+            .submit_weights(NETUID, &[0], &[1], SUBNET_VERSION_KEY)
             .await
-            .is_err()
+            .is_err_and(|e| e.to_string().contains("with_signer"))
     );
     assert!(seen.submitted.lock().expect("lock").is_empty());
     assert!(seen4.submitted.lock().expect("lock").is_empty());
@@ -746,4 +755,137 @@ fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_millis() as u64
+}
+
+#[tokio::test]
+async fn submit_weights_refuses_a_version_key_below_the_subnets_before_signing() {
+    // set_weights, commit-reveal v2 and timelocked v4: the chain checks the key at
+    // set_weights and at every reveal, so no path may submit a key it will refuse.
+    for storage in [
+        subnet_storage(),
+        commit_reveal_storage(Some(2)),
+        commit_reveal_storage(None),
+    ] {
+        for low in [0, SUBNET_VERSION_KEY - 1] {
+            let (client, seen) = client_pair(storage.clone()).await;
+            let err = client
+                .submit_weights(NETUID, &[0, 2], &[65535, 10], low)
+                .await
+                .expect_err("version key below the subnet's");
+            assert!(
+                matches!(
+                    err,
+                    ClientError::WeightsVersionKeyTooLow {
+                        netuid: NETUID,
+                        subnet_version_key: SUBNET_VERSION_KEY,
+                        version_key,
+                    } if version_key == low
+                ),
+                "{err:?}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(&format!(
+                    "WeightsVersionKey is 2001003 but this validator submits version_key {low}"
+                )),
+                "{message}"
+            );
+            assert!(
+                message.contains("set [chain] version_key = 2001003 in validator.toml"),
+                "{message}"
+            );
+            assert!(seen.submitted.lock().expect("lock").is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn submit_weights_sends_a_version_key_equal_to_or_above_the_subnets() {
+    for key in [SUBNET_VERSION_KEY, SUBNET_VERSION_KEY + 1, u64::MAX] {
+        let (client, seen) = client_pair(subnet_storage()).await;
+        let done = client
+            .submit_weights(NETUID, &[0, 2], &[65535, 10], key)
+            .await
+            .expect("submitted");
+        assert!(matches!(done, WeightsSubmitted::Set(_)), "{done:?}");
+        let call = submitted_call(&seen);
+        assert_eq!(&call[..2], &[7, 0]);
+        assert_eq!(&call[call.len() - 8..], &key.to_le_bytes());
+    }
+    // Commits pass the check too (the v2 commit hash covers the key; see the v2 test).
+    let (client, seen) = client_pair(commit_reveal_storage(Some(2))).await;
+    let done = client
+        .submit_weights(NETUID, &[0], &[1], SUBNET_VERSION_KEY + 1)
+        .await
+        .expect("committed");
+    assert!(
+        matches!(&done, WeightsSubmitted::CommittedV2 { pending, .. } if pending.version_key == SUBNET_VERSION_KEY + 1),
+        "{done:?}"
+    );
+    assert_eq!(&submitted_call(&seen)[..2], &[7, 96]);
+
+    // No WeightsVersionKey stored: the metadata's default, 0, which accepts any key.
+    let mut storage = subnet_storage();
+    storage.remove(&subtensor_key(
+        "WeightsVersionKey",
+        &[Part::Identity(&n(NETUID))],
+    ));
+    let (client, seen) = client_pair(storage).await;
+    let hp = client
+        .read_hyperparams(NETUID)
+        .await
+        .expect("hyperparameters");
+    assert_eq!(hp.weights_version_key, 0);
+    assert!(hp.accepts_version_key(0));
+    client
+        .submit_weights(NETUID, &[0], &[1], 0)
+        .await
+        .expect("submitted");
+    assert_eq!(&submitted_call(&seen)[..2], &[7, 0]);
+}
+
+#[tokio::test]
+async fn submit_weights_skips_the_version_key_check_where_the_runtime_has_no_such_storage() {
+    // A runtime without WeightsVersionKey: the stale value left in storage is not read, the
+    // hyperparameters report 0, and the weights go out unchecked (a warning on stderr).
+    let metadata = finney_without_storage("WeightsVersionKey");
+    let (rpc, seen) = rpc_client_with_metadata(chain(subnet_storage(), Outcome::Success), metadata);
+    let client = ChainClient::from_rpc_client(rpc)
+        .await
+        .expect("client over the mock")
+        .with_signer(dev::alice());
+    let hp = client
+        .read_hyperparams(NETUID)
+        .await
+        .expect("hyperparameters");
+    assert_eq!((hp.tempo, hp.weights_version_key), (99, 0));
+    let done = client
+        .submit_weights(NETUID, &[0, 2], &[65535, 10], 0)
+        .await
+        .expect("submitted without the check");
+    assert!(matches!(done, WeightsSubmitted::Set(_)), "{done:?}");
+    let call = submitted_call(&seen);
+    assert_eq!(&call[..2], &[7, 0]);
+    assert_eq!(&call[call.len() - 8..], &0u64.to_le_bytes());
+}
+
+#[tokio::test]
+async fn the_version_key_rule_is_subtensors_check_version_key() {
+    let (client, _) = client(subnet_storage(), Outcome::Success).await;
+    let hp = client
+        .read_hyperparams(NETUID)
+        .await
+        .expect("hyperparameters");
+    let with = |weights_version_key| chain_client::SubnetHyperparams {
+        weights_version_key,
+        ..hp.clone()
+    };
+    // WeightsVersionKey 0: any key.
+    assert!(with(0).accepts_version_key(0));
+    assert!(with(0).accepts_version_key(u64::MAX));
+    // Otherwise version_key >= WeightsVersionKey.
+    assert!(!with(5).accepts_version_key(0));
+    assert!(!with(5).accepts_version_key(4));
+    assert!(with(5).accepts_version_key(5));
+    assert!(with(5).accepts_version_key(6));
 }

@@ -142,7 +142,7 @@ pub fn events_value(outcome: Outcome) -> Vec<u8> {
 }
 
 /// `state_call` answers: runtime version, metadata, nonce.
-fn state_call(method: &str, runtime_version: &[u8], nonce: u32) -> Option<String> {
+fn state_call(method: &str, runtime_version: &[u8], metadata: &[u8], nonce: u32) -> Option<String> {
     match method {
         "Core_version" => Some(hex0x(runtime_version)),
         "Metadata_metadata_versions" => {
@@ -154,8 +154,8 @@ fn state_call(method: &str, runtime_version: &[u8], nonce: u32) -> Option<String
         "Metadata_metadata_at_version" => {
             // Option::Some, then the metadata as a length-prefixed Vec<u8>.
             let mut out = vec![1u8];
-            out.extend(compact(FINNEY.len() as u32));
-            out.extend_from_slice(FINNEY);
+            out.extend(compact(metadata.len() as u32));
+            out.extend_from_slice(metadata);
             Some(hex0x(&out))
         }
         "AccountNonceApi_account_nonce" => Some(hex0x(&nonce.to_le_bytes())),
@@ -163,9 +163,37 @@ fn state_call(method: &str, runtime_version: &[u8], nonce: u32) -> Option<String
     }
 }
 
-/// An RPC client serving `chain` through subxt's mock client.
+/// An RPC client serving `chain` through subxt's mock client, with the finney metadata.
 pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
+    rpc_client_with_metadata(chain, FINNEY.to_vec())
+}
+
+/// The finney metadata (V16) without storage `SubtensorModule::entry`: a runtime that lacks it.
+pub fn finney_without_storage(entry: &str) -> Vec<u8> {
+    use subxt::ext::codec::{Decode, Encode};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let mut prefixed =
+        RuntimeMetadataPrefixed::decode(&mut &FINNEY[..]).expect("finney metadata decodes");
+    let RuntimeMetadata::V16(m) = &mut prefixed.1 else {
+        panic!("finney.scale is V16 metadata");
+    };
+    let storage = m
+        .pallets
+        .iter_mut()
+        .find(|p| p.name == "SubtensorModule")
+        .and_then(|p| p.storage.as_mut())
+        .expect("SubtensorModule storage");
+    let before = storage.entries.len();
+    storage.entries.retain(|e| e.name != entry);
+    assert_eq!(storage.entries.len() + 1, before, "{entry} removed");
+    prefixed.encode()
+}
+
+/// An RPC client serving `chain` through subxt's mock client, with `metadata` (SCALE-encoded
+/// `RuntimeMetadataPrefixed`) as the runtime's metadata.
+pub fn rpc_client_with_metadata(chain: MockChain, metadata_bytes: Vec<u8>) -> (RpcClient, Seen) {
     let seen = Seen::default();
+    let metadata_bytes = Arc::new(metadata_bytes);
     let mut storage = chain.storage;
     storage.insert(
         storage_key("System", "Events", &[]),
@@ -214,7 +242,7 @@ pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
                 .and_then(Json::as_str)
                 .unwrap_or_default()
                 .to_owned();
-            let answer = state_call(&method, &runtime_version, state_nonce);
+            let answer = state_call(&method, &runtime_version, &metadata_bytes, state_nonce);
             async move { answer.map(J) }
         })
         .method_handler("state_getStorage", move |p| {
