@@ -8,7 +8,7 @@ use protocol::GpuInfo;
 
 use crate::classes::{
     ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
-    rented_envelope, size_matmul, size_membw, size_rented,
+    rented_envelope, size_matmul, size_membw, size_rented, size_rented_membw,
 };
 use crate::client::{Planned, Planner};
 
@@ -82,14 +82,20 @@ impl ClassPlanner {
 }
 
 impl Planner for ClassPlanner {
+    fn class_of(&self, gpu: &GpuInfo) -> Option<String> {
+        self.table.classify(&gpu.name).map(|c| c.id().to_string())
+    }
+
     fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String> {
         let class = self.class_for(gpu)?;
         let target = class.target_s() * self.target_scale;
         let (params, envelope) = match (module.name, rented) {
-            ("matmul-i8", true) | ("membw", true) => {
-                if module.name == "membw" {
-                    return Err("a rented machine gets only the small matmul-i8 challenge".into());
-                }
+            ("membw", true) => {
+                let sizing = size_rented_membw(class).map_err(|e| e.to_string())?;
+                let env = rented_envelope(class, &sizing.work).map_err(|e| e.to_string())?;
+                (sizing.params.encode().to_vec(), env)
+            }
+            ("matmul-i8", true) => {
                 let sizing = size_rented(class, target).map_err(|e| e.to_string())?;
                 let env = rented_envelope(class, &sizing.work).map_err(|e| e.to_string())?;
                 (sizing.params.encode().to_vec(), env)

@@ -1,18 +1,26 @@
-//! Scores (DESIGN.md §Verdicts): per miner, Σ over its passing devices of the class weight ×
-//! a performance factor, times a reliability factor (an EMA of past verdicts, where one wrong
-//! result costs far more than one timeout).
+//! Scores (DESIGN.md §Verdicts, §No score without proof): per miner, Σ over its passing
+//! devices of the class weight × a performance factor, times a reliability factor (an EMA of
+//! past verdicts, where one wrong result costs far more than one timeout).
 //!
 //! Choices, pure and deterministic:
-//! - A device **passes a round** when every challenge it got in the round is `pass`. Its
-//!   performance factor is `clamp(mid / measured, 0.5, 1.5)` for the round's first challenge
-//!   (`matmul-i8`), where `mid = √(min_s · max_s)`, the geometric middle of the class window:
-//!   faster than the class's typical card earns up to 1.5×, slower down to 0.5×.
+//! - A device **passes a round** only when every challenge planned for it that round ended
+//!   with a verdict and every verdict is `pass` ([`DeviceRound::earns`]): a planned challenge
+//!   with no verdict (the verifier's own failure, counted in [`DeviceRound::unjudged`]) is
+//!   never turned into a pass. Its performance factor is `clamp(mid / measured, 0.5, 1.5)` for
+//!   the round's first challenge (`matmul-i8`), where `mid = √(min_s · max_s)`, the geometric
+//!   middle of the class window: faster than the class's typical card earns up to 1.5×,
+//!   slower down to 0.5×.
 //! - **Reliability** starts at [`RELIABILITY_START`] and moves towards each device verdict's
-//!   value by [`EMA_ALPHA`]: `pass` 1, `too-slow` 0.25, `timeout` and `protocol-error` 0.
-//!   A `wrong-result` or `too-fast` (someone else's device answered) resets it to 0: a
-//!   timeout costs `α` of it, a wrong result all of it.
-//! - A round with **any** `wrong-result` or `too-fast` scores the miner 0 for that round,
-//!   whatever its other devices did.
+//!   value by [`EMA_ALPHA`] ([`verdict_effect`]): `pass` 1, `too-slow` 0.25, `timeout` and
+//!   `protocol-error` 0. A `wrong-result` or `too-fast` (someone else's device answered)
+//!   resets it to 0: a timeout costs `α` of it, a wrong result all of it. A device that stayed
+//!   busy for the whole retry budget and the verifier's own failures move it not at all.
+//!   A miner-level fault (unreachable, an inventory that cannot be challenged) counts as one
+//!   `timeout` or `protocol-error` ([`MinerStanding::record_fault`]).
+//! - A miner's **round score** is the sum over the devices that pass, and it replaces the
+//!   last round's whatever happened: a round with no passing device (an empty or unclassifiable
+//!   inventory, every check aborted, every device busy) scores 0. A round with **any**
+//!   `wrong-result` or `too-fast` scores 0, whatever its other devices did.
 //! - The miner's score is its last round score × reliability; weights are scores normalized
 //!   to sum 1 over the miners scored (all zero: no weights).
 
@@ -25,13 +33,25 @@ pub const EMA_ALPHA: f64 = 0.3;
 /// Reliability of a miner never seen before.
 pub const RELIABILITY_START: f64 = 0.5;
 
-/// The value a verdict pulls reliability towards (`None`: a reset to 0).
-pub fn verdict_value(verdict: &Verdict) -> Option<f64> {
+/// What one verdict does to the reliability EMA.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Effect {
+    /// Moves it towards this value by [`EMA_ALPHA`].
+    Toward(f64),
+    /// Resets it to 0 (someone else's result or device answered).
+    Reset,
+    /// Leaves it (a device busy with another validator's challenge).
+    Neutral,
+}
+
+/// The effect of `verdict` on reliability.
+pub fn verdict_effect(verdict: &Verdict) -> Effect {
     match verdict {
-        Verdict::Pass(_) => Some(1.0),
-        Verdict::TooSlow(_) => Some(0.25),
-        Verdict::Timeout(_) | Verdict::ProtocolError(_) => Some(0.0),
-        Verdict::WrongResult(_) | Verdict::TooFast(_) => None,
+        Verdict::Pass(_) => Effect::Toward(1.0),
+        Verdict::TooSlow(_) => Effect::Toward(0.25),
+        Verdict::Timeout(t) if t.busy => Effect::Neutral,
+        Verdict::Timeout(_) | Verdict::ProtocolError(_) => Effect::Toward(0.0),
+        Verdict::WrongResult(_) | Verdict::TooFast(_) => Effect::Reset,
     }
 }
 
@@ -49,10 +69,25 @@ pub fn performance(verdict: &Verdict) -> f64 {
 /// One device's verdicts in one round, with its class weight.
 #[derive(Debug, Clone)]
 pub struct DeviceRound<'a> {
-    /// The class weight of the device's claimed class (0 when unclassified).
+    /// The class weight of the device's claimed class (0 when unclassified, or when the
+    /// class may not earn here, e.g. `cpu-reference` in production).
     pub class_weight: f64,
     /// The round's verdicts of this device, in order.
     pub verdicts: Vec<&'a Verdict>,
+    /// Challenges planned for the device this round that ended without a verdict (the
+    /// verifier's own failure): the device cannot pass, and nothing is charged.
+    pub unjudged: usize,
+}
+
+impl DeviceRound<'_> {
+    /// Whether the device earns this round: at least one challenge, every planned one judged,
+    /// every verdict `pass`, and a class that carries weight.
+    pub fn earns(&self) -> bool {
+        self.unjudged == 0
+            && !self.verdicts.is_empty()
+            && self.verdicts.iter().all(|v| v.is_pass())
+            && self.class_weight > 0.0
+    }
 }
 
 /// A miner's standing across rounds.
@@ -77,37 +112,37 @@ impl Default for MinerStanding {
 }
 
 impl MinerStanding {
-    /// Folds one round of this miner's devices in.
+    /// Folds one round of this miner's devices in; the round score is replaced by this
+    /// round's (0 when no device earns).
     pub fn record_round(&mut self, devices: &[DeviceRound<'_>]) {
         let mut score = 0.0;
         let mut cheated = false;
         for device in devices {
             for verdict in &device.verdicts {
                 *self.verdicts.entry(verdict.kind().to_string()).or_default() += 1;
-                match verdict_value(verdict) {
-                    Some(x) => {
-                        self.reliability += EMA_ALPHA * (x - self.reliability);
-                    }
-                    None => {
+                match verdict_effect(verdict) {
+                    Effect::Toward(x) => self.reliability += EMA_ALPHA * (x - self.reliability),
+                    Effect::Reset => {
                         self.reliability = 0.0;
                         cheated = true;
                     }
+                    Effect::Neutral => {}
                 }
             }
-            let passed = !device.verdicts.is_empty() && device.verdicts.iter().all(|v| v.is_pass());
-            if passed {
+            if device.earns() {
                 let perf = device.verdicts.first().map_or(0.5, |v| performance(v));
-                score += device.class_weight.max(0.0) * perf;
+                score += device.class_weight * perf;
             }
         }
         self.reliability = self.reliability.clamp(0.0, 1.0);
         self.round_score = if cheated { 0.0 } else { score };
     }
 
-    /// Folds in a round that could not run at all (unreachable, handshake refused): one
-    /// `timeout` for reliability, and no score this round.
-    pub fn record_unreachable(&mut self) {
-        *self.verdicts.entry("unreachable".to_string()).or_default() += 1;
+    /// Folds in a round that could not challenge any device for a reason the miner controls
+    /// (unreachable, handshake refused, an inventory that cannot be challenged): one verdict
+    /// of `kind` (`timeout` or `protocol-error`) for reliability, and no score this round.
+    pub fn record_fault(&mut self, kind: &str) {
+        *self.verdicts.entry(kind.to_string()).or_default() += 1;
         self.reliability = (self.reliability * (1.0 - EMA_ALPHA)).clamp(0.0, 1.0);
         self.round_score = 0.0;
     }
@@ -177,6 +212,7 @@ mod tests {
             limit_s: 9.0,
             connection_closed: false,
             window: timing(2.0).window,
+            busy: false,
         });
         let mut a = MinerStanding::default();
         let mut b = MinerStanding::default();
@@ -184,28 +220,34 @@ mod tests {
             a.record_round(&[DeviceRound {
                 class_weight: 1.0,
                 verdicts: vec![&pass],
+                unjudged: 0,
             }]);
             b.record_round(&[DeviceRound {
                 class_weight: 1.0,
                 verdicts: vec![&pass],
+                unjudged: 0,
             }]);
         }
         a.record_round(&[DeviceRound {
             class_weight: 1.0,
             verdicts: vec![&timeout],
+            unjudged: 0,
         }]);
         let w = wrong();
         b.record_round(&[DeviceRound {
             class_weight: 1.0,
             verdicts: vec![&w],
+            unjudged: 0,
         }]);
         a.record_round(&[DeviceRound {
             class_weight: 1.0,
             verdicts: vec![&pass],
+            unjudged: 0,
         }]);
         b.record_round(&[DeviceRound {
             class_weight: 1.0,
             verdicts: vec![&pass],
+            unjudged: 0,
         }]);
         assert!(a.reliability > 0.7, "{a:?}");
         assert!(b.reliability < 0.35, "{b:?}");
@@ -222,10 +264,12 @@ mod tests {
             DeviceRound {
                 class_weight: 2.0,
                 verdicts: vec![&pass, &pass],
+                unjudged: 0,
             },
             DeviceRound {
                 class_weight: 2.0,
                 verdicts: vec![&pass, &w],
+                unjudged: 0,
             },
         ]);
         assert_eq!(m.score(), 0.0);
@@ -235,10 +279,12 @@ mod tests {
             DeviceRound {
                 class_weight: 2.0,
                 verdicts: vec![&pass, &pass],
+                unjudged: 0,
             },
             DeviceRound {
                 class_weight: 2.0,
                 verdicts: vec![&pass, &slow],
+                unjudged: 0,
             },
         ]);
         assert!((n.round_score - 2.0).abs() < 1e-12);
@@ -258,10 +304,62 @@ mod tests {
             round_score: 2.0,
             verdicts: BTreeMap::new(),
         };
-        s.record_unreachable();
+        s.record_fault("timeout");
         assert!((s.reliability - 0.8 * (1.0 - EMA_ALPHA)).abs() < 1e-12);
         assert_eq!(s.round_score, 0.0);
         assert_eq!(s.score(), 0.0);
-        assert_eq!(s.verdicts.get("unreachable"), Some(&1));
+        assert_eq!(s.verdicts.get("timeout"), Some(&1));
+    }
+
+    #[test]
+    fn a_round_without_a_passing_device_scores_zero_and_unjudged_never_passes() {
+        let pass = Verdict::Pass(timing(2.0));
+        let mut s = MinerStanding {
+            reliability: 0.9,
+            round_score: 2.0,
+            verdicts: BTreeMap::new(),
+        };
+        // The first module passed, the second ended with no verdict (the verifier's failure):
+        // no pass, no charge, and the old score does not carry over.
+        s.record_round(&[DeviceRound {
+            class_weight: 1.0,
+            verdicts: vec![&pass],
+            unjudged: 1,
+        }]);
+        assert_eq!(s.round_score, 0.0);
+        assert!(s.reliability > 0.9, "{s:?}");
+        // No device at all.
+        let mut t = MinerStanding {
+            reliability: 0.9,
+            round_score: 2.0,
+            verdicts: BTreeMap::new(),
+        };
+        t.record_round(&[]);
+        assert_eq!(t.score(), 0.0);
+        // A class without weight (cpu-reference in production) earns nothing.
+        let mut u = MinerStanding::default();
+        u.record_round(&[DeviceRound {
+            class_weight: 0.0,
+            verdicts: vec![&pass, &pass],
+            unjudged: 0,
+        }]);
+        assert_eq!(u.score(), 0.0);
+    }
+
+    #[test]
+    fn a_busy_device_earns_nothing_and_costs_nothing() {
+        let busy = Verdict::Timeout(crate::session::TimedOut::busy(timing(2.0).window, 8.0, 8.0));
+        let mut s = MinerStanding {
+            reliability: 0.8,
+            round_score: 2.0,
+            verdicts: BTreeMap::new(),
+        };
+        s.record_round(&[DeviceRound {
+            class_weight: 1.0,
+            verdicts: vec![&busy],
+            unjudged: 0,
+        }]);
+        assert_eq!(s.round_score, 0.0);
+        assert!((s.reliability - 0.8).abs() < 1e-12);
     }
 }

@@ -13,96 +13,13 @@ mod process;
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use process::miner_host_bin;
-use protocol::Hotkey;
-use transport::KeySource;
-use transport::identity::{hotkey_of, load_hotkey, ss58};
+use process::{finish, miners, spawn_run, verifier, write_config};
+use transport::identity::ss58;
 use validator_store::Store;
-use verifier::localnet::{MinerProcess, TempDir, start_miner};
-
-const VALIDATOR_URI: &str = "//ServiceTestValidator";
-
-fn validator_hotkey() -> Hotkey {
-    hotkey_of(&load_hotkey(&KeySource::Uri(VALIDATOR_URI.into())).unwrap())
-}
-
-/// Starts `kinds.len()` miners (None: honest) serving the test validator.
-fn miners(dir: &Path, kinds: &[Option<&str>]) -> Vec<MinerProcess> {
-    let binary = miner_host_bin();
-    kinds
-        .iter()
-        .enumerate()
-        .map(|(i, kind)| start_miner(&binary, dir, i, *kind, &[validator_hotkey()]).unwrap())
-        .collect()
-}
-
-/// Writes validator.toml (static miners with uids 1.., the store, a session key) and returns
-/// its path.
-fn write_config(dir: &Path, miners: &[MinerProcess], extra: &str) -> std::path::PathBuf {
-    let key = dir.join("validator-session.key");
-    transport::identity::keygen(&key, true).unwrap();
-    let list: Vec<String> = miners
-        .iter()
-        .map(|m| {
-            format!(
-                "{{ hotkey = \"{}\", addr = \"{}\", uid = {} }}",
-                ss58(&m.hotkey),
-                m.addr,
-                m.index + 1
-            )
-        })
-        .collect();
-    let text = format!(
-        "store = \"validator.sqlite\"\nsession_key = \"validator-session.key\"\n\n\
-         [hotkey]\nuri = \"{VALIDATOR_URI}\"\n\n[miners]\nsource = \"static\"\nstatic = [{}]\n\n\
-         [round]\nprobe_mib = 1\nminer_timeout_s = 60\n{extra}\n",
-        list.join(", ")
-    );
-    let path = dir.join("validator.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn verifier() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_verifier"));
-    c.env("GPUPROOF_LOG", "info");
-    c
-}
-
-fn spawn_run(config: &Path, rounds: u64) -> Child {
-    verifier()
-        .args(["run", "--rounds", &rounds.to_string(), "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-fn finish(child: Child, within: Duration) -> String {
-    let started = Instant::now();
-    let mut child = child;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let out = child.wait_with_output().unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-            assert!(status.success(), "verifier run failed: {stderr}");
-            return stderr;
-        }
-        if started.elapsed() > within {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "verifier run did not finish in {within:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use verifier::localnet::TempDir;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -895,6 +895,7 @@ fn verdicts_serialize_with_their_kind_and_figures() {
                 limit_s: 1.0,
                 connection_closed: false,
                 window: ENVELOPE,
+                busy: false,
             }),
             "timeout",
         ),

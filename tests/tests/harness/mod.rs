@@ -130,6 +130,7 @@ impl Miner {
             addr: self.handle.addr,
             hotkey: Some(self.hotkey),
             rented: false,
+            proven_only: None,
         }
     }
 

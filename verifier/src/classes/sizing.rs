@@ -49,6 +49,12 @@
 //! one). On large GPUs memory caps it well below the target (a few ms of GPU time): it proves
 //! that a device of the class still computes exact results, not its speed, and
 //! [`rented_envelope`] judges it leniently.
+//!
+//! Beside it, a rented machine gets a small `membw` ([`size_rented_membw`], DESIGN.md §No score
+//! without proof, rule 6): `V` = [`RENTED_MEMBW_BYTES`] (1 GiB), or [`MEMBW_MIN_FRACTION`] of
+//! the class memory where that is less (the `cpu-reference` class), `g` =
+//! [`MEMBW_MIN_GROUP`], the class's `R`, one pass: it shows the device still holds and reads
+//! memory at the class's rate without taking the renter's memory.
 
 use challenge_runtime::SandboxLimits;
 use challenges::matmul::{self, MatmulParams};
@@ -78,6 +84,8 @@ pub const MEMBW_MIN_GROUP: u32 = 1024;
 pub const RENTED_MEMORY_CAP: u64 = 256 << 20;
 /// Most memory a rented machine's challenge may hold, as a fraction of the class memory.
 pub const RENTED_MEMORY_FRACTION: f64 = 0.01;
+/// The buffer of a rented machine's small `membw` (DESIGN.md: at least 1 GiB).
+pub const RENTED_MEMBW_BYTES: u64 = 1 << 30;
 /// Relative distance from the target below which a sizing counts as reaching it.
 const TOLERANCE: f64 = 0.01;
 /// Suggested target of a rented machine's challenge, in seconds.
@@ -336,6 +344,28 @@ pub fn rented_envelope(class: &GpuClass, work: &Work) -> Result<Envelope, ClassE
         max_s: e.max_s * RENTED_SLOWDOWN + RENTED_SLACK_S,
         ..e
     })
+}
+
+/// The small `membw` of a rented machine (module docs, §Rented machines): `V` =
+/// `min(RENTED_MEMBW_BYTES, MEMBW_MIN_FRACTION × memory)` rounded down to the group, `g` =
+/// [`MEMBW_MIN_GROUP`], the class's `R`, one pass. Judged by [`rented_envelope`].
+pub fn size_rented_membw(class: &GpuClass) -> Result<Sizing<MembwParams>, ClassError> {
+    let g = u64::from(MEMBW_MIN_GROUP);
+    let cap = (class.memory_bytes() as f64 * MEMBW_MIN_FRACTION).floor() as u64;
+    let bytes = (RENTED_MEMBW_BYTES.min(cap) / g).max(1) * g;
+    let params = MembwParams {
+        bytes,
+        group: MEMBW_MIN_GROUP,
+        rounds: class.membw_rounds(),
+        passes: 1,
+    };
+    params.validate().map_err(|e| ClassError::Unsizable {
+        module: "membw",
+        class: class.id().to_string(),
+        reason: format!("the rented machine's small membw: {e}"),
+    })?;
+    let target = membw_time(class, &params)?;
+    membw_sizing(class, params, target, None)
 }
 
 fn membw_time(class: &GpuClass, p: &MembwParams) -> Result<f64, ClassError> {

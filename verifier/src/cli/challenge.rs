@@ -153,6 +153,7 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
             addr,
             hotkey: expected,
             rented: args.rented,
+            proven_only: None,
         };
         Ok::<_, anyhow::Error>(challenge_miner(&ctx, &target).await)
     })?;
@@ -176,6 +177,9 @@ fn print_report(report: &MinerReport) {
             .min_rtt_ms
             .map_or_else(|| "?".into(), |ms| format!("{ms:.3} ms"))
     );
+    if let Some(f) = &report.fault {
+        println!("miner verdict {} ({}): {}", f.kind, f.stage, f.detail);
+    }
     for device in &report.devices {
         println!(
             "device {} {:?} (class {})",
@@ -183,6 +187,9 @@ fn print_report(report: &MinerReport) {
             device.name,
             device.class.as_deref().unwrap_or("unknown")
         );
+        if let Some(why) = &device.skipped {
+            println!("  not challenged: {why}");
+        }
         for c in &device.challenges {
             match (&c.verdict, &c.error) {
                 (Some(v), _) => {

@@ -28,6 +28,12 @@ pub(crate) struct LocalnetArgs {
     /// MiB of bandwidth probe each way per round (0: none).
     #[arg(long, default_value_t = 1)]
     probe_mib: u64,
+    /// The simulated subnet's MinAllowedWeights (weights are processed as the chain does).
+    #[arg(long, default_value_t = 1)]
+    min_allowed_weights: usize,
+    /// The simulated subnet's MaxWeightsLimit, as a fraction of the total (0 < x <= 1).
+    #[arg(long, default_value_t = 1.0)]
+    max_weight_limit: f64,
     /// The miner-host binary (default: next to this one, built with cargo if missing).
     #[arg(long)]
     miner_host: Option<PathBuf>,
@@ -45,6 +51,12 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
             args.miners
         );
     }
+    if !(args.max_weight_limit > 0.0 && args.max_weight_limit <= 1.0) {
+        bail!(
+            "--max-weight-limit {} must be above 0 and at most 1",
+            args.max_weight_limit
+        );
+    }
     let options = LocalnetOptions {
         miners: args.miners,
         cheaters: args.cheaters,
@@ -53,6 +65,8 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
         seed: args.seed,
         miner_host: args.miner_host.clone(),
         probe_mib: args.probe_mib,
+        min_allowed_weights: args.min_allowed_weights,
+        max_weight_limit: args.max_weight_limit,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,7 +12,7 @@ use transport::{FramedStream, TransportError};
 use super::plan::Planned;
 use crate::session::{
     ChallengeSpec, CommitmentOutcome, OutputLayout, SandboxChecker, SessionConfig, SessionError,
-    Verdict, VerifierSession,
+    TimedOut, Verdict, VerifierSession,
 };
 
 /// What one device challenge is about.
@@ -32,18 +32,24 @@ pub(crate) struct DeviceJob {
     pub(crate) prepare_lifetime: Duration,
     pub(crate) ready_timeout: Duration,
     pub(crate) openings_timeout: Duration,
+    /// When the round's time against the miner is up (from the round's epoch).
+    pub(crate) round_deadline: Duration,
+    /// `busy-device` answers are retried for this multiple of the envelope's `max_s`.
+    pub(crate) busy_budget: f64,
 }
 
-/// How often a `busy-device` answer is retried, and how long to wait before each retry: covers
-/// the miner releasing the device of our previous challenge, never a device kept busy by
-/// someone else for long.
-const BUSY_RETRIES: u32 = 20;
+/// The first wait before retrying a `busy-device` answer; each retry doubles it up to
+/// [`BUSY_BACKOFF_MAX`]. Retries go on for the job's busy budget (`busy_budget × max_s`), so a
+/// device another validator holds for its short reservation is reached, and one kept busy for
+/// longer is a busy `timeout` (no pass, no charge).
 const BUSY_BACKOFF: Duration = Duration::from_millis(50);
+const BUSY_BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// A device whose `Ready` came: the `Go` can be sent.
 pub(crate) struct Prepared {
     session: VerifierSession,
     stream: FramedStream,
+    round_deadline: Duration,
 }
 
 /// A verdict, or our own failure (never charged to the miner).
@@ -55,6 +61,8 @@ enum Event {
     Malformed(String),
     Closed,
     Timeout,
+    /// The round's time against the miner is up.
+    RoundOver,
 }
 
 fn random<const N: usize>() -> Result<[u8; N], String> {
@@ -65,19 +73,45 @@ fn ours(e: SessionError) -> String {
     format!("verifier error (not charged to the miner): {e}")
 }
 
-async fn next_event(stream: &mut FramedStream, session: &VerifierSession, epoch: Instant) -> Event {
+async fn next_event(
+    stream: &mut FramedStream,
+    session: &VerifierSession,
+    epoch: Instant,
+    round_deadline: Duration,
+) -> Event {
     let now = epoch.elapsed();
-    let wait = session
-        .poll_timeout()
-        .map_or(Duration::from_secs(60), |deadline| {
-            deadline.saturating_sub(now)
-        });
+    if now >= round_deadline {
+        return Event::RoundOver;
+    }
+    let session_deadline = session.poll_timeout().unwrap_or(round_deadline);
+    let round_first = round_deadline < session_deadline;
+    let wait = session_deadline.min(round_deadline).saturating_sub(now);
     match stream.recv(wait.max(Duration::from_millis(1))).await {
         Ok(m) => Event::Message(m),
+        Err(TransportError::Timeout(_)) if round_first => Event::RoundOver,
         Err(TransportError::Timeout(_)) => Event::Timeout,
         Err(TransportError::Protocol(e)) => Event::Malformed(e.to_string()),
         Err(_) => Event::Closed,
     }
+}
+
+/// Runs a step that waits on the miner (opening a stream, sending) until the round's deadline;
+/// `None` when the deadline came first.
+async fn before_deadline<T>(
+    epoch: Instant,
+    round_deadline: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    let left = round_deadline.saturating_sub(epoch.elapsed());
+    tokio::time::timeout(left, step).await.ok()
+}
+
+/// The verdict of a session whose round ended before the miner let it go on.
+fn round_over(session: &mut VerifierSession, epoch: Instant) -> Verdict {
+    session
+        .on_round_over(epoch.elapsed())
+        .or_else(|| session.verdict().cloned())
+        .unwrap_or_else(session_gone)
 }
 
 /// A verdict for an event that is not the awaited message (`None`: keep waiting).
@@ -93,6 +127,7 @@ fn other_event(
         Event::Malformed(detail) => Some(session.on_unexpected(&detail, true, now)?),
         Event::Closed => session.on_closed(now),
         Event::Timeout => session.on_timeout(now),
+        Event::RoundOver => session.on_round_over(now),
     })
 }
 
@@ -104,7 +139,11 @@ pub(crate) async fn prepare(
     epoch: Instant,
 ) -> Result<Prepared, Outcome> {
     let mut with_bytes = false;
-    let mut busy_retries = 0u32;
+    let mut busy_since: Option<Duration> = None;
+    let mut backoff = BUSY_BACKOFF;
+    let envelope = job.planned.envelope;
+    let busy_limit = Duration::try_from_secs_f64((job.busy_budget * envelope.max_s).max(0.0))
+        .unwrap_or(Duration::ZERO);
     loop {
         let module_hash = ModuleHash::new(job.planned.module.hash());
         let layout = OutputLayout::builtin(&module_hash, &job.planned.params)
@@ -132,19 +171,30 @@ pub(crate) async fn prepare(
         let mut session = VerifierSession::new(spec, config, job.key.clone(), job.miner_key)
             .map_err(|e| Err(ours(e)))?;
         let prepare = session.start(epoch.elapsed()).map_err(|e| Err(ours(e)))?;
-        let mut stream = match FramedStream::open(connection).await {
-            Ok(s) => s,
-            Err(_) => return Err(Ok(closed(&mut session, epoch))),
-        };
-        if stream.send(&Message::Prepare(prepare)).await.is_err() {
-            return Err(Ok(closed(&mut session, epoch)));
+        let deadline = job.round_deadline;
+        let mut stream =
+            match before_deadline(epoch, deadline, FramedStream::open(connection)).await {
+                Some(Ok(s)) => s,
+                Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
+                None => return Err(Ok(round_over(&mut session, epoch))),
+            };
+        match before_deadline(epoch, deadline, stream.send(&Message::Prepare(prepare))).await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
+            None => return Err(Ok(round_over(&mut session, epoch))),
         }
         loop {
-            let event = next_event(&mut stream, &session, epoch).await;
+            let event = next_event(&mut stream, &session, epoch, deadline).await;
             match event {
                 Event::Message(Message::Ready(ready)) => {
                     match session.on_ready(&ready, epoch.elapsed()) {
-                        Ok(None) => return Ok(Prepared { session, stream }),
+                        Ok(None) => {
+                            return Ok(Prepared {
+                                session,
+                                stream,
+                                round_deadline: deadline,
+                            });
+                        }
                         Ok(Some(verdict)) => return Err(Ok(verdict)),
                         Err(e) => return Err(Err(ours(e))),
                     }
@@ -159,13 +209,28 @@ pub(crate) async fn prepare(
                     with_bytes = true;
                     break;
                 }
-                Event::Message(Message::Error(e))
-                    if e.code == ErrorCode::BusyDevice && busy_retries < BUSY_RETRIES =>
-                {
-                    // Our own previous challenge on this device may still be winding down on
-                    // the miner (it releases the device when its stream ends).
-                    busy_retries += 1;
-                    tokio::time::sleep(BUSY_BACKOFF).await;
+                Event::Message(Message::Error(e)) if e.code == ErrorCode::BusyDevice => {
+                    // Another validator's challenge (or our own previous one, winding down)
+                    // holds the device: retry within the busy budget and the round's time.
+                    let now = epoch.elapsed();
+                    let since = *busy_since.get_or_insert(now);
+                    let waited = now.saturating_sub(since);
+                    let retry_at = now.saturating_add(backoff);
+                    if waited.saturating_add(backoff) > busy_limit || retry_at >= deadline {
+                        let busy = TimedOut::busy(
+                            envelope,
+                            waited.as_secs_f64(),
+                            busy_limit.as_secs_f64(),
+                        );
+                        debug!(
+                            device = job.device,
+                            waited_s = busy.waited_s,
+                            "device stayed busy"
+                        );
+                        return Err(Ok(Verdict::Timeout(busy)));
+                    }
+                    tokio::time::sleep(backoff).await;
+                    backoff = backoff.saturating_mul(2).min(BUSY_BACKOFF_MAX);
                     break;
                 }
                 other => match other_event(&mut session, other, epoch) {
@@ -204,23 +269,31 @@ impl Prepared {
             .session
             .go(epoch.elapsed(), nonce)
             .map_err(|e| Err(ours(e)))?;
-        if self.stream.send(&Message::Go(go)).await.is_err() {
-            return Err(Ok(closed(&mut self.session, epoch)));
+        let go = Message::Go(go);
+        match before_deadline(epoch, self.round_deadline, self.stream.send(&go)).await {
+            Some(Ok(())) => Ok(()),
+            Some(Err(_)) => Err(Ok(closed(&mut self.session, epoch))),
+            None => Err(Ok(round_over(&mut self.session, epoch))),
         }
-        Ok(())
     }
 
     /// Waits for the commitment, opens the leaves, checks them: the verdict.
     pub(crate) async fn finish(mut self, checker: Arc<SandboxChecker>, epoch: Instant) -> Outcome {
         let session = &mut self.session;
         let stream = &mut self.stream;
+        let deadline = self.round_deadline;
         // Commitment.
         let open = loop {
-            match next_event(stream, session, epoch).await {
+            match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::Commitment(signed)) => {
-                    let mut draw = || random::<8>().map_or(0, u64::from_le_bytes);
+                    let arrived = epoch.elapsed();
+                    // The leaves are drawn from fresh OS randomness; without it the session is
+                    // void (our failure), never opened at fixed leaves.
+                    let mut draw = LeafDraw::from_os().map_err(|e| {
+                        format!("verifier error (not charged to the miner): {e}; session void")
+                    })?;
                     match session
-                        .on_commitment(&signed, epoch.elapsed(), &mut draw)
+                        .on_commitment(&signed, arrived, &mut || draw.next_u64())
                         .map_err(ours)?
                     {
                         CommitmentOutcome::Open(open) => break open,
@@ -234,12 +307,14 @@ impl Prepared {
                 }
             }
         };
-        if stream.send(&Message::Open(open)).await.is_err() {
-            return Ok(closed(session, epoch));
+        match before_deadline(epoch, deadline, stream.send(&Message::Open(open))).await {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return Ok(closed(session, epoch)),
+            None => return Ok(round_over(session, epoch)),
         }
         // Openings.
         loop {
-            match next_event(stream, session, epoch).await {
+            match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::Openings(openings)) => {
                     let now = epoch.elapsed();
                     let mut session = self.session;
@@ -259,5 +334,25 @@ impl Prepared {
                 }
             }
         }
+    }
+}
+
+/// The uniform `u64`s leaves are drawn from: BLAKE3's extendable output keyed by 32 bytes of
+/// fresh OS randomness (one OS call per commitment; a failed OS source is an error, never a
+/// fixed stream).
+struct LeafDraw(blake3::OutputReader);
+
+impl LeafDraw {
+    fn from_os() -> Result<Self, String> {
+        let key: [u8; 32] = random()?;
+        let mut hasher = blake3::Hasher::new_keyed(&key);
+        hasher.update(b"gpuproof leaf draw");
+        Ok(Self(hasher.finalize_xof()))
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.0.fill(&mut bytes);
+        u64::from_le_bytes(bytes)
     }
 }

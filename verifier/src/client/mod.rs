@@ -23,6 +23,6 @@ mod round;
 pub use plan::{Planned, Planner};
 pub use probe::ProbeResult;
 pub use round::{
-    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, MinerReport, MinerTarget,
-    challenge_miner,
+    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, MinerFault, MinerReport,
+    MinerTarget, ProvenDevice, challenge_miner, check_inventory,
 };

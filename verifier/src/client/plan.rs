@@ -24,4 +24,13 @@ pub trait Planner: Send + Sync {
     /// The challenge of `module` for `gpu` (a smaller exact-work one when the machine is
     /// `rented`), or why the device cannot be challenged (e.g. an unknown device name).
     fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String>;
+
+    /// The class `gpu`'s claimed name maps to, `None` when it maps to none (the inventory
+    /// check: an inventory with no classifiable GPU is a `protocol-error`). By default: the
+    /// class of its `matmul-i8` plan.
+    fn class_of(&self, gpu: &GpuInfo) -> Option<String> {
+        self.plan(gpu, builtin_modules::MATMUL_I8, false)
+            .ok()
+            .map(|p| p.class)
+    }
 }

@@ -1,6 +1,7 @@
 //! The bandwidth probe, verifier side: the miner's upload (it streams PRF data the verifier
 //! spot-checks at positions chosen after arrival) and its download (the verifier streams data
-//! from a seed it keeps secret; the miner must return their [`ProbeReceipt`]).
+//! from a seed it keeps secret; the miner must return their count and the BLAKE3 hash of every
+//! byte, in order).
 //!
 //! The request and the receipt travel on an authenticated QUIC stream; the bulk bytes on a
 //! TCP connection the miner's ticket names, bound to the session by a one-time token (see
@@ -9,9 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use protocol::{
-    Message, MessageKind, Nonce, ProbeDirection, ProbeReceipt, ProbeRequest, probe_data,
-};
+use protocol::{Message, MessageKind, Nonce, ProbeDirection, ProbeRequest, probe_data};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -157,9 +156,9 @@ pub async fn probe_download(
         usize::try_from(bytes).map_err(|_| TransportError::Setup("probe too large".into()))?;
     let mut data = vec![0u8; size];
     probe_data(&secret, 0, &mut data);
-    let mut expected = ProbeReceipt::new();
-    expected.update(&data);
-    let expected = expected.finish();
+    // The receipt covers every byte: none can be skipped or made up without the miner
+    // holding the whole stream.
+    let expected = *blake3::hash(&data).as_bytes();
     let (mut stream, mut socket, token) = open_probe(connection, request, timeout).await?;
     let started = Instant::now();
     let send = async {

@@ -1,11 +1,20 @@
-//! One miner, one round: connect, handshake, measure the RTT, challenge every claimed device at
-//! once with `matmul-i8`, then every device at once with `membw`, then probe the bandwidth.
+//! One miner, one round: connect, handshake, check the inventory, measure the RTT, challenge
+//! every claimed device at once with `matmul-i8`, then every device at once with `membw`, then
+//! probe the bandwidth.
+//!
+//! The round's time limit (`miner_timeout`) is a deadline every device session sees: when it
+//! passes, each running session is judged as if its pending answer were overdue (`timeout`
+//! before the commitment, `wrong-result` after it), and a challenge planned but never started
+//! is a `timeout` too. A round cut short never leaves "no verdict" for a reason the miner
+//! controls (DESIGN.md §No score without proof, rule 1); only the verifier's own failures end a
+//! challenge without one, and those are never charged and never turned into a pass.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use builtin_modules::Builtin;
+use protocol::limits::MAX_GPUS;
 use protocol::{GpuInfo, Hotkey, Inventory, Message, MessageKind, Ping};
 use serde::Serialize;
 use tracing::{info, warn};
@@ -14,7 +23,10 @@ use transport::{FramedStream, Identity, TransportError};
 use super::device::{DeviceJob, Outcome, prepare};
 use super::plan::Planner;
 use super::probe::{ProbeResult, probe_download, probe_upload};
-use crate::session::{DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, SandboxChecker, Verdict};
+use crate::session::{
+    DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, Phase, SandboxChecker, TimedOut,
+    Verdict,
+};
 
 /// How a round is run.
 #[derive(Debug, Clone)]
@@ -43,12 +55,15 @@ pub struct ChallengeOptions {
     pub ping_timeout: Duration,
     /// Modules run each round, in order; each on all devices at once.
     pub modules: Vec<Builtin>,
+    /// How long a device answering `busy-device` is retried, as a multiple of its claimed
+    /// class's `max_s` (DESIGN.md §No score without proof, rule 5: 2).
+    pub busy_budget: f64,
 }
 
 impl Default for ChallengeOptions {
     /// 32 openings, 4 samples, 50 ms RTT cap, 8 pings (2 s each), 10 s to connect, 120 s per
     /// miner, 60 s Prepare lifetime, 16 MiB probes, 60 s for `Ready`, 10 s for the openings,
-    /// `matmul-i8` then `membw`.
+    /// `matmul-i8` then `membw`, busy retried for 2 × the class's `max_s`.
     fn default() -> Self {
         Self {
             openings: DEFAULT_OPENINGS,
@@ -63,6 +78,7 @@ impl Default for ChallengeOptions {
             openings_timeout: Duration::from_secs(10),
             ping_timeout: Duration::from_secs(2),
             modules: vec![builtin_modules::MATMUL_I8, builtin_modules::MEMBW],
+            busy_budget: 2.0,
         }
     }
 }
@@ -91,6 +107,56 @@ pub struct MinerTarget {
     pub hotkey: Option<Hotkey>,
     /// Whether our records say the machine is rented (a small exact-work challenge instead).
     pub rented: bool,
+    /// `Some`: only inventory entries equal to one of these devices (index, name, UUID,
+    /// memory) are challenged — the round engine passes the devices a rented machine last
+    /// proved unrented (DESIGN.md §No score without proof, rule 6); `None`: every device.
+    pub proven_only: Option<Vec<ProvenDevice>>,
+}
+
+impl MinerTarget {
+    /// Whether `gpu` is to be challenged: always without `proven_only`, else when it is one of
+    /// those devices as proven.
+    pub fn admits(&self, gpu: &GpuInfo) -> bool {
+        self.proven_only
+            .as_ref()
+            .is_none_or(|proven| proven.iter().any(|p| p.matches(gpu)))
+    }
+}
+
+/// A device as it was proven: what its inventory entry said when it passed the full challenge
+/// set unrented.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvenDevice {
+    /// Device index.
+    pub index: u32,
+    /// Driver name.
+    pub name: String,
+    /// Driver UUID.
+    pub uuid: String,
+    /// Device memory, bytes.
+    pub memory_bytes: u64,
+}
+
+impl ProvenDevice {
+    /// Whether `gpu` is this device as the inventory claims it now.
+    pub fn matches(&self, gpu: &GpuInfo) -> bool {
+        self.index == gpu.index
+            && self.name == gpu.name
+            && self.uuid == gpu.uuid
+            && self.memory_bytes == gpu.memory_bytes
+    }
+}
+
+/// Why a miner's round could not challenge any device, for a reason the miner controls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MinerFault {
+    /// The verdict kind it counts as: `timeout` (unreachable, the handshake did not finish)
+    /// or `protocol-error` (an inventory that cannot be challenged).
+    pub kind: &'static str,
+    /// Where it happened: `connection` or `inventory`.
+    pub stage: &'static str,
+    /// What happened, for a person.
+    pub detail: String,
 }
 
 /// One challenge of one device.
@@ -104,6 +170,10 @@ pub struct ChallengeReport {
     pub verdict: Option<Verdict>,
     /// Our own failure, never charged to the miner.
     pub error: Option<String>,
+    /// The claimed class's window for this challenge (for the verdict of a challenge the
+    /// round's end cut before it started).
+    #[serde(skip)]
+    pub window: Option<Envelope>,
 }
 
 /// One device: what it claims and how its challenges went.
@@ -115,8 +185,13 @@ pub struct DeviceReport {
     pub name: String,
     /// Claimed UUID.
     pub uuid: String,
+    /// Claimed memory, bytes.
+    pub memory_bytes: u64,
     /// The class the name maps to, when it maps to one.
     pub class: Option<String>,
+    /// Why the device was not challenged this round (a rented machine's device that was never
+    /// proven unrented), when it was not.
+    pub skipped: Option<String>,
     /// One entry per module.
     pub challenges: Vec<ChallengeReport>,
 }
@@ -136,15 +211,19 @@ pub struct MinerReport {
     pub devices: Vec<DeviceReport>,
     /// The bandwidth probe, both ways.
     pub probe: Vec<ProbeResult>,
-    /// Why the round could not be run (connection, handshake), if it could not.
+    /// Why the round could not be run (connection, handshake, inventory), if it could not.
     pub error: Option<String>,
+    /// The miner-level verdict when no device could be challenged for a reason the miner
+    /// controls (then `devices` is empty).
+    pub fault: Option<MinerFault>,
     /// Wall time of the round, s.
     pub elapsed_s: f64,
 }
 
 impl MinerReport {
-    /// The round per device as scoring takes it: each device's verdicts in order, with the
-    /// class weight `class_weight` gives its claimed class (`None`: the name maps to no class).
+    /// The round per device as scoring takes it: each device's verdicts in order, how many of
+    /// its planned challenges ended without one, with the class weight `class_weight` gives
+    /// its claimed class (`None`: the name maps to no class).
     pub fn device_rounds(
         &self,
         class_weight: impl Fn(Option<&str>) -> f64,
@@ -158,6 +237,7 @@ impl MinerReport {
                     .iter()
                     .filter_map(|c| c.verdict.as_ref())
                     .collect(),
+                unjudged: d.challenges.iter().filter(|c| c.verdict.is_none()).count(),
             })
             .collect()
     }
@@ -171,7 +251,9 @@ impl MinerReport {
     }
 }
 
-/// Runs one round against `target`, never longer than `options.miner_timeout`.
+/// Runs one round against `target`. Its miner-facing steps end by `options.miner_timeout`
+/// (each session judged at that deadline); the verifier's own checks of openings that arrived
+/// in time are never cut.
 pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> MinerReport {
     let started = Instant::now();
     let mut report = MinerReport {
@@ -182,43 +264,109 @@ pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> Miner
         devices: Vec::new(),
         probe: Vec::new(),
         error: None,
+        fault: None,
         elapsed_s: 0.0,
     };
     let limit = ctx.options.miner_timeout;
-    let run = run_round(ctx, target, &mut report);
-    let result = tokio::time::timeout(limit, run).await;
-    match result {
+    let deadline = started + limit;
+    // A last-resort net over steps that are each bounded already; what it cuts is left
+    // unjudged (never a pass).
+    let safety = limit.saturating_mul(2).saturating_add(SAFETY_MARGIN);
+    let run = run_round(ctx, target, &mut report, deadline);
+    match tokio::time::timeout(safety, run).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             warn!(addr = %target.addr, error = %e, "round failed");
             report.error = Some(e.to_string());
         }
         Err(_) => {
-            warn!(addr = %target.addr, "round over its time limit");
-            report.error = Some(format!("the round took longer than {limit:?}"));
+            warn!(addr = %target.addr, "round over its safety limit");
+            report.error = Some(format!("the round took longer than {safety:?}"));
         }
+    }
+    if report.inventory.is_none() && report.fault.is_none() {
+        report.fault = Some(MinerFault {
+            kind: "timeout",
+            stage: "connection",
+            detail: report
+                .error
+                .clone()
+                .unwrap_or_else(|| "the handshake did not finish".into()),
+        });
     }
     fill_missing_verdicts(&mut report);
     report.elapsed_s = started.elapsed().as_secs_f64();
     report
 }
 
-/// A round cut short leaves challenges without a verdict: they are timeouts (if one was
-/// started) — an absent answer is never a pass.
+/// Time beyond twice the miner timeout before the last-resort net cuts a round.
+const SAFETY_MARGIN: Duration = Duration::from_secs(60);
+
+/// A challenge planned for a device that ended with neither a verdict nor an error of ours
+/// (never started because the round's time ran out, or cut by the safety net) is a `timeout`:
+/// an absent answer is never a pass and never "no verdict".
 fn fill_missing_verdicts(report: &mut MinerReport) {
     for device in &mut report.devices {
         for challenge in &mut device.challenges {
             if challenge.verdict.is_none() && challenge.error.is_none() {
-                challenge.error = Some("no verdict: the round was cut short".into());
+                let window = challenge.window.unwrap_or(Envelope {
+                    min_s: 0.0,
+                    max_s: 0.0,
+                    peak_floor_s: 0.0,
+                });
+                challenge.verdict = Some(Verdict::Timeout(TimedOut {
+                    waiting_for: Phase::Ready,
+                    waited_s: 0.0,
+                    limit_s: 0.0,
+                    connection_closed: false,
+                    window,
+                    busy: false,
+                }));
             }
         }
     }
+}
+
+/// Checks an inventory before anything is challenged (DESIGN.md §No score without proof,
+/// rule 2): at least one GPU, at most [`MAX_GPUS`], no index twice, and at least one name that
+/// `classifies`. `Err` says what is wrong, for the miner's `protocol-error`.
+pub fn check_inventory(
+    inventory: &Inventory,
+    classifies: impl Fn(&GpuInfo) -> bool,
+) -> Result<(), String> {
+    let gpus = &inventory.gpus;
+    if gpus.is_empty() {
+        return Err("the inventory lists no GPU".into());
+    }
+    if gpus.len() > MAX_GPUS {
+        return Err(format!(
+            "the inventory lists {} GPUs, more than the {MAX_GPUS} a machine may have",
+            gpus.len()
+        ));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for gpu in gpus {
+        if !seen.insert(gpu.index) {
+            return Err(format!(
+                "the inventory lists device index {} twice",
+                gpu.index
+            ));
+        }
+    }
+    if !gpus.iter().any(&classifies) {
+        let names: Vec<&str> = gpus.iter().map(|g| g.name.as_str()).take(4).collect();
+        return Err(format!(
+            "no GPU of the inventory maps to a class of the table (names: {names:?})"
+        ));
+    }
+    Ok(())
 }
 
 async fn run_round(
     ctx: &ClientContext,
     target: &MinerTarget,
     report: &mut MinerReport,
+    deadline: Instant,
 ) -> Result<(), TransportError> {
     let opts = &ctx.options;
     let connection = transport::connect(&ctx.endpoint, target.addr, opts.connect_timeout).await?;
@@ -233,6 +381,17 @@ async fn run_round(
     .await?;
     report.hotkey = Some(transport::identity::ss58(&peer.hotkey));
     report.inventory = Some(inventory.clone());
+    if let Err(detail) = check_inventory(&inventory, |g| ctx.planner.class_of(g).is_some()) {
+        warn!(addr = %target.addr, %detail, "inventory refused");
+        report.error = Some(detail.clone());
+        report.fault = Some(MinerFault {
+            kind: "protocol-error",
+            stage: "inventory",
+            detail,
+        });
+        connection.close(quinn::VarInt::from_u32(0), b"inventory refused");
+        return Ok(());
+    }
 
     // RTT on our own clock: the minimum over a few pings. A miner that does not answer them
     // gets no RTT credit (its challenges still run, and are judged).
@@ -247,19 +406,32 @@ async fn run_round(
             index: g.index,
             name: g.name.clone(),
             uuid: g.uuid.clone(),
+            memory_bytes: g.memory_bytes,
             class: None,
+            skipped: (!target.admits(g))
+                .then(|| "not among the devices this machine last proved unrented".to_string()),
             challenges: Vec::new(),
         })
         .collect();
+    let challenged: Vec<GpuInfo> = inventory
+        .gpus
+        .iter()
+        .filter(|g| target.admits(g))
+        .cloned()
+        .collect();
     let epoch = Instant::now();
+    let round_deadline = deadline.saturating_duration_since(epoch);
     for module in &opts.modules {
         let jobs = plan_jobs(
             ctx,
             target,
-            &inventory.gpus,
+            &challenged,
             *module,
             &peer,
-            min_rtt,
+            JobClock {
+                min_rtt,
+                round_deadline,
+            },
             report,
         );
         let outcomes = run_all_devices(ctx, &connection, jobs, epoch).await;
@@ -274,8 +446,9 @@ async fn run_round(
             }
         }
     }
-    if opts.probe_bytes > 0 {
-        let budget = opts.miner_timeout;
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    if opts.probe_bytes > 0 && !remaining.is_zero() {
+        let budget = remaining;
         match probe_upload(&connection, opts.probe_bytes, budget).await {
             Ok(r) => report.probe.push(r),
             Err(e) => warn!(error = %e, "upload probe failed"),
@@ -306,6 +479,15 @@ async fn measure_rtt(control: &mut FramedStream, opts: &ChallengeOptions) -> Opt
     min_rtt
 }
 
+/// The round's clock figures every job of it shares.
+#[derive(Debug, Clone, Copy)]
+struct JobClock {
+    /// The minimum RTT measured before the challenges.
+    min_rtt: Duration,
+    /// When the round's time against the miner is up, from the challenges' epoch.
+    round_deadline: Duration,
+}
+
 /// Plans `module` for every device; a device that cannot be planned gets an error entry.
 fn plan_jobs(
     ctx: &ClientContext,
@@ -313,9 +495,13 @@ fn plan_jobs(
     gpus: &[GpuInfo],
     module: Builtin,
     peer: &transport::Peer,
-    min_rtt: Duration,
+    clock: JobClock,
     report: &mut MinerReport,
 ) -> Vec<DeviceJob> {
+    let JobClock {
+        min_rtt,
+        round_deadline,
+    } = clock;
     let opts = &ctx.options;
     let mut jobs = Vec::new();
     for gpu in gpus {
@@ -330,6 +516,7 @@ fn plan_jobs(
                     params: hex::encode(&planned.params),
                     verdict: None,
                     error: None,
+                    window: Some(planned.envelope),
                 });
                 jobs.push(DeviceJob {
                     device: gpu.index,
@@ -346,6 +533,8 @@ fn plan_jobs(
                     prepare_lifetime: opts.prepare_lifetime,
                     ready_timeout: opts.ready_timeout,
                     openings_timeout: opts.openings_timeout,
+                    round_deadline,
+                    busy_budget: opts.busy_budget,
                 });
             }
             Err(e) => device.challenges.push(ChallengeReport {
@@ -353,6 +542,7 @@ fn plan_jobs(
                 params: String::new(),
                 verdict: None,
                 error: Some(format!("cannot challenge this device: {e}")),
+                window: None,
             }),
         }
     }

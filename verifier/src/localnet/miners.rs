@@ -117,6 +117,19 @@ pub fn start_miner(
     adversary: Option<&str>,
     validators: &[Hotkey],
 ) -> Result<MinerProcess, LocalnetError> {
+    start_miner_with(binary, dir, index, adversary, validators, "")
+}
+
+/// [`start_miner`] with `extra` appended to the miner's `miner.toml` (e.g. a `[limits]`
+/// table).
+pub fn start_miner_with(
+    binary: &Path,
+    dir: &Path,
+    index: usize,
+    adversary: Option<&str>,
+    validators: &[Hotkey],
+    extra: &str,
+) -> Result<MinerProcess, LocalnetError> {
     let files = |path: &Path, reason: String| LocalnetError::Files {
         path: path.to_path_buf(),
         reason,
@@ -131,7 +144,7 @@ pub fn start_miner(
     let config = dir.join(format!("miner{index}.toml"));
     let text = format!(
         "listen = \"127.0.0.1:0\"\nsession_key = \"{}\"\n\n[hotkey]\nuri = \"{}\"\n\n\
-         [backend]\nkind = \"cpu\"\ncpu_devices = 1\n\n[access]\nallow = [{allow}]\n",
+         [backend]\nkind = \"cpu\"\ncpu_devices = 1\n\n[access]\nallow = [{allow}]\n\n{extra}\n",
         key.display(),
         miner_uri(index)
     );

@@ -3,10 +3,18 @@
 //! Starts `miners` real `miner-host serve` processes on loopback ([`miners`]), each with one
 //! `cpu-reference` device; `cheaters` of them cheat, with kinds from [`CHEATER_KINDS`] chosen
 //! reproducibly from `seed`. `validators` verifiers (hotkeys `//LocalValidator<i>`, each with its
-//! own QUIC endpoint and session key) run `rounds` rounds over QUIC against every miner, score
-//! the verdicts ([`crate::scoring`]) and set weights; a local chain simulation (the `chain`
-//! crate's Yuma Consensus, one epoch per round, validators staked equally) turns the weights
-//! into incentive.
+//! own QUIC endpoint, session key and temporary SQLite store) run `rounds` rounds over QUIC
+//! against every miner through the same [`RoundEngine`] as `verifier run` — the same round,
+//! the same `MinerReport → standing` scoring, the same expiry of standings and the same weight
+//! processing ([`plan_weights`] under the chain's `min_allowed_weights` and `max_weight_limit`)
+//! — and a local chain simulation (the `chain` crate's Yuma Consensus, one epoch per round,
+//! validators staked equally) turns the weights into incentive. What differs from
+//! `verifier run` is only where miners come from (these processes), where weights go (the
+//! simulation), the store's file (temporary), and `allow_cpu_reference = true`.
+//!
+//! A `rented-inflate` cheater is marked rented in every validator's store after the first
+//! round (the marketplace's records), so its inflated inventory meets DESIGN.md §No score
+//! without proof, rule 6.
 //!
 //! **Cores.** Miners and verifiers share this machine: each miner device is one thread, the
 //! `cpu-reference` class is calibrated on one thread before the first round, and at most
@@ -20,26 +28,39 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chain::scenario::{Scenario, ScenarioEpoch, ScenarioHyperparameters, SetWeights};
+use chain::weights::WeightLimits;
 use protocol::Role;
 use serde::Serialize;
-use tokio::sync::Semaphore;
-use transport::identity::{DEFAULT_CERTIFICATE_VALIDITY, load_hotkey};
+use tokio::sync::{Semaphore, watch};
+use transport::identity::{DEFAULT_CERTIFICATE_VALIDITY, load_hotkey, ss58};
 use transport::{ConnectionLimits, Identity, KeySource};
+use validator_store::Store;
 
 use crate::classes::ClassTable;
-use crate::client::{ChallengeOptions, ClientContext, MinerReport, MinerTarget, challenge_miner};
+use crate::client::{ChallengeOptions, ClientContext};
 use crate::planner::ClassPlanner;
-use crate::scoring::{MinerStanding, normalize};
+use crate::service::engine::{Miner, RoundEnd, RoundEngine, RoundRules};
+use crate::service::metrics::Metrics;
+use crate::service::record::MinerId;
+use crate::service::weights::{WeightPlan, plan_weights};
 use crate::session::SandboxChecker;
-pub use miners::{LocalnetError, MinerProcess, find_miner_host, start_miner};
+pub use miners::{LocalnetError, MinerProcess, find_miner_host, start_miner, start_miner_with};
 
 /// Cheating kinds the local network assigns (`miner-host serve --adversary`), each of which
-/// fails every device it has: skipped leaves (half, or a quarter: caught with probability
-/// `1 − 0.75^32` per challenge), forged signatures, replayed commitments, a slow device,
-/// hanging up on `Open`, garbage frames, dropping mid-opening. A single wrong tile is left
-/// out: among the hundreds of leaves of a sized challenge, 32 openings find it rarely (that
-/// adversary is tested with a challenge of 4 leaves in `tests/`).
-pub const CHEATER_KINDS: [&str; 8] = [
+/// should earn nothing (or, for `rented-inflate` and `go-dark`, no more than it proved):
+/// skipped leaves (half, or a quarter: caught with probability `1 − 0.75^32` per challenge),
+/// forged signatures, replayed commitments, a slow device, hanging up on `Open`, garbage
+/// frames, an oversized frame, silence after the handshake, dropping mid-opening, a faster
+/// class claimed, two inventory entries with one index, an empty inventory, names no class
+/// knows, going dark after one round, stalling the last module, a device busy forever, and
+/// more devices claimed once rented. `go-dark` and `stall-last-module` take their arguments
+/// from the run (`go-dark:<validators>`: it serves the first round of every validator;
+/// `stall-last-module:<ready timeout − 1 s>`).
+///
+/// Left out: a single wrong tile (among the hundreds of leaves of a sized challenge, 32
+/// openings find it rarely; that adversary is tested with a challenge of 4 leaves in `tests/`)
+/// and `serial` (with one device it computes honestly).
+pub const CHEATER_KINDS: [&str; 17] = [
     "skip:0.25",
     "skip:0.5",
     "forge",
@@ -47,8 +68,28 @@ pub const CHEATER_KINDS: [&str; 8] = [
     "slow:6",
     "hang-up",
     "garbage",
+    "oversized",
+    "silent",
     "drop-mid-opening",
+    "claim:NVIDIA H100 80GB HBM3",
+    "duplicate-index",
+    "empty-inventory",
+    "unknown-names",
+    "go-dark",
+    "stall-last-module",
+    "busy-forever",
 ];
+
+/// The kind the local network marks rented after round 1 (the 18th kind, drawn like the
+/// others: see [`choose_cheaters`]).
+pub const RENTED_INFLATE: &str = "rented-inflate";
+
+/// Longest wait for `Ready` in a local network's rounds (short, so that a stalling cheater
+/// costs seconds, not a minute).
+pub const LOCALNET_READY_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The whole round against one miner in a local network.
+pub const LOCALNET_MINER_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -67,10 +108,15 @@ pub struct LocalnetOptions {
     pub miner_host: Option<std::path::PathBuf>,
     /// MiB probed each way per round (0: none).
     pub probe_mib: u64,
+    /// The simulated subnet's `MinAllowedWeights`.
+    pub min_allowed_weights: usize,
+    /// The simulated subnet's `MaxWeightsLimit`, as a fraction.
+    pub max_weight_limit: f64,
 }
 
 impl Default for LocalnetOptions {
-    /// 8 miners, 2 cheaters, 3 rounds, 2 validators, seed 1, 1 MiB probes.
+    /// 8 miners, 2 cheaters, 3 rounds, 2 validators, seed 1, 1 MiB probes, at least 1 weight
+    /// and at most 1.0 of the total per miner (the limits a fresh local subnet has).
     fn default() -> Self {
         Self {
             miners: 8,
@@ -80,6 +126,8 @@ impl Default for LocalnetOptions {
             seed: 1,
             miner_host: None,
             probe_mib: 1,
+            min_allowed_weights: 1,
+            max_weight_limit: 1.0,
         }
     }
 }
@@ -97,7 +145,8 @@ pub struct MinerRow {
     pub verdicts: BTreeMap<String, u64>,
     /// Mean over validators of its final score.
     pub score: f64,
-    /// Mean over validators of the weight they set for it in the last round (fractions).
+    /// Mean over validators of the weight they set for it in the last round (fractions of
+    /// each validator's u16 weights).
     pub weight: f64,
     /// Its incentive in the last epoch, as a fraction.
     pub incentive: f64,
@@ -131,7 +180,9 @@ pub enum Progress {
     },
 }
 
-/// Picks which miners cheat and how, reproducibly: `(miner index, kind)`.
+/// Picks which miners cheat and how, reproducibly: `(miner index, kind)`, the kinds drawn in
+/// turn from [`CHEATER_KINDS`] and [`RENTED_INFLATE`] from a seeded offset (so `cheaters` ≥ 18
+/// uses every kind).
 pub fn choose_cheaters(miners: usize, cheaters: usize, seed: u64) -> Vec<(usize, &'static str)> {
     let mut state = seed ^ 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
@@ -146,16 +197,17 @@ pub fn choose_cheaters(miners: usize, cheaters: usize, seed: u64) -> Vec<(usize,
         let j = usize::try_from(next() % (i as u64 + 1)).unwrap_or(0);
         order.swap(i, j);
     }
-    let offset = usize::try_from(next() % CHEATER_KINDS.len() as u64).unwrap_or(0);
+    let kinds = CHEATER_KINDS.len() + 1;
+    let offset = usize::try_from(next() % kinds as u64).unwrap_or(0);
     let mut chosen: Vec<(usize, &'static str)> = order
         .into_iter()
         .take(cheaters.min(miners))
         .enumerate()
         .map(|(k, miner)| {
             let kind = CHEATER_KINDS
-                .get((offset + k) % CHEATER_KINDS.len())
+                .get((offset + k) % kinds)
                 .copied()
-                .unwrap_or("wrong-tile");
+                .unwrap_or(RENTED_INFLATE);
             (miner, kind)
         })
         .collect();
@@ -210,21 +262,42 @@ pub async fn run_localnet(
     let cheaters = choose_cheaters(options.miners, options.cheaters, options.seed);
     let mut processes = Vec::new();
     for index in 0..options.miners {
-        let kind = cheaters.iter().find(|(i, _)| *i == index).map(|(_, k)| *k);
+        let kind = cheaters
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, k)| adversary_argument(k, options.validators));
         processes.push(start_miner(
             &binary,
             dir.path(),
             index,
-            kind,
+            kind.as_deref(),
             &validator_hotkeys,
         )?);
     }
+    let miners: Vec<Miner> = processes
+        .iter()
+        .map(|p| Miner {
+            id: MinerId {
+                hotkey: ss58(&p.hotkey),
+                uid: Some(u16::try_from(options.validators + p.index).unwrap_or(u16::MAX)),
+            },
+            hotkey: p.hotkey,
+            addr: p.addr,
+        })
+        .collect();
     progress(Progress::Started {
         total: options.rounds * options.validators * options.miners,
     });
 
-    let mut contexts = Vec::new();
-    for identity in identities {
+    // One round engine per validator, each with its own store; one set of slots for all.
+    let slots = Arc::new(Semaphore::new(concurrent));
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let rules = RoundRules {
+        allow_cpu_reference: true,
+        ..RoundRules::default()
+    };
+    let mut engines = Vec::new();
+    for (v, identity) in identities.into_iter().enumerate() {
         let endpoint = transport::client_endpoint(
             processes
                 .first()
@@ -233,80 +306,94 @@ pub async fn run_localnet(
             &ConnectionLimits::default(),
         )
         .map_err(other)?;
-        contexts.push(Arc::new(ClientContext {
+        let ctx = Arc::new(ClientContext {
             identity,
             endpoint,
             checker: Arc::clone(&checker),
             planner: Arc::clone(&planner) as Arc<dyn crate::client::Planner>,
             options: ChallengeOptions {
                 probe_bytes: options.probe_mib.saturating_mul(1 << 20),
-                miner_timeout: Duration::from_secs(60),
+                miner_timeout: LOCALNET_MINER_TIMEOUT,
+                ready_timeout: LOCALNET_READY_TIMEOUT,
                 ..ChallengeOptions::default()
             },
-        }));
+        });
+        let path = dir.path().join(format!("validator{v}.sqlite"));
+        let store = Store::open(&path).map_err(other)?;
+        let tx = done_tx.clone();
+        engines.push(
+            RoundEngine::new(
+                store,
+                ctx,
+                table.clone(),
+                Arc::new(Metrics::default()),
+                rules,
+                Arc::clone(&slots),
+            )
+            .on_miner_done(Arc::new(move |_| {
+                let _ = tx.send(());
+            })),
+        );
     }
+    drop(done_tx);
 
-    // standings[validator][miner]
-    let mut standings = vec![vec![MinerStanding::default(); options.miners]; options.validators];
-    let mut classes = vec![String::from("unknown"); options.miners];
+    let limits = WeightLimits {
+        num_neurons: n,
+        min_allowed_weights: options.min_allowed_weights,
+        max_weight_limit: options.max_weight_limit,
+        exclude_quantile: 0,
+    };
+    // The sender lives to the end of the run: a local network is never shut down mid-round.
+    let (_never, no_shutdown) = watch::channel(false);
     let mut epochs = Vec::new();
     let mut last_weights = vec![vec![0.0; options.miners]; options.validators];
-    let slots = Arc::new(Semaphore::new(concurrent));
     for round in 0..options.rounds {
-        let mut tasks = Vec::new();
-        for (v, ctx) in contexts.iter().enumerate() {
-            for miner in &processes {
-                let ctx = Arc::clone(ctx);
-                let slots = Arc::clone(&slots);
-                let target = MinerTarget {
-                    addr: miner.addr,
-                    hotkey: Some(miner.hotkey),
-                    rented: false,
-                };
-                let index = miner.index;
-                tasks.push(tokio::spawn(async move {
-                    let _slot = slots.acquire_owned().await;
-                    let report = challenge_miner(&ctx, &target).await;
-                    (v, index, report)
-                }));
-            }
+        if round == 1 {
+            mark_rented(&engines, &miners, &processes).await?;
         }
-        let mut reports: Vec<(usize, usize, MinerReport)> = Vec::new();
-        for task in tasks {
-            let done = task.await.map_err(other)?;
+        let ends = {
+            let rounds = join_all(engines.iter().map(|e| {
+                let (engine, miners, mut shutdown) =
+                    (e.clone(), miners.clone(), no_shutdown.clone());
+                async move { engine.round(&miners, &mut shutdown).await }
+            }));
+            tokio::pin!(rounds);
+            loop {
+                tokio::select! {
+                    ends = &mut rounds => break ends,
+                    Some(()) = done_rx.recv() => progress(Progress::RoundDone { round }),
+                }
+            }
+        };
+        while done_rx.try_recv().is_ok() {
             progress(Progress::RoundDone { round });
-            reports.push(done);
-        }
-        for (v, m, report) in &reports {
-            let devices = report.device_rounds(|class| table.weight_of(class));
-            if let Some(class) = report.devices.first().and_then(|d| d.class.clone())
-                && let Some(slot) = classes.get_mut(*m)
-            {
-                *slot = class;
-            }
-            if let Some(standing) = standings.get_mut(*v).and_then(|s| s.get_mut(*m)) {
-                standing.record_round(&devices);
-            }
         }
         let mut set_weights = Vec::new();
-        for (v, row) in standings.iter().enumerate() {
-            let scores: Vec<f64> = row.iter().map(MinerStanding::score).collect();
-            let weights = normalize(&scores);
-            let uids: Vec<u16> = (0..options.miners)
-                .map(|m| u16::try_from(options.validators + m).unwrap_or(u16::MAX))
-                .collect();
-            let (dests, values) =
-                chain::weights::convert_weights_and_uids_for_emit(&uids, &weights)
-                    .map_err(other)?;
-            if !dests.is_empty() {
+        for (v, (engine, end)) in engines.iter().zip(ends).enumerate() {
+            let RoundEnd::Finished { round_id } = end else {
+                return Err(other(format!(
+                    "validator {v}'s round {} did not finish (its store failed)",
+                    round + 1
+                )));
+            };
+            let standings = engine
+                .eligible_standings(round_id, &miners)
+                .await
+                .ok_or_else(|| other(format!("validator {v} cannot read its standings")))?;
+            let plan = plan_weights(&standings, &limits);
+            engine
+                .record_submission(round_id, "local", plan.clone().map(|p| (p, None::<String>)))
+                .await;
+            let plan = plan.map_err(other)?;
+            if let Some(slot) = last_weights.get_mut(v) {
+                *slot = weight_fractions(&plan, &miners);
+            }
+            if !plan.uids.is_empty() {
                 set_weights.push(SetWeights {
                     uid: u16::try_from(v).unwrap_or(u16::MAX),
-                    dests,
-                    weights: values,
+                    dests: plan.uids,
+                    weights: plan.values,
                 });
-            }
-            if let Some(slot) = last_weights.get_mut(v) {
-                *slot = weights;
             }
         }
         epochs.push(ScenarioEpoch { set_weights });
@@ -331,45 +418,141 @@ pub async fn run_localnet(
         .map(|e| e.incentive.clone())
         .unwrap_or_default();
     let vcount = options.validators as f64;
-    let miners = (0..options.miners)
-        .map(|m| {
-            let uid = options.validators + m;
-            let mut verdicts = BTreeMap::new();
-            for row in &standings {
-                if let Some(s) = row.get(m) {
-                    for (k, c) in &s.verdicts {
-                        *verdicts.entry(k.clone()).or_default() += c;
-                    }
-                }
+    let mut rows = Vec::new();
+    for (m, miner) in miners.iter().enumerate() {
+        let uid = miner.id.uid.unwrap_or(u16::MAX);
+        let mut verdicts = BTreeMap::new();
+        let mut score = 0.0;
+        let mut claimed_class = String::from("unknown");
+        for engine in &engines {
+            let hotkey = miner.id.hotkey.clone();
+            let (counts, standing, class) = engine
+                .store
+                .with(move |s| {
+                    let class = s
+                        .verdicts(None)?
+                        .into_iter()
+                        .rev()
+                        .find(|v| v.hotkey == hotkey)
+                        .and_then(|v| v.record.claimed_class);
+                    Ok((s.verdict_counts(&hotkey)?, s.standing(&hotkey)?, class))
+                })
+                .await
+                .map_err(other)?;
+            for (k, c) in counts {
+                *verdicts.entry(k).or_default() += c;
             }
-            MinerRow {
-                uid: u16::try_from(uid).unwrap_or(u16::MAX),
-                claimed_class: classes.get(m).cloned().unwrap_or_default(),
-                adversary: processes.get(m).and_then(|p| p.adversary.clone()),
-                verdicts,
-                score: standings
-                    .iter()
-                    .filter_map(|row| row.get(m))
-                    .map(MinerStanding::score)
-                    .sum::<f64>()
-                    / vcount,
-                weight: last_weights.iter().filter_map(|w| w.get(m)).sum::<f64>() / vcount,
-                incentive: incentive
-                    .get(uid)
-                    .map_or(0.0, |i| f64::from(*i) / f64::from(u16::MAX)),
+            score += standing.map_or(0.0, |s| s.score);
+            if let Some(class) = class {
+                claimed_class = class;
             }
-        })
-        .collect();
+        }
+        rows.push(MinerRow {
+            uid,
+            claimed_class,
+            adversary: processes.get(m).and_then(|p| p.adversary.clone()),
+            verdicts,
+            score: score / vcount,
+            weight: last_weights.iter().filter_map(|w| w.get(m)).sum::<f64>() / vcount,
+            incentive: incentive
+                .get(usize::from(uid))
+                .map_or(0.0, |i| f64::from(*i) / f64::from(u16::MAX)),
+        });
+    }
     drop(processes);
     Ok(LocalnetReport {
-        miners,
+        miners: rows,
         rounds: options.rounds,
         elapsed_s: started.elapsed().as_secs_f64(),
         concurrency: format!(
-            "{concurrent} round(s) at once on {cores} core(s): each miner device is one thread, \
-             cpu-reference calibrated on one thread"
+            "{concurrent} miner round(s) at once on {cores} core(s): each miner device is one \
+             thread, cpu-reference calibrated on one thread"
         ),
     })
+}
+
+/// The `--adversary` argument of a chosen kind: `go-dark` serves one round of each of the
+/// `validators`, `stall-last-module` stalls to 1 s under the local ready timeout.
+pub fn adversary_argument(kind: &str, validators: usize) -> String {
+    match kind {
+        "go-dark" => format!("go-dark:{validators}"),
+        "stall-last-module" => format!(
+            "stall-last-module:{}",
+            LOCALNET_READY_TIMEOUT.as_secs().saturating_sub(1)
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// Marks the `rented-inflate` miners rented in every validator's store (the marketplace's
+/// records, never the miner's word).
+async fn mark_rented(
+    engines: &[RoundEngine],
+    miners: &[Miner],
+    processes: &[MinerProcess],
+) -> Result<(), LocalnetError> {
+    for (miner, process) in miners.iter().zip(processes) {
+        if process.adversary.as_deref() != Some(RENTED_INFLATE) {
+            continue;
+        }
+        for engine in engines {
+            let hotkey = miner.id.hotkey.clone();
+            engine
+                .store
+                .with(move |s| s.set_rented(&hotkey, true, "localnet", 0))
+                .await
+                .map_err(other)?;
+        }
+    }
+    Ok(())
+}
+
+/// Each miner's share of a plan's u16 weights, in `miners`' order.
+fn weight_fractions(plan: &WeightPlan, miners: &[Miner]) -> Vec<f64> {
+    let total: f64 = plan.values.iter().map(|v| f64::from(*v)).sum();
+    miners
+        .iter()
+        .map(|m| {
+            plan.uids
+                .iter()
+                .zip(&plan.values)
+                .find(|(u, _)| Some(**u) == m.id.uid)
+                .map_or(0.0, |(_, v)| {
+                    if total > 0.0 {
+                        f64::from(*v) / total
+                    } else {
+                        0.0
+                    }
+                })
+        })
+        .collect()
+}
+
+/// Runs futures concurrently and collects their outputs in order.
+async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
+where
+    F: std::future::Future,
+{
+    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
 }
 
 /// A temporary directory removed on drop.

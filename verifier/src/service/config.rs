@@ -26,6 +26,10 @@
 //! openings = 32
 //! probe_mib = 16
 //! target_scale = 1.0                    # × each class's target duration (3 s on GPU classes)
+//! ready_timeout_s = 60                  # longest wait for a miner's Ready after a Prepare
+//! busy_budget = 2.0                     # busy-device retried for this × the class's max_s
+//! stale_rounds = 3                      # weights only from standings this fresh
+//! allow_cpu_reference = false           # cpu-reference devices earn (local testing only)
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9464"             # Prometheus /metrics; "" turns it off
@@ -176,6 +180,22 @@ pub struct RoundConfig {
     /// 1 s on `cpu-reference`). Default 1.
     #[serde(default = "d_target")]
     pub target_scale: f64,
+    /// Longest wait for a miner's `Ready` after a `Prepare` (module compile, device readied),
+    /// s. Default 60.
+    #[serde(default = "d_ready_timeout")]
+    pub ready_timeout_s: u64,
+    /// A device answering `busy-device` is retried for this multiple of its claimed class's
+    /// `max_s`; still busy then, it gets no pass this round and no reliability charge
+    /// (DESIGN.md §No score without proof, rule 5). Default 2.
+    #[serde(default = "d_busy_budget")]
+    pub busy_budget: f64,
+    /// Weights come only from standings refreshed by a challenge in the last this many rounds
+    /// (rule 4). Default 3.
+    #[serde(default = "d_stale_rounds")]
+    pub stale_rounds: u64,
+    /// Whether `cpu-reference` devices earn (rule 7): local testing only. Default false.
+    #[serde(default)]
+    pub allow_cpu_reference: bool,
 }
 
 fn d_interval() -> u64 {
@@ -196,6 +216,15 @@ fn d_probe() -> u64 {
 fn d_target() -> f64 {
     1.0
 }
+fn d_ready_timeout() -> u64 {
+    60
+}
+fn d_busy_budget() -> f64 {
+    2.0
+}
+fn d_stale_rounds() -> u64 {
+    3
+}
 
 impl Default for RoundConfig {
     fn default() -> Self {
@@ -206,6 +235,10 @@ impl Default for RoundConfig {
             openings: d_openings(),
             probe_mib: d_probe(),
             target_scale: d_target(),
+            ready_timeout_s: d_ready_timeout(),
+            busy_budget: d_busy_budget(),
+            stale_rounds: d_stale_rounds(),
+            allow_cpu_reference: false,
         }
     }
 }
@@ -214,6 +247,26 @@ impl RoundConfig {
     /// `interval_s` as a duration.
     pub fn interval(&self) -> Duration {
         Duration::from_secs(self.interval_s)
+    }
+
+    /// How each miner's round is run under this config.
+    pub fn challenge_options(&self) -> crate::client::ChallengeOptions {
+        crate::client::ChallengeOptions {
+            openings: self.openings,
+            probe_bytes: self.probe_mib.saturating_mul(1 << 20),
+            miner_timeout: Duration::from_secs(self.miner_timeout_s),
+            ready_timeout: Duration::from_secs(self.ready_timeout_s),
+            busy_budget: self.busy_budget,
+            ..crate::client::ChallengeOptions::default()
+        }
+    }
+
+    /// The scoring rules of this config.
+    pub fn rules(&self) -> super::RoundRules {
+        super::RoundRules {
+            stale_rounds: self.stale_rounds,
+            allow_cpu_reference: self.allow_cpu_reference,
+        }
     }
 }
 
@@ -393,6 +446,25 @@ impl ValidatorConfig {
                 r.openings
             ));
         }
+        if !(1..=3_600).contains(&r.ready_timeout_s) {
+            return Err(format!(
+                "[round] ready_timeout_s = {}: use 1 to 3600 seconds (default 60)",
+                r.ready_timeout_s
+            ));
+        }
+        if !(r.busy_budget.is_finite() && (0.0..=100.0).contains(&r.busy_budget)) {
+            return Err(format!(
+                "[round] busy_budget = {}: use 0 to 100 (multiples of the class's max_s; \
+                 default 2.0)",
+                r.busy_budget
+            ));
+        }
+        if !(1..=1_000).contains(&r.stale_rounds) {
+            return Err(format!(
+                "[round] stale_rounds = {}: use 1 to 1000 (default 3)",
+                r.stale_rounds
+            ));
+        }
         if !(r.target_scale.is_finite() && r.target_scale > 0.0) {
             return Err(format!(
                 "[round] target_scale = {}: must be a positive factor (default 1.0)",
@@ -454,6 +526,10 @@ mod tests {
         assert_eq!(c.round.interval_s, 600);
         assert_eq!(c.round.concurrency, 8);
         assert_eq!(c.round.openings, 32);
+        assert_eq!(c.round.stale_rounds, 3);
+        assert_eq!(c.round.ready_timeout_s, 60);
+        assert!((c.round.busy_budget - 2.0).abs() < 1e-12);
+        assert!(!c.round.allow_cpu_reference);
         assert_eq!(
             c.metrics.address().unwrap(),
             Some("127.0.0.1:9464".parse().unwrap())
@@ -500,6 +576,18 @@ mod tests {
                 "HOST:PORT",
             ),
             (&format!("{STATIC}\nbogus = 1\n"), "unknown field"),
+            (
+                &format!("{STATIC}\n[round]\nstale_rounds = 0\n"),
+                "stale_rounds = 0",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nbusy_budget = -1.0\n"),
+                "busy_budget",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nready_timeout_s = 0\n"),
+                "ready_timeout_s",
+            ),
             (
                 "[hotkey]\nuri = \"//A\"\n[chain]\nurl = \"http://x\"\nnetuid = 1\n",
                 "ws://",

@@ -1,6 +1,7 @@
 //! `verifier run`: the validator service (issue #7).
 //!
-//! One loop, one round at a time:
+//! One loop, one round at a time, driven by the [`RoundEngine`] that `verifier localnet` runs
+//! too:
 //!
 //! 1. **Round.** The store's unfinished round is resumed if a crash cut one short, else a new
 //!    one is opened. Miners come from the metagraph (every neuron with an axon and no validator
@@ -11,9 +12,11 @@
 //! 2. **Record.** Each miner's verdicts, probe figures and new standing (scoring:
 //!    [`crate::scoring`], folded in [`record`]) are written in one transaction as soon as its
 //!    round ends: a crash loses at most the miners in flight, never a recorded verdict, and a
-//!    restart neither repeats nor duplicates one (the store's unique keys).
+//!    restart neither repeats nor duplicates one (the store's unique keys). Nothing one miner
+//!    sends stops the round ([`engine`]).
 //! 3. **Weights.** With a chain: once per `weights_interval_blocks` (default: the subnet's
-//!    tempo) the standings of the miners the metagraph still has at their UIDs become weights
+//!    tempo) the standings of the miners in this round's challenge set, refreshed in the last
+//!    `stale_rounds` rounds, that the metagraph still has at their UIDs become weights
 //!    ([`weights`]) submitted by `ChainClient::submit_weights`, which reads the subnet's
 //!    commit-reveal setting at that moment and uses `set_weights`, a commit-reveal v2 commit
 //!    (its reveal kept in the store and sent when the reveal window opens, also after a
@@ -29,15 +32,15 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod config;
+pub mod engine;
 pub mod metrics;
 pub mod record;
 pub mod weights;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use chain_client::{ChainClient, Metagraph, PendingReveal, WeightsSubmitted};
 use protocol::{Hotkey, Role};
@@ -45,16 +48,18 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
 use transport::identity::{self, DEFAULT_CERTIFICATE_VALIDITY};
 use transport::{ConnectionLimits, Identity};
-use validator_store::{Store, StoreError, SubmissionRow};
+use validator_store::{Store, StoreError};
 
 use crate::classes::ClassTable;
-use crate::client::{ChallengeOptions, ClientContext, MinerTarget, challenge_miner};
+use crate::client::ClientContext;
 use crate::planner::ClassPlanner;
 use crate::session::SandboxChecker;
 pub use config::{ConfigError, MinerSource, ValidatorConfig};
+pub use engine::{Miner, RoundEnd, RoundEngine, RoundRules};
+use engine::{SharedStore, StoreCallError};
 pub use metrics::Metrics;
-use record::{MinerId, miner_record};
-use weights::{WeightPlan, local_limits, plan_weights};
+use record::MinerId;
+use weights::{local_limits, plan_weights};
 
 /// Why the service could not start or had to stop.
 #[derive(Debug, thiserror::Error)]
@@ -84,14 +89,6 @@ pub enum ServiceError {
 /// Store key of the block weights were last submitted at.
 const LAST_WEIGHTS_BLOCK: &str = "last_weights_block";
 
-/// One miner to challenge.
-#[derive(Debug, Clone)]
-struct Miner {
-    id: MinerId,
-    hotkey: Hotkey,
-    addr: SocketAddr,
-}
-
 /// What a finished [`run`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceSummary {
@@ -108,42 +105,11 @@ pub fn now_unix() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A store call that failed: the store's own error, or the call's thread died.
-#[derive(Debug, thiserror::Error)]
-enum StoreCallError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("the store's thread failed: {0}")]
-    Lost(String),
-}
-
-/// The store, shared by tasks; every call runs on a blocking thread.
-#[derive(Clone)]
-struct SharedStore(Arc<Mutex<Store>>);
-
-impl SharedStore {
-    async fn with<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreCallError> {
-        let inner = Arc::clone(&self.0);
-        tokio::task::spawn_blocking(move || {
-            let mut store = inner
-                .lock()
-                .map_err(|_| StoreCallError::Lost("an earlier call panicked".into()))?;
-            Ok(f(&mut store)?)
-        })
-        .await
-        .map_err(|e| StoreCallError::Lost(e.to_string()))?
-    }
-}
-
 /// Everything the loop holds.
 struct Service {
     config: ValidatorConfig,
+    engine: RoundEngine,
     store: SharedStore,
-    ctx: Arc<ClientContext>,
-    table: ClassTable,
     metrics: Arc<Metrics>,
     chain: Option<ChainClient>,
     me: Hotkey,
@@ -161,7 +127,6 @@ pub async fn run(
         .await
         .map_err(|e| ServiceError::Setup(e.to_string()))??;
     info!(store = %config.store.display(), "store open");
-    let store = SharedStore(Arc::new(Mutex::new(store)));
 
     let key = identity::load_key_file(&config.session_key)?;
     let source = config
@@ -201,12 +166,7 @@ pub async fn run(
         endpoint,
         checker,
         planner: Arc::new(planner),
-        options: ChallengeOptions {
-            openings: config.round.openings,
-            probe_bytes: config.round.probe_mib.saturating_mul(1 << 20),
-            miner_timeout: Duration::from_secs(config.round.miner_timeout_s),
-            ..ChallengeOptions::default()
-        },
+        options: config.round.challenge_options(),
     });
 
     let metrics_task = match config
@@ -244,11 +204,18 @@ pub async fn run(
         }
     };
 
-    let service = Service {
-        config,
+    let engine = RoundEngine::new(
         store,
         ctx,
         table,
+        Arc::clone(&metrics),
+        config.round.rules(),
+        Arc::new(Semaphore::new(config.round.concurrency)),
+    );
+    let service = Service {
+        config,
+        store: engine.store.clone(),
+        engine,
         metrics,
         chain,
         me,
@@ -293,7 +260,6 @@ impl Service {
     /// One round; true when it finished (false: cut short by shutdown or an error, and it will
     /// be resumed).
     async fn round(&self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let round_started = Instant::now();
         let metagraph = match self.read_metagraph().await {
             Ok(m) => m,
             Err(e) => {
@@ -304,107 +270,14 @@ impl Service {
         if let Some(m) = &metagraph {
             self.reveal_due(m.block).await;
         }
-        let opened = self
-            .store
-            .with(|s| {
-                let resumed = s.unfinished_round()?.is_some();
-                Ok((s.open_round(now_unix())?, resumed))
-            })
-            .await;
-        let (round, resumed) = match opened {
-            Ok(r) => r,
-            Err(e) => return self.store_failed("open a round", &e),
-        };
-        if resumed {
-            self.metrics.rounds_resumed.fetch_add(1, Relaxed);
-        }
         let miners = self.miners(metagraph.as_ref());
-        let round_id = round.id;
-        let done = match self.store.with(move |s| s.miners_done(round_id)).await {
-            Ok(d) => d,
-            Err(e) => return self.store_failed("read the round", &e),
-        };
-        let todo: Vec<Miner> = miners
-            .iter()
-            .filter(|m| !done.contains(&m.id.hotkey))
-            .cloned()
-            .collect();
-        info!(
-            round = round.id,
-            resumed,
-            miners = miners.len(),
-            already_recorded = miners.len() - todo.len(),
-            "round started"
-        );
-        self.metrics
-            .miners
-            .store(u64::try_from(miners.len()).unwrap_or(u64::MAX), Relaxed);
-
-        let slots = Arc::new(Semaphore::new(self.config.round.concurrency));
-        let mut tasks = tokio::task::JoinSet::new();
-        let mut cut_short = false;
-        for miner in todo {
-            let permit = tokio::select! {
-                p = Arc::clone(&slots).acquire_owned() => p,
-                _ = shutdown.changed() => { cut_short = true; break; }
-            };
-            if *shutdown.borrow() {
-                cut_short = true;
-                break;
+        match self.engine.round(&miners, shutdown).await {
+            RoundEnd::Finished { round_id } => {
+                self.weights(round_id, &miners, metagraph.as_ref()).await;
+                true
             }
-            let Ok(permit) = permit else { break };
-            let ctx = Arc::clone(&self.ctx);
-            let store = self.store.clone();
-            let table = self.table.clone();
-            let metrics = Arc::clone(&self.metrics);
-            tasks.spawn(async move {
-                let _permit = permit;
-                challenge_and_record(&ctx, &store, &table, &metrics, round_id, miner).await
-            });
+            RoundEnd::Unfinished => false,
         }
-        let mut all_recorded = true;
-        while let Some(result) = tasks.join_next().await {
-            if !matches!(result, Ok(true)) {
-                all_recorded = false;
-            }
-        }
-        if cut_short || !all_recorded {
-            info!(
-                round = round.id,
-                "round left unfinished (shutdown or a store error); it resumes at the next start"
-            );
-            return false;
-        }
-        if let Err(e) = self
-            .store
-            .with(move |s| s.finish_round(round_id, now_unix()))
-            .await
-        {
-            return self.store_failed("finish the round", &e);
-        }
-        let elapsed = round_started.elapsed();
-        self.metrics.rounds.fetch_add(1, Relaxed);
-        self.metrics.round_millis.store(
-            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
-            Relaxed,
-        );
-        info!(
-            round = round.id,
-            elapsed_s = elapsed.as_secs_f64(),
-            "round finished"
-        );
-        match self.store.with(|s| s.duplicate_uuids()).await {
-            Ok(dups) => {
-                for d in dups {
-                    warn!(gpu_uuid = %d.gpu_uuid, miners = ?d.hotkeys, "one GPU UUID claimed by several miners");
-                }
-            }
-            Err(e) => {
-                self.store_failed("read duplicate UUIDs", &e);
-            }
-        }
-        self.weights(round_id, metagraph.as_ref()).await;
-        true
     }
 
     fn store_failed(&self, what: &str, e: &StoreCallError) -> bool {
@@ -464,16 +337,18 @@ impl Service {
         }
     }
 
-    /// Submits (or, without a chain, records) the weights when they are due.
-    async fn weights(&self, round_id: i64, metagraph: Option<&Metagraph>) {
+    /// Submits (or, without a chain, records) the weights when they are due: from the
+    /// standings of this round's challenge set `miners` that are fresh (rule 4).
+    async fn weights(&self, round_id: i64, miners: &[Miner], metagraph: Option<&Metagraph>) {
         let (Some(client), Some(chain), Some(metagraph)) =
             (&self.chain, &self.config.chain, metagraph)
         else {
-            let Some(standings) = self.standings().await else {
+            let Some(standings) = self.engine.eligible_standings(round_id, miners).await else {
                 return;
             };
             let outcome = plan_weights(&standings, &local_limits(&standings));
-            self.record_submission(round_id, "local", outcome.map(|p| (p, None)))
+            self.engine
+                .record_submission(round_id, "local", outcome.map(|p| (p, None)))
                 .await;
             return;
         };
@@ -499,7 +374,7 @@ impl Service {
         if last.is_some_and(|l| metagraph.block < l.saturating_add(interval)) {
             return;
         }
-        let Some(standings) = self.standings().await else {
+        let Some(standings) = self.engine.eligible_standings(round_id, miners).await else {
             return;
         };
         // Only miners still at their UID count.
@@ -516,7 +391,8 @@ impl Service {
         let plan = match plan_weights(&current, &limits) {
             Ok(p) => p,
             Err(e) => {
-                self.record_submission(round_id, "set-weights", Err(e))
+                self.engine
+                    .record_submission(round_id, "set-weights", Err(e))
                     .await;
                 return;
             }
@@ -556,7 +432,9 @@ impl Service {
             Err(e) => ("submit", Err(e.to_string())),
         };
         let ok = outcome.is_ok();
-        self.record_submission(round_id, method, outcome).await;
+        self.engine
+            .record_submission(round_id, method, outcome)
+            .await;
         if ok {
             let block = metagraph.block.to_string();
             if let Err(e) = self
@@ -566,58 +444,6 @@ impl Service {
             {
                 self.store_failed("record the weights block", &e);
             }
-        }
-    }
-
-    /// Every standing, or `None` (logged and counted) when the store cannot be read.
-    async fn standings(&self) -> Option<Vec<validator_store::StandingRow>> {
-        match self.store.with(|s| s.standings()).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                self.store_failed("read standings", &e);
-                None
-            }
-        }
-    }
-
-    async fn record_submission<E: std::fmt::Display>(
-        &self,
-        round_id: i64,
-        method: &str,
-        outcome: Result<(WeightPlan, Option<String>), E>,
-    ) {
-        let ok = outcome.is_ok();
-        self.metrics.count_submission(method, ok);
-        let row = match outcome {
-            Ok((plan, reference)) => {
-                info!(method, uids = plan.uids.len(), "weights recorded");
-                SubmissionRow {
-                    id: 0,
-                    at: now_unix(),
-                    round_id,
-                    method: method.to_string(),
-                    uids: plan.uids,
-                    values: plan.values,
-                    outcome: "ok".into(),
-                    reference,
-                }
-            }
-            Err(e) => {
-                warn!(method, error = %e, "weight submission failed");
-                SubmissionRow {
-                    id: 0,
-                    at: now_unix(),
-                    round_id,
-                    method: method.to_string(),
-                    uids: Vec::new(),
-                    values: Vec::new(),
-                    outcome: e.to_string(),
-                    reference: None,
-                }
-            }
-        };
-        if let Err(e) = self.store.with(move |s| s.record_submission(&row)).await {
-            self.store_failed("record a weight submission", &e);
         }
     }
 
@@ -715,64 +541,6 @@ fn parse_reveal(json: &str) -> Option<PendingReveal> {
         version_key: v.get("version_key")?.as_u64()?,
         reveal_window: (window.first()?.as_u64()?, window.get(1)?.as_u64()?),
     })
-}
-
-/// Challenges one miner and records the outcome; true when recorded.
-async fn challenge_and_record(
-    ctx: &ClientContext,
-    store: &SharedStore,
-    table: &ClassTable,
-    metrics: &Metrics,
-    round_id: i64,
-    miner: Miner,
-) -> bool {
-    let hotkey = miner.id.hotkey.clone();
-    let (rented, prior) = match store
-        .with(move |s| Ok((s.is_rented(&hotkey)?, s.standing(&hotkey)?)))
-        .await
-    {
-        Ok(x) => x,
-        Err(e) => {
-            metrics.store_errors.fetch_add(1, Relaxed);
-            error!(error = %e, "cannot read the miner's records");
-            return false;
-        }
-    };
-    let target = MinerTarget {
-        addr: miner.addr,
-        hotkey: Some(miner.hotkey),
-        rented,
-    };
-    let report = challenge_miner(ctx, &target).await;
-    let record = miner_record(
-        round_id,
-        &miner.id,
-        &report,
-        prior.as_ref(),
-        table,
-        now_unix(),
-    );
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for v in &record.verdicts {
-        let kind = v.verdict.clone().unwrap_or_else(|| "verifier-error".into());
-        *counts.entry(kind).or_default() += 1;
-    }
-    let score = record.standing.score;
-    match store.with(move |s| s.record_miner_round(&record)).await {
-        Ok(_) => {
-            for (kind, n) in &counts {
-                metrics.count_verdicts(kind, *n);
-            }
-            metrics.miner_rounds.fetch_add(1, Relaxed);
-            info!(miner = %miner.id.hotkey, uid = ?miner.id.uid, verdicts = ?counts, score, error = ?report.error, "miner recorded");
-            true
-        }
-        Err(e) => {
-            metrics.store_errors.fetch_add(1, Relaxed);
-            error!(miner = %miner.id.hotkey, error = %e, "cannot record the miner's round");
-            false
-        }
-    }
 }
 
 #[cfg(test)]

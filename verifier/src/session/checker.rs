@@ -48,9 +48,14 @@ pub enum CheckerError {
 /// The production checker: each leaf goes to the module's `check` export in the verifier's own
 /// CPU-only sandbox, which never sees a device session. Built-in modules are loaded on first
 /// use; others must be [`load`](Self::load)ed first.
+///
+/// Checks wait for a free instance slot of the sandbox instead of failing when every slot is
+/// taken (DESIGN.md §No score without proof, rule 8: under load the verifier's own limits
+/// never abort a session).
 #[derive(Debug, Clone)]
 pub struct SandboxChecker {
     sandbox: Arc<Sandbox>,
+    slots: Arc<CheckSlots>,
     /// Nanoseconds spent in `check_leaf` so far (each check runs on one thread, computing).
     /// Shared by clones.
     check_nanos: Arc<std::sync::atomic::AtomicU64>,
@@ -75,8 +80,12 @@ impl SandboxChecker {
 
     /// A checker sharing `sandbox` (and its module cache).
     pub fn with_sandbox(sandbox: Arc<Sandbox>) -> Self {
+        let slots = usize::try_from(sandbox.limits().max_instances)
+            .unwrap_or(usize::MAX)
+            .max(1);
         Self {
             sandbox,
+            slots: Arc::new(CheckSlots::new(slots)),
             check_nanos: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         }
     }
@@ -116,6 +125,7 @@ impl LeafChecker for SandboxChecker {
                 self.sandbox.load_pinned(builtin.bytes)?
             }
         };
+        let _slot = self.slots.take();
         let started = std::time::Instant::now();
         let verdict = self
             .sandbox
@@ -124,5 +134,127 @@ impl LeafChecker for SandboxChecker {
         self.check_nanos
             .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
         Ok(verdict?)
+    }
+}
+
+/// A counting semaphore for blocking threads: checks take one of the sandbox's instance slots
+/// and wait while none is free.
+#[derive(Debug)]
+struct CheckSlots {
+    free: std::sync::Mutex<usize>,
+    freed: std::sync::Condvar,
+}
+
+/// One taken slot, given back on drop.
+struct CheckSlot<'a>(&'a CheckSlots);
+
+impl CheckSlots {
+    fn new(slots: usize) -> Self {
+        Self {
+            free: std::sync::Mutex::new(slots),
+            freed: std::sync::Condvar::new(),
+        }
+    }
+
+    /// Waits for a free slot and takes it. A poisoned lock (a panic elsewhere while holding
+    /// it) still counts: the count itself is always consistent.
+    fn take(&self) -> CheckSlot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= 1;
+        CheckSlot(self)
+    }
+}
+
+impl Drop for CheckSlot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn check_slots_wait_instead_of_failing() {
+        let slots = Arc::new(CheckSlots::new(2));
+        let busy = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (slots, busy, most) =
+                    (Arc::clone(&slots), Arc::clone(&busy), Arc::clone(&most));
+                std::thread::spawn(move || {
+                    let _slot = slots.take();
+                    let now = busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                    most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // Every one of the 8 got through, never more than 2 at once.
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+        assert_eq!(*slots.free.lock().unwrap(), 2);
+    }
+
+    #[test]
+    fn more_checks_than_sandbox_slots_all_complete() {
+        // A sandbox with 2 instance slots and 12 concurrent checks: before the slots, the
+        // surplus failed with `Busy` and aborted their sessions.
+        let limits = SandboxLimits {
+            max_instances: 2,
+            ..SandboxLimits::default()
+        };
+        let checker = SandboxChecker::with_sandbox(Arc::new(Sandbox::new(limits).unwrap()));
+        let builtin = builtin_modules::MATMUL_I8;
+        let hash = checker.load(builtin.bytes).unwrap();
+        let params = challenges::matmul::MatmulParams {
+            m: 16,
+            n: 16,
+            k: 64,
+            count: 1,
+        };
+        let seed = [7u8; 32];
+        // The leaf's content does not matter here (a wrong leaf is a `Fail` verdict, still
+        // `Ok`): what is tested is that no check fails for want of a slot.
+        let chunk = vec![0u8; 1024];
+        let encoded = params.encode();
+        let threads: Vec<_> = (0..12)
+            .map(|_| {
+                let checker = checker.clone();
+                let chunk = chunk.clone();
+                let encoded = encoded.to_vec();
+                std::thread::spawn(move || {
+                    let roots = [[0u8; 32]];
+                    let input = CheckInput {
+                        module_hash: &hash,
+                        seed,
+                        params: &encoded,
+                        roots: &roots,
+                    };
+                    let request = CheckRequest {
+                        output: 0,
+                        leaf: 0,
+                        chunk: &chunk,
+                        salt: [0u8; 32],
+                        samples: 0,
+                    };
+                    checker.check_leaf(&input, &request).map(|_| ())
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
     }
 }

@@ -371,6 +371,16 @@ impl VerifierSession {
         self.expire(now)
     }
 
+    /// The round's time against this miner is up at `now` (the caller's per-miner limit):
+    /// ends a running session as if its pending answer's deadline had passed — `timeout`
+    /// before the commitment (also while `Go` waits for the other devices), `wrong-result`
+    /// after it. A round cut short is never "no verdict" (DESIGN.md §No score without proof,
+    /// rule 1). `None` if the session was idle or had already ended.
+    pub fn on_round_over(&mut self, now: Duration) -> Option<Verdict> {
+        self.phase()?;
+        Some(self.no_answer(now, false))
+    }
+
     /// The connection to the miner closed at `now`. Ends a running session: `timeout` before
     /// the commitment (no answer came), `wrong-result` after it. `None` if the session was idle
     /// or had already ended.
@@ -512,6 +522,7 @@ impl VerifierSession {
             limit_s: self.limit(waiting_for).as_secs_f64(),
             connection_closed,
             window: self.config.envelope,
+            busy: false,
         };
         self.finish(Verdict::Timeout(timed_out))
     }

@@ -127,6 +127,26 @@ pub struct TimedOut {
     pub connection_closed: bool,
     /// The expected window of the challenge.
     pub window: Envelope,
+    /// The device stayed busy (`busy-device` refusals) for the whole retry budget: no pass
+    /// this round, but no reliability charge either (DESIGN.md §No score without proof, rule
+    /// 5: another validator's honest challenge is not the miner's fault).
+    #[serde(default)]
+    pub busy: bool,
+}
+
+impl TimedOut {
+    /// The verdict of a device still busy after `waited_s` of retries against a budget of
+    /// `limit_s` (the claimed class's `busy_budget × max_s`).
+    pub fn busy(window: Envelope, waited_s: f64, limit_s: f64) -> Self {
+        Self {
+            waiting_for: Phase::Ready,
+            waited_s,
+            limit_s,
+            connection_closed: false,
+            window,
+            busy: true,
+        }
+    }
 }
 
 /// A protocol fault before the commitment.

@@ -21,7 +21,7 @@
 //!   `(round_id, hotkey)` in `miner_rounds`, one per `(round_id, hotkey, device_index, module)`
 //!   in `verdicts`, at most one unfinished round.
 //!
-//! # Schema (version 1)
+//! # Schema (version 2)
 //!
 //! Tracked with `PRAGMA user_version`; `PRAGMA application_id` is `0x67707266` (`gprf`) so a
 //! store is told from other SQLite files. [`Store::open`] migrates older files, one migration
@@ -85,6 +85,12 @@
 //! (when it may be revealed: block or time, the caller's unit).
 //!
 //! **`meta`**: `key` (primary key), `value`: small facts such as `last_weights_block`.
+//!
+//! **`proven_devices`** (schema 2): per miner, the devices that passed every challenge of its
+//! latest unrented round that challenged devices; a rented machine is scored only for these.
+//! `hotkey`, `device_index` (primary key together), `gpu_name`, `gpu_uuid`, `memory_bytes`
+//! (the inventory entry as claimed when proven), `round_id`. Replaced whole by
+//! [`Store::record_miner_round`] when a record carries `proven`.
 #![deny(clippy::indexing_slicing)]
 
 mod error;

@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::schema::{VERDICT_KINDS, VERIFIER_ERROR};
 use crate::{
-    DuplicateUuid, MinerRoundRecord, RoundRow, StandingRow, Store, StoreError, VerdictRecord,
-    VerdictRow,
+    DuplicateUuid, MinerRoundRecord, ProvenDeviceRow, RoundRow, StandingRow, Store, StoreError,
+    VerdictRecord, VerdictRow,
 };
 
 /// The columns [`verdict_row`] reads, in its order.
@@ -221,8 +221,54 @@ impl Store {
             ],
         )
         .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+        if let Some(proven) = &record.proven {
+            tx.execute(
+                "DELETE FROM proven_devices WHERE hotkey = ?1",
+                [&record.hotkey],
+            )
+            .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO proven_devices (hotkey, device_index, gpu_name, gpu_uuid,
+                         memory_bytes, round_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+            for d in proven {
+                insert
+                    .execute(params![
+                        record.hotkey,
+                        d.device_index,
+                        d.gpu_name,
+                        d.gpu_uuid,
+                        i64::try_from(d.memory_bytes).unwrap_or(i64::MAX),
+                        d.round_id,
+                    ])
+                    .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+            }
+        }
         tx.commit().map_err(|e| sql_err(&self.path, CONTEXT, e))?;
         Ok(true)
+    }
+
+    /// The devices `hotkey` last proved unrented, by index (empty when none).
+    pub fn proven_devices(&self, hotkey: &str) -> Result<Vec<ProvenDeviceRow>, StoreError> {
+        self.collect(
+            "reading proven devices",
+            "SELECT device_index, gpu_name, gpu_uuid, memory_bytes, round_id
+             FROM proven_devices WHERE hotkey = ?1 ORDER BY device_index",
+            [hotkey],
+            |row| {
+                let memory: i64 = row.get(3)?;
+                Ok(ProvenDeviceRow {
+                    device_index: row.get(0)?,
+                    gpu_name: row.get(1)?,
+                    gpu_uuid: row.get(2)?,
+                    memory_bytes: u64::try_from(memory).unwrap_or(0),
+                    round_id: row.get(4)?,
+                })
+            },
+        )
     }
 
     /// The miner's current standing, if it was ever recorded.

@@ -84,6 +84,24 @@ pub struct MinerRoundRecord {
     pub standing: StandingRow,
     /// When it was recorded.
     pub recorded_at: i64,
+    /// The miner's proven devices after this round, when the round was unrented and
+    /// challenged devices (they replace the stored set); `None` leaves the stored set as it is.
+    pub proven: Option<Vec<ProvenDeviceRow>>,
+}
+
+/// A device a miner proved unrented (a `proven_devices` row).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProvenDeviceRow {
+    /// Device index, as the miner numbers them.
+    pub device_index: u32,
+    /// Driver name claimed.
+    pub gpu_name: String,
+    /// Driver UUID claimed.
+    pub gpu_uuid: String,
+    /// Memory claimed, bytes.
+    pub memory_bytes: u64,
+    /// The round that proved it.
+    pub round_id: i64,
 }
 
 /// A stored verdict with its round and miner, as the report and status read them.

@@ -132,11 +132,25 @@ CREATE TABLE meta (
 );
 ";
 
+/// Schema 2: the devices each miner last proved unrented (a rented machine is scored only for
+/// those: DESIGN.md §No score without proof, rule 6).
+const V2: &str = "
+CREATE TABLE proven_devices (
+    hotkey       TEXT    NOT NULL,
+    device_index INTEGER NOT NULL CHECK (device_index BETWEEN 0 AND 4294967295),
+    gpu_name     TEXT    NOT NULL,
+    gpu_uuid     TEXT    NOT NULL,
+    memory_bytes INTEGER NOT NULL CHECK (memory_bytes >= 0),
+    round_id     INTEGER NOT NULL,
+    PRIMARY KEY (hotkey, device_index)
+);
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes schema `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The schema this version writes and reads.
-pub(crate) const LATEST: u32 = 1;
+pub(crate) const LATEST: u32 = 2;
 
 // `LATEST` is the number of migrations.
 const _: () = assert!(MIGRATIONS.len() == LATEST as usize);

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{TempDir, count, raw};
+use common::{TempDir, count, raw, record};
 use validator_store::{RentedRow, Store, StoreError, SubmissionRow};
 
 #[test]
@@ -238,4 +238,40 @@ fn meta_round_trips() {
     assert_eq!(store.meta("empty").unwrap().as_deref(), Some(""));
     assert_eq!(store.meta("absent").unwrap(), None);
     assert_eq!(count(&path, "meta"), 3);
+}
+
+#[test]
+fn proven_devices_are_replaced_whole_and_kept_when_a_record_carries_none() {
+    let dir = TempDir::new("proven");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    let device = |index: u32, round_id: i64| validator_store::ProvenDeviceRow {
+        device_index: index,
+        gpu_name: "NVIDIA H100 80GB HBM3".into(),
+        gpu_uuid: format!("GPU-{index}"),
+        memory_bytes: 85_520_809_984,
+        round_id,
+    };
+    let r1 = store.open_round(1).unwrap().id;
+    let mut first = record(r1, "miner", Some(1), Vec::new());
+    first.proven = Some(vec![device(0, r1), device(1, r1)]);
+    assert!(store.record_miner_round(&first).unwrap());
+    assert_eq!(store.proven_devices("miner").unwrap().len(), 2);
+    store.finish_round(r1, 2).unwrap();
+    // A rented round (no `proven`) leaves the set alone.
+    let r2 = store.open_round(3).unwrap().id;
+    assert!(
+        store
+            .record_miner_round(&record(r2, "miner", Some(1), Vec::new()))
+            .unwrap()
+    );
+    assert_eq!(store.proven_devices("miner").unwrap().len(), 2);
+    store.finish_round(r2, 4).unwrap();
+    // The next unrented round replaces it whole.
+    let r3 = store.open_round(5).unwrap().id;
+    let mut third = record(r3, "miner", Some(1), Vec::new());
+    third.proven = Some(vec![device(1, r3)]);
+    assert!(store.record_miner_round(&third).unwrap());
+    assert_eq!(store.proven_devices("miner").unwrap(), vec![device(1, r3)]);
+    assert!(store.proven_devices("someone else").unwrap().is_empty());
 }

@@ -7,8 +7,14 @@
     clippy::panic
 )]
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use protocol::Hotkey;
+use transport::KeySource;
+use transport::identity::{hotkey_of, load_hotkey, ss58};
+use verifier::localnet::{MinerProcess, start_miner};
 
 /// `target/<profile>/miner-host`, built if it is not there yet.
 pub fn miner_host_bin() -> PathBuf {
@@ -26,4 +32,91 @@ pub fn miner_host_bin() -> PathBuf {
         assert!(status.success(), "cannot build the miner-host binary");
     }
     path
+}
+
+pub const VALIDATOR_URI: &str = "//ServiceTestValidator";
+
+pub fn validator_hotkey() -> Hotkey {
+    hotkey_of(&load_hotkey(&KeySource::Uri(VALIDATOR_URI.into())).unwrap())
+}
+
+/// Starts `kinds.len()` miners (None: honest) serving the test validator.
+pub fn miners(dir: &Path, kinds: &[Option<&str>]) -> Vec<MinerProcess> {
+    let binary = miner_host_bin();
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| start_miner(&binary, dir, i, *kind, &[validator_hotkey()]).unwrap())
+        .collect()
+}
+
+/// Writes validator.toml (static miners with uids 1.., the store, a session key,
+/// `cpu-reference` allowed to earn, 1 MiB probes, `miner_timeout_s = 60` unless `extra` sets
+/// it) and returns its path. `extra` goes inside `[round]` and may open further tables.
+pub fn write_config(dir: &Path, miners: &[MinerProcess], extra: &str) -> std::path::PathBuf {
+    let key = dir.join("validator-session.key");
+    transport::identity::keygen(&key, true).unwrap();
+    let list: Vec<String> = miners
+        .iter()
+        .map(|m| {
+            format!(
+                "{{ hotkey = \"{}\", addr = \"{}\", uid = {} }}",
+                ss58(&m.hotkey),
+                m.addr,
+                m.index + 1
+            )
+        })
+        .collect();
+    let timeout = if extra.contains("miner_timeout_s") {
+        ""
+    } else {
+        "miner_timeout_s = 60\n"
+    };
+    let text = format!(
+        "store = \"validator.sqlite\"\nsession_key = \"validator-session.key\"\n\n\
+         [hotkey]\nuri = \"{VALIDATOR_URI}\"\n\n[miners]\nsource = \"static\"\nstatic = [{}]\n\n\
+         [round]\nprobe_mib = 1\n{timeout}allow_cpu_reference = true\n{extra}\n",
+        list.join(", ")
+    );
+    let path = dir.join("validator.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+pub fn verifier() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_verifier"));
+    c.env("GPUPROOF_LOG", "info");
+    c
+}
+
+pub fn spawn_run(config: &Path, rounds: u64) -> Child {
+    verifier()
+        .args(["run", "--rounds", &rounds.to_string(), "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+pub fn finish(child: Child, within: Duration) -> String {
+    let started = Instant::now();
+    let mut child = child;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+            assert!(status.success(), "verifier run failed: {stderr}");
+            return stderr;
+        }
+        if started.elapsed() > within {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "verifier run did not finish in {within:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }

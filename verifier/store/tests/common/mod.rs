@@ -86,6 +86,7 @@ pub fn record(
             round_id,
         },
         recorded_at: 1_700_000_000 + round_id,
+        proven: None,
     }
 }
 

@@ -1,0 +1,533 @@
+//! [`RoundEngine`]: the one round engine behind `verifier run` and `verifier localnet`.
+//!
+//! A round: the store's unfinished round is resumed (or a new one opened); every miner of the
+//! challenge set not yet recorded in it is challenged ([`challenge_miner`]) with at most the
+//! engine's slots at once; each miner's report becomes its verdict rows and new standing
+//! ([`record::miner_record`]) in one store transaction; then the round is finished. The
+//! weights that follow come from [`RoundEngine::eligible_standings`] through
+//! [`super::weights::plan_weights`].
+//!
+//! What the two commands differ in is outside: where the miners come from (the metagraph or
+//! a static list; localnet's own `miner-host` processes), where the weights go (the chain;
+//! localnet's Yuma simulation) and the store's file (localnet: a temporary one).
+//!
+//! The rules of DESIGN.md §No score without proof that live here:
+//! - **Nothing one miner sends stops a round** (rule 3): a miner whose record the store
+//!   refuses is recorded again as a `verifier-error` note with no score for the round
+//!   ([`record::verifier_error_record`]), counted in the metrics; if even that fails, it is
+//!   logged and counted, and the round still finishes for everyone else.
+//! - **Standings expire** (rule 4): weights come only from standings of miners in this round's
+//!   challenge set, refreshed by a challenge in the last `stale_rounds` rounds.
+//! - **Rented machines** (rule 6) are challenged and scored only for the devices they last
+//!   proved unrented (read from the store before the challenge).
+//! - **`cpu-reference` earns nothing** unless `allow_cpu_reference` (rule 7): its class weight
+//!   is 0 for scoring.
+#![deny(clippy::indexing_slicing)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use protocol::Hotkey;
+use tokio::sync::{Semaphore, watch};
+use tracing::{error, info, warn};
+use validator_store::{StandingRow, Store, StoreError, SubmissionRow};
+
+use super::metrics::Metrics;
+use super::now_unix;
+use super::record::{self, MinerId};
+use super::weights::WeightPlan;
+use crate::classes::{ClassKind, ClassTable};
+use crate::client::{ClientContext, MinerReport, MinerTarget, ProvenDevice, challenge_miner};
+
+/// One miner to challenge.
+#[derive(Debug, Clone)]
+pub struct Miner {
+    /// Its hotkey (SS58) and UID.
+    pub id: MinerId,
+    /// Its hotkey, as the handshake must show it.
+    pub hotkey: Hotkey,
+    /// Where its `miner-host serve` listens.
+    pub addr: SocketAddr,
+}
+
+/// The numbers the round rules take (`validator.toml` `[round]`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoundRules {
+    /// Weights come only from standings refreshed in the last this many rounds (default 3).
+    pub stale_rounds: u64,
+    /// Whether `cpu-reference` devices may earn (local testing only; default false).
+    pub allow_cpu_reference: bool,
+}
+
+impl Default for RoundRules {
+    /// 3 stale rounds, `cpu-reference` earns nothing.
+    fn default() -> Self {
+        Self {
+            stale_rounds: 3,
+            allow_cpu_reference: false,
+        }
+    }
+}
+
+/// A store call that failed: the store's own error, or the call's thread died.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum StoreCallError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the store's thread failed: {0}")]
+    Lost(String),
+}
+
+/// The store, shared by tasks; every call runs on a blocking thread.
+#[derive(Clone)]
+pub(crate) struct SharedStore(Arc<Mutex<Store>>);
+
+impl SharedStore {
+    pub(crate) fn new(store: Store) -> Self {
+        Self(Arc::new(Mutex::new(store)))
+    }
+
+    pub(crate) async fn with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreCallError> {
+        let inner = Arc::clone(&self.0);
+        tokio::task::spawn_blocking(move || {
+            let mut store = inner
+                .lock()
+                .map_err(|_| StoreCallError::Lost("an earlier call panicked".into()))?;
+            Ok(f(&mut store)?)
+        })
+        .await
+        .map_err(|e| StoreCallError::Lost(e.to_string()))?
+    }
+}
+
+/// Called once per miner recorded (localnet's progress bar).
+pub type MinerDone = Arc<dyn Fn(&MinerId) + Send + Sync>;
+
+/// One validator's rounds: its client, its store, its scoring rules.
+#[derive(Clone)]
+pub struct RoundEngine {
+    pub(crate) store: SharedStore,
+    ctx: Arc<ClientContext>,
+    table: ClassTable,
+    pub(crate) metrics: Arc<Metrics>,
+    rules: RoundRules,
+    slots: Arc<Semaphore>,
+    on_miner: Option<MinerDone>,
+}
+
+/// How a round ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoundEnd {
+    /// Every miner of the challenge set is recorded and the round is closed.
+    Finished {
+        /// The round's id in the store.
+        round_id: i64,
+    },
+    /// Cut short by a shutdown or a store failure; it is resumed at the next start.
+    Unfinished,
+}
+
+impl RoundEngine {
+    /// An engine over `store`, challenging through `ctx` with at most `slots` miners at once
+    /// (a semaphore several engines may share), scoring by `table` and `rules`.
+    pub fn new(
+        store: Store,
+        ctx: Arc<ClientContext>,
+        table: ClassTable,
+        metrics: Arc<Metrics>,
+        rules: RoundRules,
+        slots: Arc<Semaphore>,
+    ) -> Self {
+        Self {
+            store: SharedStore::new(store),
+            ctx,
+            table,
+            metrics,
+            rules,
+            slots,
+            on_miner: None,
+        }
+    }
+
+    /// Calls `f` each time a miner's round is recorded.
+    pub fn on_miner_done(mut self, f: MinerDone) -> Self {
+        self.on_miner = Some(f);
+        self
+    }
+
+    /// The rules it scores by.
+    pub fn rules(&self) -> RoundRules {
+        self.rules
+    }
+
+    /// The weight a claimed class earns here: the table's, but 0 for `cpu-reference` unless
+    /// allowed, and 0 for a name that maps to no class.
+    pub fn class_weight(&self, class: Option<&str>) -> f64 {
+        let Some(class) = class.and_then(|c| self.table.get(c)) else {
+            return 0.0;
+        };
+        if class.kind() == ClassKind::Cpu && !self.rules.allow_cpu_reference {
+            return 0.0;
+        }
+        class.weight().max(0.0)
+    }
+
+    /// One round over `miners`: resumes the unfinished round or opens one, challenges every
+    /// miner not yet recorded in it, records each, and finishes it. Stops starting miners when
+    /// `shutdown` turns true (those in flight finish and are recorded).
+    pub async fn round(&self, miners: &[Miner], shutdown: &mut watch::Receiver<bool>) -> RoundEnd {
+        let round_started = Instant::now();
+        let opened = self
+            .store
+            .with(|s| {
+                let resumed = s.unfinished_round()?.is_some();
+                Ok((s.open_round(now_unix())?, resumed))
+            })
+            .await;
+        let (round, resumed) = match opened {
+            Ok(r) => r,
+            Err(e) => return self.store_failed("open a round", &e),
+        };
+        if resumed {
+            self.metrics.rounds_resumed.fetch_add(1, Relaxed);
+        }
+        let round_id = round.id;
+        let done = match self.store.with(move |s| s.miners_done(round_id)).await {
+            Ok(d) => d,
+            Err(e) => return self.store_failed("read the round", &e),
+        };
+        let todo: Vec<Miner> = miners
+            .iter()
+            .filter(|m| !done.contains(&m.id.hotkey))
+            .cloned()
+            .collect();
+        info!(
+            round = round.id,
+            resumed,
+            miners = miners.len(),
+            already_recorded = miners.len() - todo.len(),
+            "round started"
+        );
+        self.metrics
+            .miners
+            .store(u64::try_from(miners.len()).unwrap_or(u64::MAX), Relaxed);
+
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut cut_short = false;
+        for miner in todo {
+            let permit = tokio::select! {
+                p = Arc::clone(&self.slots).acquire_owned() => p,
+                _ = shutdown.changed() => { cut_short = true; break; }
+            };
+            if *shutdown.borrow() {
+                cut_short = true;
+                break;
+            }
+            let Ok(permit) = permit else { break };
+            let engine = self.clone();
+            tasks.spawn(async move {
+                let _permit = permit;
+                engine.challenge_and_record(round_id, miner).await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            if let Err(e) = result {
+                // A task that panicked: its miner is not recorded this round; the round still
+                // finishes for everyone else (rule 3).
+                self.metrics.store_errors.fetch_add(1, Relaxed);
+                error!(error = %e, "a miner's task failed; it is not recorded this round");
+            }
+        }
+        if cut_short {
+            info!(
+                round = round.id,
+                "round left unfinished (shutdown); it resumes at the next start"
+            );
+            return RoundEnd::Unfinished;
+        }
+        if let Err(e) = self
+            .store
+            .with(move |s| s.finish_round(round_id, now_unix()))
+            .await
+        {
+            return self.store_failed("finish the round", &e);
+        }
+        let elapsed = round_started.elapsed();
+        self.metrics.rounds.fetch_add(1, Relaxed);
+        self.metrics.round_millis.store(
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            Relaxed,
+        );
+        info!(
+            round = round.id,
+            elapsed_s = elapsed.as_secs_f64(),
+            "round finished"
+        );
+        match self.store.with(|s| s.duplicate_uuids()).await {
+            Ok(dups) => {
+                for d in dups {
+                    warn!(gpu_uuid = %d.gpu_uuid, miners = ?d.hotkeys, "one GPU UUID claimed by several miners");
+                }
+            }
+            Err(e) => {
+                self.store_failed("read duplicate UUIDs", &e);
+            }
+        }
+        RoundEnd::Finished { round_id }
+    }
+
+    /// The standings weights may come from after round `round_id` over `miners`: those of
+    /// miners in the challenge set, refreshed in the last `stale_rounds` rounds (rule 4).
+    /// `None` (logged and counted) when the store cannot be read.
+    pub async fn eligible_standings(
+        &self,
+        round_id: i64,
+        miners: &[Miner],
+    ) -> Option<Vec<StandingRow>> {
+        match self.store.with(|s| s.standings()).await {
+            Ok(all) => {
+                let set: BTreeSet<&str> = miners.iter().map(|m| m.id.hotkey.as_str()).collect();
+                Some(eligible(all, round_id, self.rules.stale_rounds, &set))
+            }
+            Err(e) => {
+                self.store_failed("read standings", &e);
+                None
+            }
+        }
+    }
+
+    /// Records a weight submission (or its failure) under `method`, counted in the metrics.
+    pub async fn record_submission<E: std::fmt::Display>(
+        &self,
+        round_id: i64,
+        method: &str,
+        outcome: Result<(WeightPlan, Option<String>), E>,
+    ) {
+        let ok = outcome.is_ok();
+        self.metrics.count_submission(method, ok);
+        let row = match outcome {
+            Ok((plan, reference)) => {
+                info!(method, uids = plan.uids.len(), "weights recorded");
+                SubmissionRow {
+                    id: 0,
+                    at: now_unix(),
+                    round_id,
+                    method: method.to_string(),
+                    uids: plan.uids,
+                    values: plan.values,
+                    outcome: "ok".into(),
+                    reference,
+                }
+            }
+            Err(e) => {
+                warn!(method, error = %e, "weight submission failed");
+                SubmissionRow {
+                    id: 0,
+                    at: now_unix(),
+                    round_id,
+                    method: method.to_string(),
+                    uids: Vec::new(),
+                    values: Vec::new(),
+                    outcome: e.to_string(),
+                    reference: None,
+                }
+            }
+        };
+        if let Err(e) = self.store.with(move |s| s.record_submission(&row)).await {
+            self.store_failed("record a weight submission", &e);
+        }
+    }
+
+    fn store_failed(&self, what: &str, e: &StoreCallError) -> RoundEnd {
+        self.metrics.store_errors.fetch_add(1, Relaxed);
+        error!(error = %e, "cannot {what} in the store");
+        RoundEnd::Unfinished
+    }
+
+    /// Challenges one miner and records the outcome. A failure to record is recorded as a
+    /// verifier error for the miner; if that fails too, it is logged and counted.
+    async fn challenge_and_record(&self, round_id: i64, miner: Miner) {
+        let hotkey = miner.id.hotkey.clone();
+        let read = self
+            .store
+            .with(move |s| {
+                let rented = s.is_rented(&hotkey)?;
+                let proven = if rented {
+                    s.proven_devices(&hotkey)?
+                } else {
+                    Vec::new()
+                };
+                Ok((rented, s.standing(&hotkey)?, proven))
+            })
+            .await;
+        let (rented, prior, proven) = match read {
+            Ok(x) => x,
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Relaxed);
+                error!(miner = %miner.id.hotkey, error = %e, "cannot read the miner's records");
+                self.record_verifier_error(round_id, &miner, None, &e.to_string())
+                    .await;
+                return;
+            }
+        };
+        let target = MinerTarget {
+            addr: miner.addr,
+            hotkey: Some(miner.hotkey),
+            rented,
+            proven_only: rented.then(|| {
+                proven
+                    .into_iter()
+                    .map(|p| ProvenDevice {
+                        index: p.device_index,
+                        name: p.gpu_name,
+                        uuid: p.gpu_uuid,
+                        memory_bytes: p.memory_bytes,
+                    })
+                    .collect()
+            }),
+        };
+        let report = challenge_miner(&self.ctx, &target).await;
+        let weight = |class: Option<&str>| self.class_weight(class);
+        let record = record::miner_record(
+            round_id,
+            &miner.id,
+            &report,
+            prior.as_ref(),
+            &weight,
+            rented,
+            now_unix(),
+        );
+        let counts = verdict_counts(&record);
+        let score = record.standing.score;
+        match self
+            .store
+            .with(move |s| s.record_miner_round(&record))
+            .await
+        {
+            Ok(_) => {
+                for (kind, n) in &counts {
+                    self.metrics.count_verdicts(kind, *n);
+                }
+                self.metrics.miner_rounds.fetch_add(1, Relaxed);
+                info!(miner = %miner.id.hotkey, uid = ?miner.id.uid, verdicts = ?counts, score, error = ?report.error, "miner recorded");
+                self.done(&miner.id);
+            }
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Relaxed);
+                error!(miner = %miner.id.hotkey, error = %e, "cannot record the miner's round; recording a verifier error instead");
+                self.record_verifier_error(round_id, &miner, Some(&report), &e.to_string())
+                    .await;
+            }
+        }
+    }
+
+    async fn record_verifier_error(
+        &self,
+        round_id: i64,
+        miner: &Miner,
+        report: Option<&MinerReport>,
+        reason: &str,
+    ) {
+        let id = miner.id.clone();
+        let addr = report.map_or(miner.addr, |r| r.addr).to_string();
+        let reason = reason.to_string();
+        let fallback = self
+            .store
+            .with(move |s| {
+                let prior = s.standing(&id.hotkey).ok().flatten();
+                let record = record::verifier_error_record(
+                    round_id,
+                    &id,
+                    &addr,
+                    prior.as_ref(),
+                    &reason,
+                    now_unix(),
+                );
+                s.record_miner_round(&record)
+            })
+            .await;
+        match fallback {
+            Ok(_) => {
+                self.metrics.count_verdicts("verifier-error", 1);
+                self.metrics.miner_rounds.fetch_add(1, Relaxed);
+            }
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Relaxed);
+                error!(miner = %miner.id.hotkey, error = %e, "cannot record even a verifier error for the miner; it is skipped this round");
+            }
+        }
+        self.done(&miner.id);
+    }
+
+    fn done(&self, miner: &MinerId) {
+        if let Some(f) = &self.on_miner {
+            f(miner);
+        }
+    }
+}
+
+/// Verdict counts by kind of one record (a verifier error counted as `verifier-error`).
+fn verdict_counts(record: &validator_store::MinerRoundRecord) -> BTreeMap<String, u64> {
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    for v in &record.verdicts {
+        let kind = v.verdict.clone().unwrap_or_else(|| "verifier-error".into());
+        *counts.entry(kind).or_default() += 1;
+    }
+    counts
+}
+
+/// The standings of `all` that weights may come from after round `round_id`: miners in the
+/// challenge set `set`, refreshed within the last `stale_rounds` rounds (`round_id` and the
+/// `stale_rounds − 1` before it). Pure.
+pub fn eligible(
+    all: Vec<StandingRow>,
+    round_id: i64,
+    stale_rounds: u64,
+    set: &BTreeSet<&str>,
+) -> Vec<StandingRow> {
+    let window = i64::try_from(stale_rounds).unwrap_or(i64::MAX);
+    all.into_iter()
+        .filter(|s| set.contains(s.hotkey.as_str()))
+        .filter(|s| s.round_id.saturating_add(window) > round_id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    fn standing(hotkey: &str, round_id: i64) -> StandingRow {
+        StandingRow {
+            hotkey: hotkey.into(),
+            uid: Some(1),
+            reliability: 1.0,
+            round_score: 1.0,
+            score: 1.0,
+            round_id,
+        }
+    }
+
+    #[test]
+    fn standings_expire_and_leave_with_the_challenge_set() {
+        let all = vec![
+            standing("fresh", 10),
+            standing("two-ago", 8),
+            standing("three-ago", 7),
+            standing("gone", 10),
+        ];
+        let set: BTreeSet<&str> = ["fresh", "two-ago", "three-ago"].into_iter().collect();
+        let kept: Vec<String> = eligible(all, 10, 3, &set)
+            .into_iter()
+            .map(|s| s.hotkey)
+            .collect();
+        // Rounds 8, 9 and 10 are the last three; "gone" left the challenge set.
+        assert_eq!(kept, vec!["fresh".to_string(), "two-ago".to_string()]);
+    }
+}
