@@ -5,6 +5,7 @@
 
 use crate::frame::MessageKind;
 use crate::ids::{ChallengeId, Hotkey, ModuleHash, SessionKey};
+use crate::kinds::KindSet;
 use crate::messages::{ErrorCode, Role};
 
 /// A failure to encode, frame, decode, verify or accept a protocol message.
@@ -90,6 +91,16 @@ pub enum ProtocolError {
     UnknownFrameTag {
         /// The tag byte.
         tag: u8,
+    },
+
+    /// A frame header announces a kind this decoder does not admit: one the peer's role never
+    /// sends (see [`KindSet::sent_by`]). Refused before any payload byte is buffered.
+    #[error("{} frame refused: this peer sends only {accepted}", kind.name())]
+    UnexpectedKind {
+        /// The kind the header announces.
+        kind: MessageKind,
+        /// The kinds the decoder admits.
+        accepted: KindSet,
     },
 
     /// A frame (header or payload to encode) is larger than its kind allows.
@@ -248,6 +259,7 @@ impl ProtocolError {
             | Self::UnknownFrameTag { .. }
             | Self::TruncatedFrame { .. } => ErrorCode::Malformed,
             Self::Unsigned { .. } => ErrorCode::Unsigned,
+            Self::UnexpectedKind { .. } => ErrorCode::UnexpectedMessage,
             Self::InvalidSigner { .. } | Self::BadSignature { .. } | Self::WrongSigner { .. } => {
                 ErrorCode::BadSignature
             }

@@ -1,21 +1,24 @@
 //! Framing: `[tag: u8][len: u32 LE][payload]`, with a per-kind payload limit.
 //!
 //! [`FrameDecoder`] is sans-IO: push bytes as they arrive, pull complete [`Frame`]s. It checks
-//! each header as soon as its 5 bytes are in: an unknown tag or a length over the kind's limit
-//! is an error before a single payload byte is buffered, and payload memory grows only with
-//! bytes actually received (never with the length a header claims). The total it holds is
-//! capped. A header error is fatal: the stream cannot be resynchronised, so every later call
-//! returns the same error.
+//! each header as soon as its 5 bytes are in: an unknown tag, a kind the decoder does not admit
+//! (one the peer's role never sends, see [`FrameDecoder::for_peer`] and [`KindSet`]) or a
+//! length over the kind's limit is an error before a single payload byte is buffered, and
+//! payload memory grows only with bytes actually received (never with the length a header
+//! claims). The total it holds is capped. A header error is fatal: the stream cannot be
+//! resynchronised, so every later call returns the same error.
 #![deny(clippy::indexing_slicing)]
 
 use std::collections::VecDeque;
 
 use crate::error::ProtocolError;
+use crate::kinds::KindSet;
 use crate::limits::{
     DEFAULT_BUFFER_CAP, FRAME_HEADER_LEN, MAX_OPENINGS_PAYLOAD, MAX_PREPARE_PAYLOAD,
     MAX_PROBE_CHUNK_PAYLOAD, MAX_SMALL_PAYLOAD,
 };
 use crate::message::Message;
+use crate::messages::Role;
 
 /// The kind of a frame: its tag byte, and the largest payload it may have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -219,6 +222,7 @@ pub struct FrameDecoder {
     ready: VecDeque<Frame>,
     ready_bytes: usize,
     cap: usize,
+    accepted: KindSet,
     failed: Option<ProtocolError>,
 }
 
@@ -229,12 +233,39 @@ impl Default for FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A decoder holding at most [`DEFAULT_BUFFER_CAP`] bytes.
+    /// A decoder admitting every kind, holding at most [`DEFAULT_BUFFER_CAP`] bytes.
     pub fn new() -> Self {
         Self::with_cap(DEFAULT_BUFFER_CAP)
     }
 
-    /// A decoder holding at most `cap` bytes (header and payload bytes, received and not yet
+    /// A decoder admitting only `kinds` (holding at most [`DEFAULT_BUFFER_CAP`] bytes): a
+    /// header of any other kind is [`ProtocolError::UnexpectedKind`], found before a payload
+    /// byte is buffered, and fatal like every header error.
+    pub fn accepting(kinds: KindSet) -> Self {
+        let mut decoder = Self::new();
+        decoder.set_accepting(kinds);
+        decoder
+    }
+
+    /// A decoder for the frames a peer of `role` sends: [`accepting`](Self::accepting)
+    /// [`KindSet::sent_by`]`(role)`. A verifier reads a miner with `for_peer(Role::Miner)`, a
+    /// miner reads a validator with `for_peer(Role::Validator)`.
+    pub fn for_peer(role: Role) -> Self {
+        Self::accepting(KindSet::sent_by(role))
+    }
+
+    /// Admits only `kinds` from the next header checked on. Frames whose header was checked
+    /// before the call (complete, or with their payload arriving) are kept.
+    pub fn set_accepting(&mut self, kinds: KindSet) {
+        self.accepted = kinds;
+    }
+
+    /// The kinds this decoder admits ([`KindSet::ALL`] unless restricted).
+    pub fn accepted(&self) -> KindSet {
+        self.accepted
+    }
+
+    /// A decoder admitting every kind, holding at most `cap` bytes (header and payload bytes, received and not yet
     /// taken). A frame whose header and payload together exceed `cap` is rejected from its
     /// header like an over-limit frame, so `cap` also lowers every kind's limit. A `cap`
     /// below [`FRAME_HEADER_LEN`] is raised to it.
@@ -246,6 +277,7 @@ impl FrameDecoder {
             ready: VecDeque::new(),
             ready_bytes: 0,
             cap: cap.max(FRAME_HEADER_LEN),
+            accepted: KindSet::ALL,
             failed: None,
         }
     }
@@ -262,7 +294,8 @@ impl FrameDecoder {
     ///
     /// Either all of `input` is consumed or, on [`ProtocolError::BufferFull`], none of it (take
     /// frames out with [`next_frame`](Self::next_frame) and push again). Any other error is a
-    /// header error, found as soon as the header's 5 bytes are in, and is fatal.
+    /// header error, found as soon as the header's 5 bytes are in, and is fatal (see
+    /// [`failure`](Self::failure)); frames completed before the bad header can still be taken.
     pub fn push(&mut self, input: &[u8]) -> Result<(), ProtocolError> {
         if let Some(error) = &self.failed {
             return Err(error.clone());
@@ -286,6 +319,12 @@ impl FrameDecoder {
             };
         }
         Ok(())
+    }
+
+    /// The fatal header error, once one was found: every later [`push`](Self::push) and
+    /// [`finish`](Self::finish) returns it.
+    pub fn failure(&self) -> Option<&ProtocolError> {
+        self.failed.as_ref()
     }
 
     /// The next complete frame, in arrival order, if any.
@@ -340,10 +379,17 @@ impl FrameDecoder {
         Ok(rest)
     }
 
-    /// Validates the whole header in `self.header`: known tag, length within limit and cap.
+    /// Validates the whole header in `self.header`: known tag, admitted kind, length within
+    /// limit and cap.
     fn check_header(&self) -> Result<Partial, ProtocolError> {
         let [tag, a, b, c, d] = self.header;
         let kind = MessageKind::from_tag(tag).ok_or(ProtocolError::UnknownFrameTag { tag })?;
+        if !self.accepted.contains(kind) {
+            return Err(ProtocolError::UnexpectedKind {
+                kind,
+                accepted: self.accepted,
+            });
+        }
         let len = u32::from_le_bytes([a, b, c, d]);
         let max = kind
             .max_payload()

@@ -36,8 +36,9 @@
 //! ```
 //!
 //! Code map: [`ids`] (byte newtypes), [`messages`] (the message structs), [`signed`]
-//! (envelopes), [`frame`] (framing), [`message`] ([`Message`]), [`gate`] (a miner's `Prepare`
-//! admission), [`limits`], [`error`].
+//! (envelopes), [`frame`] (framing), [`kinds`] (which kinds each role sends: a decoder made
+//! with [`FrameDecoder::for_peer`] refuses the others from the header), [`message`]
+//! ([`Message`]), [`gate`] (a miner's `Prepare` admission), [`limits`], [`error`].
 //!
 //! Architecture invariants: this crate does no I/O and reads no clock (callers pass `now`);
 //! it does not depend on the `challenges` crate; nothing a peer sends can make it panic or
@@ -50,6 +51,7 @@ pub mod error;
 pub mod frame;
 pub mod gate;
 pub mod ids;
+pub mod kinds;
 pub mod limits;
 pub mod message;
 pub mod messages;
@@ -61,6 +63,7 @@ pub use error::ProtocolError;
 pub use frame::{Frame, FrameDecoder, MessageKind, encode_frame, frame_header};
 pub use gate::{GatePolicy, PrepareGate, Sender};
 pub use ids::{ChallengeId, Digest, Hotkey, ModuleHash, Nonce, Root, SessionKey};
+pub use kinds::KindSet;
 pub use message::Message;
 pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,

@@ -352,3 +352,117 @@ proptest! {
         }
     }
 }
+
+/// A verifier's decoder (for a miner peer) refuses a `Prepare` header, even one within the
+/// Prepare limit, before a payload byte is pushed; it holds only header bytes until then.
+#[test]
+fn decoder_for_a_miner_refuses_prepare_from_the_header() {
+    let mut decoder = FrameDecoder::for_peer(Role::Miner);
+    assert_eq!(decoder.accepted(), KindSet::MINER_SENDS);
+    let prepare = header(MessageKind::Prepare.tag(), MAX_PREPARE_PAYLOAD as u32);
+    decoder.push(&prepare[..4]).unwrap();
+    assert_eq!(decoder.buffered(), 4, "only the header bytes are held");
+    let err = decoder.push(&prepare[4..]).unwrap_err();
+    assert_eq!(
+        err,
+        ProtocolError::UnexpectedKind {
+            kind: MessageKind::Prepare,
+            accepted: KindSet::MINER_SENDS,
+        }
+    );
+    assert_eq!(err.code(), ErrorCode::UnexpectedMessage);
+    assert!(
+        err.to_string().starts_with("Prepare frame refused"),
+        "{err}"
+    );
+    assert_eq!(decoder.buffered(), 0);
+    // Fatal: the payload that follows is never taken.
+    assert_eq!(decoder.push(&[0u8; 1024]), Err(err.clone()));
+    assert_eq!(decoder.buffered(), 0);
+    assert_eq!(decoder.finish(), Err(err));
+}
+
+#[test]
+fn decoder_for_a_miner_accepts_a_commitment() {
+    let commitment = Commitment {
+        challenge: Digest::new([4; 32]),
+        roots: vec![Root::new([5; 32]); 3],
+        timings: MinerTimings::default(),
+    };
+    let signed = Signed::sign(&key(2), &commitment).unwrap();
+    let frame = Message::Commitment(signed.clone()).encode().unwrap();
+    let mut decoder = FrameDecoder::for_peer(Role::Miner);
+    decoder.push(&frame).unwrap();
+    decoder.finish().unwrap();
+    let got = decoder.next_frame().unwrap();
+    assert_eq!(got.kind, MessageKind::Commitment);
+    assert_eq!(got.decode().unwrap(), Message::Commitment(signed));
+}
+
+/// For both roles: every kind the peer sends passes the header check (a frame at its kind's
+/// limit waits for its payload); every other kind is refused with nothing buffered, even when
+/// its payload arrives in the same push.
+#[test]
+fn decoder_for_a_peer_admits_exactly_the_kinds_it_sends() {
+    for role in [Role::Miner, Role::Validator] {
+        let sends = KindSet::sent_by(role);
+        for kind in MessageKind::ALL {
+            let mut decoder = FrameDecoder::for_peer(role);
+            let mut input = header(kind.tag(), kind.max_payload() as u32).to_vec();
+            input.extend_from_slice(&[0u8; 100]);
+            let result = decoder.push(&input);
+            if sends.contains(kind) {
+                assert_eq!(result, Ok(()), "{role:?} sends {kind:?}");
+                assert_eq!(decoder.buffered(), 100);
+            } else {
+                assert_eq!(
+                    result,
+                    Err(ProtocolError::UnexpectedKind {
+                        kind,
+                        accepted: sends
+                    }),
+                    "{role:?} never sends {kind:?}"
+                );
+                assert_eq!(decoder.buffered(), 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn restriction_applies_from_the_next_header_and_defaults_to_every_kind() {
+    assert_eq!(FrameDecoder::new().accepted(), KindSet::ALL);
+    assert_eq!(FrameDecoder::with_cap(64).accepted(), KindSet::ALL);
+    assert_eq!(FrameDecoder::new().failure(), None);
+    let ready = encode_frame(MessageKind::Ready, &[]).unwrap();
+    let ping = encode_frame(MessageKind::Ping, &[0xa0]).unwrap();
+    let mut decoder = FrameDecoder::new();
+    decoder.push(&ping[..5]).unwrap();
+    // The Ping's header was checked before the restriction: its payload still completes it.
+    decoder.set_accepting(KindSet::of(&[MessageKind::Ready]));
+    decoder.push(&ping[5..]).unwrap();
+    decoder.push(&ready).unwrap();
+    assert_eq!(decoder.next_frame().unwrap().kind, MessageKind::Ping);
+    assert_eq!(decoder.next_frame().unwrap().kind, MessageKind::Ready);
+    assert!(matches!(
+        decoder.push(&ping),
+        Err(ProtocolError::UnexpectedKind {
+            kind: MessageKind::Ping,
+            ..
+        })
+    ));
+    // A frame completed before a refused header in the same push can still be taken.
+    let mut decoder = FrameDecoder::for_peer(Role::Miner);
+    let mut input = ready.clone();
+    input.extend_from_slice(&ping);
+    assert!(decoder.push(&input).is_err());
+    assert!(matches!(
+        decoder.failure(),
+        Some(ProtocolError::UnexpectedKind { .. })
+    ));
+    assert_eq!(decoder.next_frame().unwrap().kind, MessageKind::Ready);
+    assert!(decoder.next_frame().is_none());
+    // The empty set admits nothing.
+    let mut decoder = FrameDecoder::accepting(KindSet::EMPTY);
+    assert!(decoder.push(&ready).is_err());
+}

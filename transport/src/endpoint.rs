@@ -18,6 +18,16 @@ const STREAM_WINDOW: u32 = 16 << 20;
 /// Flow-control window of a connection (bounds what a peer can make us buffer).
 const CONNECTION_WINDOW: u32 = 32 << 20;
 
+/// Default of [`ConnectionLimits::max_bidi_streams`]: one challenge stream per device of the
+/// largest inventory ([`MAX_GPUS`](protocol::limits::MAX_GPUS)), since the verifier challenges
+/// every device at once, plus the control stream (handshake, then pings) and one bandwidth
+/// probe stream.
+pub const DEFAULT_MAX_BIDI_STREAMS: u32 = {
+    let streams = protocol::limits::MAX_GPUS + 2;
+    assert!(streams <= u32::MAX as usize);
+    streams as u32
+};
+
 /// Connection-level limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -25,17 +35,20 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Keep-alive interval (the client sends them; keeps NAT bindings and idle timers alive).
     pub keep_alive: Duration,
-    /// Most bidirectional streams a peer may have open at once.
+    /// Most bidirectional streams a peer may have open at once (each side grants this many
+    /// to the other).
     pub max_bidi_streams: u32,
 }
 
 impl Default for ConnectionLimits {
-    /// 30 s idle timeout, 5 s keep-alive, 16 streams.
+    /// 30 s idle timeout, 5 s keep-alive, [`DEFAULT_MAX_BIDI_STREAMS`] (66) streams: enough
+    /// for a miner with [`MAX_GPUS`](protocol::limits::MAX_GPUS) devices to be challenged on
+    /// all of them at once beside its control and probe streams.
     fn default() -> Self {
         Self {
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
-            max_bidi_streams: 16,
+            max_bidi_streams: DEFAULT_MAX_BIDI_STREAMS,
         }
     }
 }
@@ -127,5 +140,20 @@ pub async fn connect(
         Err(_) => Err(failed(format!(
             "no QUIC handshake within {timeout:?}; is miner-host serving on that address (UDP)?"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_streams_cover_every_device_plus_control_and_probe() {
+        let limits = ConnectionLimits::default();
+        assert_eq!(limits.max_bidi_streams, DEFAULT_MAX_BIDI_STREAMS);
+        assert_eq!(
+            usize::try_from(limits.max_bidi_streams).ok(),
+            Some(protocol::limits::MAX_GPUS + 2)
+        );
     }
 }

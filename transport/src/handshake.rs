@@ -10,7 +10,9 @@
 //!                    one is expected
 //! ```
 //!
-//! The stream stays open afterwards as the connection's control stream (pings).
+//! The stream stays open afterwards as the connection's control stream (pings). Both sides
+//! restrict it to the kinds the peer's role sends ([`FramedStream::set_peer_role`]) before
+//! reading from it, so a frame the peer never sends is refused from its header.
 
 use std::time::Duration;
 
@@ -71,7 +73,7 @@ async fn read_hello_and_certificate(
 }
 
 /// The verifier's side. `expected_miner`, when given, must be the miner's hotkey. Returns the
-/// miner and its inventory (claims only).
+/// miner and its inventory (claims only). `stream` admits only miner kinds from here on.
 pub async fn client_handshake(
     connection: &quinn::Connection,
     stream: &mut FramedStream,
@@ -79,6 +81,7 @@ pub async fn client_handshake(
     expected_miner: Option<&Hotkey>,
     timeout: Duration,
 ) -> Result<(Peer, Inventory), TransportError> {
+    stream.set_peer_role(Role::Miner);
     let ours = Hello::current(Role::Validator);
     stream.send(&Message::Hello(ours.clone())).await?;
     stream
@@ -102,7 +105,8 @@ pub async fn client_handshake(
 }
 
 /// The miner's side. `admit` decides whether the validator's hotkey is served; a refused peer
-/// gets a typed [`ErrorMsg`] before the error is returned.
+/// gets a typed [`ErrorMsg`] before the error is returned. `stream` admits only validator kinds
+/// from here on.
 pub async fn server_handshake(
     connection: &quinn::Connection,
     stream: &mut FramedStream,
@@ -111,6 +115,7 @@ pub async fn server_handshake(
     inventory: &Inventory,
     timeout: Duration,
 ) -> Result<Peer, TransportError> {
+    stream.set_peer_role(Role::Validator);
     let ours = Hello::current(Role::Miner);
     let peer = match read_hello_and_certificate(stream, connection, &ours, Role::Validator, timeout)
         .await

@@ -21,7 +21,8 @@ pub mod logging;
 pub mod tls;
 
 pub use endpoint::{
-    ConnectionLimits, client_endpoint, client_endpoint_at, connect, server_endpoint,
+    ConnectionLimits, DEFAULT_MAX_BIDI_STREAMS, client_endpoint, client_endpoint_at, connect,
+    server_endpoint,
 };
 pub use error::TransportError;
 pub use framed::FramedStream;
