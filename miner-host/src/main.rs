@@ -55,7 +55,8 @@ enum Command {
         log_json: bool,
         /// Cheat in the given way (tests and the local network): one of
         /// wrong-tile, skip[:P], replay, forge, slow[:S], claim:NAME, serial, hang-up, garbage,
-        /// oversized, silent, drop-mid-opening.
+        /// oversized, silent, drop-mid-opening, duplicate-index, empty-inventory,
+        /// unknown-names, go-dark[:N], stall-last-module[:S], busy-forever, rented-inflate[:N].
         #[arg(long, hide = true)]
         adversary: Option<String>,
         /// Print `listening <addr>` on stdout once bound (for scripts that start it on port 0).

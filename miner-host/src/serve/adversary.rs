@@ -17,6 +17,10 @@ use challenge_runtime::{
 use challenges::commitment::{CHUNK_LEN, Opening, OutputTree};
 use challenges::membw::Permutation;
 use challenges::prf::PhiloxKey;
+use protocol::GpuInfo;
+
+/// The name [`Adversary::UnknownNames`] gives every GPU: a class table maps it to no class.
+pub const UNKNOWN_NAME: &str = "NVIDIA Imaginary X1";
 
 /// One way of cheating.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,11 +50,38 @@ pub enum Adversary {
     Silent,
     /// Sends half of its `Openings` frame, then drops the connection.
     DropMidOpening,
+    /// Lists device 0 twice in its inventory (two entries with the same index); otherwise
+    /// honest.
+    DuplicateIndex,
+    /// Claims no GPU at all (it still has its devices, and serves them if asked).
+    EmptyInventory,
+    /// Names every GPU [`UNKNOWN_NAME`], which maps to no class; otherwise honest.
+    UnknownNames,
+    /// Serves honestly for the first `N` connections whose handshake completed, then goes dark
+    /// as an unreachable miner would: every later connection attempt is refused at the QUIC
+    /// level at once (`CONNECTION_REFUSED`, before any handshake), and a connection already in
+    /// its handshake when the `N`-th completed is closed as soon as its handshake completes.
+    /// The first `N` connections are served to their end.
+    GoDark(u32),
+    /// On each connection, the first module hash seen in a `Prepare` (that the gate accepts)
+    /// is served with its `Ready` delayed by this long, then honestly; every `Prepare` for any
+    /// other module on that connection is never answered (its stream is held open, nothing
+    /// read, until the connection ends). A miner that stalls the last module of a round,
+    /// hoping a missing verdict costs less than a failing one.
+    StallLastModule(Duration),
+    /// Answers every `Prepare` with `busy-device` (a miner hoping "busy" is never charged).
+    BusyForever,
+    /// A miner that passed once and then rents out its machine while claiming more: the first
+    /// connection whose handshake completes sees its real devices, honestly; every later
+    /// connection's inventory claims `N` devices (indices `0..N`, device 0's name and memory,
+    /// distinct made-up UUIDs), every one of them computed on real device 0, one after another.
+    RentedInflate(u32),
 }
 
 impl Adversary {
-    /// Every kind's name, as [`FromStr`] takes them (`skip` and `slow` take defaults).
-    pub const KINDS: [&'static str; 12] = [
+    /// Every kind's name, as [`FromStr`] takes them (`skip`, `slow`, `go-dark`,
+    /// `stall-last-module` and `rented-inflate` take defaults).
+    pub const KINDS: [&'static str; 19] = [
         "wrong-tile",
         "skip",
         "replay",
@@ -63,7 +94,21 @@ impl Adversary {
         "oversized",
         "silent",
         "drop-mid-opening",
+        "duplicate-index",
+        "empty-inventory",
+        "unknown-names",
+        "go-dark",
+        "stall-last-module",
+        "busy-forever",
+        "rented-inflate",
     ];
+
+    /// `go-dark`'s default: serve one connection.
+    pub const DEFAULT_GO_DARK_AFTER: u32 = 1;
+    /// `stall-last-module`'s default delay of the first module's `Ready`, seconds.
+    pub const DEFAULT_STALL_S: f64 = 55.0;
+    /// `rented-inflate`'s default claimed device count.
+    pub const DEFAULT_INFLATED_DEVICES: u32 = 64;
 
     /// The kind's name.
     pub fn kind(&self) -> &'static str {
@@ -80,6 +125,46 @@ impl Adversary {
             Self::Oversized => "oversized",
             Self::Silent => "silent",
             Self::DropMidOpening => "drop-mid-opening",
+            Self::DuplicateIndex => "duplicate-index",
+            Self::EmptyInventory => "empty-inventory",
+            Self::UnknownNames => "unknown-names",
+            Self::GoDark(_) => "go-dark",
+            Self::StallLastModule(_) => "stall-last-module",
+            Self::BusyForever => "busy-forever",
+            Self::RentedInflate(_) => "rented-inflate",
+        }
+    }
+
+    /// The GPUs this adversary claims, given the honest entries (the inventory of every
+    /// connection, except later connections of [`RentedInflate`](Self::RentedInflate), whose
+    /// inventory comes from [`inflated_backend`](Self::inflated_backend)).
+    pub fn claims(&self, mut gpus: Vec<GpuInfo>) -> Vec<GpuInfo> {
+        match self {
+            Self::ClaimName(name) => gpus.iter_mut().for_each(|g| g.name.clone_from(name)),
+            Self::UnknownNames => gpus.iter_mut().for_each(|g| g.name = UNKNOWN_NAME.into()),
+            Self::EmptyInventory => gpus.clear(),
+            Self::DuplicateIndex => {
+                if let Some(zero) = gpus.iter().position(|g| g.index == 0)
+                    && let Some(copy) = gpus.get(zero).cloned()
+                {
+                    gpus.insert(zero + 1, copy);
+                }
+            }
+            _ => {}
+        }
+        gpus
+    }
+
+    /// The backend later connections of [`RentedInflate`](Self::RentedInflate) run on: it
+    /// reports `N` devices and runs every one of them on `inner`'s device 0, waiting for it to
+    /// be free. `None` for every other kind.
+    pub fn inflated_backend(&self, inner: &Arc<dyn Backend>) -> Option<Arc<dyn Backend>> {
+        match self {
+            Self::RentedInflate(n) => Some(Arc::new(CheatingBackend {
+                inner: Arc::clone(inner),
+                cheat: Cheat::Inflate(*n),
+            })),
+            _ => None,
         }
     }
 
@@ -107,7 +192,11 @@ impl FromStr for Adversary {
     type Err = String;
 
     /// `wrong-tile`, `skip[:P]` (default 0.5), `replay`, `forge`, `slow[:SECONDS]` (default 5),
-    /// `claim:NAME`, `serial`, `hang-up`, `garbage`, `oversized`, `silent`, `drop-mid-opening`.
+    /// `claim:NAME`, `serial`, `hang-up`, `garbage`, `oversized`, `silent`, `drop-mid-opening`,
+    /// `duplicate-index`, `empty-inventory`, `unknown-names`, `go-dark[:N]` (default 1),
+    /// `stall-last-module[:SECONDS]` (default 55), `busy-forever`, `rented-inflate[:N]`
+    /// (default 64, at most [`MAX_GPUS`](protocol::limits::MAX_GPUS)). Seconds are capped at
+    /// an hour.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
         let number = |default: f64| -> Result<f64, String> {
@@ -118,7 +207,38 @@ impl FromStr for Adversary {
                     .ok_or_else(|| format!("{kind}: {a:?} is not a non-negative number"))
             })
         };
+        let count = |default: u32| -> Result<u32, String> {
+            arg.map_or(Ok(default), |a| {
+                a.parse::<u32>()
+                    .map_err(|_| format!("{kind}: {a:?} is not a whole number"))
+            })
+        };
+        let no_arg = |v: Self| -> Result<Self, String> {
+            match arg {
+                Some(a) => Err(format!("{kind} takes no argument (got {a:?})")),
+                None => Ok(v),
+            }
+        };
         Ok(match kind {
+            "duplicate-index" => no_arg(Self::DuplicateIndex)?,
+            "empty-inventory" => no_arg(Self::EmptyInventory)?,
+            "unknown-names" => no_arg(Self::UnknownNames)?,
+            "go-dark" => Self::GoDark(count(Self::DEFAULT_GO_DARK_AFTER)?),
+            "stall-last-module" => Self::StallLastModule(Duration::from_secs_f64(
+                number(Self::DEFAULT_STALL_S)?.min(3600.0),
+            )),
+            "busy-forever" => no_arg(Self::BusyForever)?,
+            "rented-inflate" => {
+                let n = count(Self::DEFAULT_INFLATED_DEVICES)?;
+                let max = protocol::limits::MAX_GPUS;
+                if n == 0 || usize::try_from(n).map_or(true, |n| n > max) {
+                    return Err(format!(
+                        "rented-inflate: {n} devices; claim 1 to {max} (an inventory holds at \
+                         most {max})"
+                    ));
+                }
+                Self::RentedInflate(n)
+            }
             "wrong-tile" => Self::WrongTile,
             "skip" => {
                 let p = number(0.5)?;
@@ -165,6 +285,14 @@ enum Cheat {
     /// Runs every session on device 0, waiting for it to be free: two claimed devices, one
     /// doing the work.
     Serial,
+    /// Reports this many devices (device 0's name and memory, made-up UUIDs) and runs every
+    /// one on device 0, waiting for it to be free.
+    Inflate(u32),
+}
+
+/// The made-up UUID of claimed device `index` (NVIDIA's format, version 4 bits set).
+fn made_up_uuid(index: u32) -> String {
+    format!("GPU-1f1a7e00-0000-4000-8000-{index:012x}")
 }
 
 /// Reports the honest backend's devices and delegates to it, cheating as its [`Cheat`] says.
@@ -181,7 +309,21 @@ impl Backend for CheatingBackend {
         self.inner.kind()
     }
     fn devices(&self) -> Vec<DeviceInfo> {
-        self.inner.devices()
+        match self.cheat {
+            Cheat::Inflate(n) => {
+                let Some(zero) = self.inner.devices().into_iter().find(|d| d.index == 0) else {
+                    return Vec::new();
+                };
+                (0..n)
+                    .map(|index| DeviceInfo {
+                        index,
+                        uuid: Some(made_up_uuid(index)),
+                        ..zero.clone()
+                    })
+                    .collect()
+            }
+            _ => self.inner.devices(),
+        }
     }
     fn open(&self, device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
         match self.cheat {
@@ -190,7 +332,11 @@ impl Backend for CheatingBackend {
                 corrupt,
                 outputs: Vec::new(),
             })),
-            Cheat::Serial => loop {
+            Cheat::Inflate(count) if device >= count => Err(BackendError::NoDevice {
+                index: device,
+                count,
+            }),
+            Cheat::Serial | Cheat::Inflate(_) => loop {
                 match self.inner.open(0) {
                     Err(BackendError::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
                     other => return other,
@@ -311,5 +457,134 @@ impl DeviceSession for CorruptingSession {
     }
     fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
         self.inner.read(buf, offset, len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use challenge_runtime::cpu::{CpuBackend, CpuConfig};
+
+    #[test]
+    fn every_kind_parses_with_its_defaults_and_names_itself() {
+        for kind in Adversary::KINDS {
+            let text = if kind == "claim" { "claim:X" } else { kind };
+            let parsed: Adversary = text.parse().unwrap();
+            assert_eq!(parsed.kind(), kind);
+        }
+        assert_eq!("go-dark".parse(), Ok(Adversary::GoDark(1)));
+        assert_eq!("go-dark:3".parse(), Ok(Adversary::GoDark(3)));
+        assert_eq!("go-dark:0".parse(), Ok(Adversary::GoDark(0)));
+        assert_eq!(
+            "stall-last-module".parse(),
+            Ok(Adversary::StallLastModule(Duration::from_secs(55)))
+        );
+        assert_eq!(
+            "stall-last-module:2.5".parse(),
+            Ok(Adversary::StallLastModule(Duration::from_millis(2500)))
+        );
+        assert_eq!("rented-inflate".parse(), Ok(Adversary::RentedInflate(64)));
+        assert_eq!("rented-inflate:8".parse(), Ok(Adversary::RentedInflate(8)));
+        assert_eq!("busy-forever".parse(), Ok(Adversary::BusyForever));
+        assert_eq!("duplicate-index".parse(), Ok(Adversary::DuplicateIndex));
+        assert_eq!("empty-inventory".parse(), Ok(Adversary::EmptyInventory));
+        assert_eq!("unknown-names".parse(), Ok(Adversary::UnknownNames));
+    }
+
+    #[test]
+    fn bad_arguments_are_refused_with_the_kind_named() {
+        for bad in [
+            "go-dark:-1",
+            "go-dark:x",
+            "go-dark:1.5",
+            "stall-last-module:-2",
+            "stall-last-module:soon",
+            "rented-inflate:0",
+            "rented-inflate:65",
+            "rented-inflate:many",
+            "busy-forever:1",
+            "empty-inventory:2",
+        ] {
+            let err = bad.parse::<Adversary>().unwrap_err();
+            let kind = bad.split(':').next().unwrap();
+            assert!(err.contains(kind), "{bad}: {err}");
+        }
+        let err = "go-bright".parse::<Adversary>().unwrap_err();
+        assert!(err.contains("rented-inflate"), "{err}");
+    }
+
+    fn gpu(index: u32) -> GpuInfo {
+        GpuInfo {
+            index,
+            name: "NVIDIA H100 80GB HBM3".into(),
+            uuid: format!("GPU-{index}"),
+            memory_bytes: 80 << 30,
+            pci_bus_id: String::new(),
+            pcie_gen: None,
+            pcie_width: None,
+        }
+    }
+
+    #[test]
+    fn inventory_shapes() {
+        let honest = vec![gpu(0), gpu(1)];
+        let dup = Adversary::DuplicateIndex.claims(honest.clone());
+        assert_eq!(
+            dup.iter().map(|g| g.index).collect::<Vec<_>>(),
+            [0, 0, 1],
+            "device 0 listed twice, the rest as it is"
+        );
+        assert_eq!(dup[0], dup[1]);
+        assert!(Adversary::EmptyInventory.claims(honest.clone()).is_empty());
+        let unknown = Adversary::UnknownNames.claims(honest.clone());
+        assert!(unknown.iter().all(|g| g.name == UNKNOWN_NAME));
+        assert_eq!(unknown.len(), 2);
+        // Kinds that do not touch the inventory leave it as it is.
+        for kind in [
+            Adversary::BusyForever,
+            Adversary::GoDark(1),
+            Adversary::RentedInflate(8),
+            Adversary::StallLastModule(Duration::from_secs(1)),
+        ] {
+            assert_eq!(kind.claims(honest.clone()), honest, "{}", kind.kind());
+        }
+    }
+
+    #[test]
+    fn the_inflated_backend_claims_n_devices_and_computes_them_all_on_device_0() {
+        let inner: Arc<dyn Backend> = Arc::new(
+            CpuBackend::new(CpuConfig {
+                devices: 1,
+                threads_per_device: 1,
+                memory_bytes: 64 << 20,
+            })
+            .unwrap(),
+        );
+        assert!(Adversary::Serial.inflated_backend(&inner).is_none());
+        let inflated = Adversary::RentedInflate(5)
+            .inflated_backend(&inner)
+            .unwrap();
+        let devices = inflated.devices();
+        let zero = inner.devices().remove(0);
+        assert_eq!(
+            devices.iter().map(|d| d.index).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert!(devices.iter().all(|d| d.name == zero.name));
+        assert!(devices.iter().all(|d| d.memory_bytes == zero.memory_bytes));
+        let uuids: std::collections::BTreeSet<_> =
+            devices.iter().map(|d| d.uuid.clone().unwrap()).collect();
+        assert_eq!(uuids.len(), 5, "distinct made-up UUIDs");
+        // Claimed device 3 is real device 0: while it is open, real device 0 is busy.
+        let session = inflated.open(3).unwrap();
+        assert_eq!(session.device(), 0);
+        assert!(matches!(inner.open(0), Err(BackendError::Busy(0))));
+        drop(session);
+        assert!(inner.open(0).is_ok());
+        assert!(matches!(
+            inflated.open(5),
+            Err(BackendError::NoDevice { index: 5, count: 5 })
+        ));
     }
 }

@@ -4,7 +4,10 @@
 //! (unsigned, expired, replayed, wrongly addressed, bad module bytes), an unknown module without
 //! bytes, bad params, a missing or busy device. A device is reserved from `Prepare` until the
 //! stream ends, so one device runs one challenge at a time; everything the challenge held on
-//! the device is freed when the stream ends, whatever way it ends.
+//! the device is freed when the stream ends, whatever way it ends. Reservations are short
+//! (DESIGN.md §No score without proof, rule 5): a validator that does not send its `Go` within
+//! [`ServeLimits::reserve`](super::ServeLimits::reserve) of `Ready` loses the device (another
+//! validator's `Prepare` then gets it) and its stream is refused with `unexpected-message`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,7 +23,7 @@ use transport::identity::unix_ms_now;
 use transport::{FramedStream, Peer, TransportError};
 
 use super::adversary::Adversary;
-use super::server::Shared;
+use super::server::{ConnectionState, Shared};
 
 /// Releases a device reservation when dropped.
 struct Reservation<'a> {
@@ -75,6 +78,7 @@ pub(crate) async fn serve_challenge(
     connection: &quinn::Connection,
     shared: &Arc<Shared>,
     peer: &Peer,
+    state: &ConnectionState,
     signed: Signed<Prepare>,
 ) -> Result<(), TransportError> {
     let now = shared.started.elapsed();
@@ -100,23 +104,50 @@ pub(crate) async fn serve_challenge(
         Ok(p) => p,
         Err(e) => return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await,
     };
+    let stall = match shared.adversary() {
+        Some(Adversary::StallLastModule(delay)) => {
+            let first = state
+                .first_module
+                .lock()
+                .map(|mut first| *first.get_or_insert(prepare.module_hash))
+                .map_err(|_| TransportError::Closed("lock poisoned".into()))?;
+            if first != prepare.module_hash {
+                // Never answered: the stream stays open, nothing is read, until the
+                // connection ends.
+                debug!(
+                    device = prepare.device,
+                    "stall-last-module: leaving a Prepare unanswered"
+                );
+                let _ = connection.closed().await;
+                return Ok(());
+            }
+            Some(*delay)
+        }
+        _ => None,
+    };
     // Untimed: load (compile) the module and check the params, before the device is reserved,
     // so a validator told `unknown-module` can ask again at once.
     let module = match load_module(shared, &prepare).await? {
         Ok(m) => m,
         Err(message) => return refuse_and_end(stream, shared, *message).await,
     };
+    if let Some(delay) = stall {
+        tokio::time::sleep(delay).await;
+    }
     let device = prepare.device;
-    let Some(flag) = shared.reserved.get(device as usize) else {
-        let detail = format!(
-            "no device {device}; this machine has {}",
-            shared.reserved.len()
-        );
+    let offered = state.offer.devices;
+    let flag = usize::try_from(device)
+        .ok()
+        .filter(|d| *d < offered)
+        .and_then(|d| shared.reserved.get(d));
+    let Some(flag) = flag else {
+        let detail = format!("no device {device}; this machine has {offered}");
         return refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await;
     };
-    if flag
-        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
+    if matches!(shared.adversary(), Some(Adversary::BusyForever))
+        || flag
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
     {
         let detail = format!("device {device} is running another challenge");
         return refuse_and_end(stream, shared, refuse(ErrorCode::BusyDevice, detail)).await;
@@ -131,12 +162,29 @@ pub(crate) async fn serve_challenge(
     };
     stream.send(&Message::Ready(ready)).await?;
 
+    // The device is held for `reserve` at most unless the Go arrives.
+    let reserve = shared.settings.limits.reserve;
+    let go_signed = match stream.expect(MessageKind::Go, reserve).await {
+        Ok(Message::Go(g)) => g,
+        Ok(_) => return Ok(()),
+        Err(TransportError::Timeout(_)) => {
+            drop(reservation);
+            shared
+                .stats
+                .reservations_expired
+                .fetch_add(1, Ordering::Relaxed);
+            let detail = format!(
+                "no Go within {:.1} s of Ready: the reservation of device {device} has lapsed \
+                 (reserve_s); send a new Prepare",
+                reserve.as_secs_f64()
+            );
+            return refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail))
+                .await;
+        }
+        Err(e) => return Err(e),
+    };
     // Timed: Go → run → Commitment.
     let timeout = shared.settings.limits.message_timeout;
-    let go_signed = match stream.expect(MessageKind::Go, timeout).await? {
-        Message::Go(g) => g,
-        _ => return Ok(()),
-    };
     let go_received = Instant::now();
     let go: Go = match go_signed.verify_from(&peer.session_key) {
         Ok(go) => go,
@@ -178,11 +226,12 @@ pub(crate) async fn serve_challenge(
     );
     let run = {
         let shared = Arc::clone(shared);
+        let backend = Arc::clone(&state.offer.backend);
         let params = prepare.params.clone();
         blocking(move || {
             shared
                 .sandbox
-                .run(&module, shared.backend.as_ref(), device, seed, &params)
+                .run(&module, backend.as_ref(), device, seed, &params)
         })
         .await?
     };

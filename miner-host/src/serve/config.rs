@@ -25,8 +25,10 @@
 //! max_connections_per_ip = 16
 //! handshake_timeout_s = 10
 //! message_timeout_s = 60
+//! reserve_s = 5                           # a device waits this long for Go after Ready
 //! challenges_per_minute = 120             # per validator
 //! challenge_burst = 32
+//! probes_per_minute = 4                   # bandwidth probes, per validator (also the burst)
 //! max_probe_mib = 256
 //! certificate_validity_h = 24
 //!
@@ -113,17 +115,19 @@ pub struct ChainConfig {
     pub refresh_s: u64,
 }
 
-/// Longest `handshake_timeout_s` / `message_timeout_s` accepted: a day.
+/// Longest `handshake_timeout_s` / `message_timeout_s` / `reserve_s` accepted: a day.
 pub const MAX_TIMEOUT_S: u64 = 86_400;
 /// Longest `certificate_validity_h` accepted: a year.
 pub const MAX_CERTIFICATE_VALIDITY_H: u64 = 8_760;
 
 impl LimitsConfig {
-    /// Checks the bounds: timeouts of 1 s to a day, a certificate validity of 1 h to a year.
+    /// Checks the bounds: timeouts of 1 s to a day, a certificate validity of 1 h to a year,
+    /// at least one probe a minute.
     pub fn check(&self) -> Result<(), String> {
         for (name, value) in [
             ("handshake_timeout_s", self.handshake_timeout_s),
             ("message_timeout_s", self.message_timeout_s),
+            ("reserve_s", self.reserve_s),
         ] {
             if !(1..=MAX_TIMEOUT_S).contains(&value) {
                 return Err(format!(
@@ -136,6 +140,13 @@ impl LimitsConfig {
                 "[limits] certificate_validity_h = {}: use 1 to {MAX_CERTIFICATE_VALIDITY_H} hours",
                 self.certificate_validity_h
             ));
+        }
+        if self.probes_per_minute == 0 {
+            return Err(
+                "[limits] probes_per_minute = 0: use at least 1 (validators measure bandwidth \
+                 with two probes a round)"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -231,12 +242,18 @@ pub struct LimitsConfig {
     /// Seconds to wait for the validator's next message in a challenge.
     #[serde(default = "d_msg")]
     pub message_timeout_s: u64,
+    /// Seconds a device stays reserved after `Ready` without the validator's `Go`.
+    #[serde(default = "d_reserve")]
+    pub reserve_s: u64,
     /// Challenges a minute per validator.
     #[serde(default = "d_rate")]
     pub challenges_per_minute: u32,
     /// Burst of challenges.
     #[serde(default = "d_burst")]
     pub challenge_burst: u32,
+    /// Bandwidth probes a minute per validator (also the burst).
+    #[serde(default = "d_probes")]
+    pub probes_per_minute: u32,
     /// Largest probe, MiB.
     #[serde(default = "d_probe")]
     pub max_probe_mib: u64,
@@ -256,6 +273,12 @@ fn d_hs() -> u64 {
 }
 fn d_msg() -> u64 {
     ServeLimits::default().message_timeout.as_secs()
+}
+fn d_reserve() -> u64 {
+    ServeLimits::default().reserve.as_secs()
+}
+fn d_probes() -> u32 {
+    ServeLimits::default().probes_per_minute
 }
 fn d_rate() -> u32 {
     ServeLimits::default().challenges_per_minute
@@ -277,8 +300,10 @@ impl Default for LimitsConfig {
             max_connections_per_ip: d_conn_ip(),
             handshake_timeout_s: d_hs(),
             message_timeout_s: d_msg(),
+            reserve_s: d_reserve(),
             challenges_per_minute: d_rate(),
             challenge_burst: d_burst(),
+            probes_per_minute: d_probes(),
             max_probe_mib: d_probe(),
             certificate_validity_h: d_cert(),
         }
@@ -293,8 +318,10 @@ impl LimitsConfig {
             max_connections_per_ip: self.max_connections_per_ip.max(1),
             handshake_timeout: Duration::from_secs(self.handshake_timeout_s.max(1)),
             message_timeout: Duration::from_secs(self.message_timeout_s.max(1)),
+            reserve: Duration::from_secs(self.reserve_s.max(1)),
             challenges_per_minute: self.challenges_per_minute,
             challenge_burst: self.challenge_burst,
+            probes_per_minute: self.probes_per_minute.max(1),
             max_probe_bytes: self.max_probe_mib.saturating_mul(1 << 20),
             ..ServeLimits::default()
         }
@@ -410,11 +437,34 @@ mod tests {
             ("certificate_validity_h", "5124095576030432"),
             ("message_timeout_s", "9223372036854775807"),
             ("handshake_timeout_s", "0"),
+            ("reserve_s", "0"),
+            ("reserve_s", "86401"),
+            ("probes_per_minute", "0"),
         ] {
             let text = format!("{BASE}[limits]\n{field} = {value}\n");
             let err = MinerConfig::parse(&text).unwrap_err();
             assert!(err.contains(field), "{err}");
         }
+    }
+
+    #[test]
+    fn limits_defaults_and_new_fields_reach_the_server() {
+        let defaults = MinerConfig::parse(BASE).unwrap().limits.to_limits();
+        assert_eq!(defaults, ServeLimits::default());
+        assert_eq!(defaults.reserve, Duration::from_secs(5));
+        assert_eq!(defaults.probes_per_minute, 4);
+        assert_eq!(
+            defaults.connection.max_bidi_streams,
+            u32::try_from(protocol::limits::MAX_GPUS).unwrap() + 2
+        );
+        let set = MinerConfig::parse(&format!(
+            "{BASE}[limits]\nreserve_s = 2\nprobes_per_minute = 9\n"
+        ))
+        .unwrap()
+        .limits
+        .to_limits();
+        assert_eq!(set.reserve, Duration::from_secs(2));
+        assert_eq!(set.probes_per_minute, 9);
     }
 
     #[test]

@@ -16,11 +16,12 @@ mod probe;
 pub mod rate;
 mod server;
 
-pub use adversary::Adversary;
+pub use adversary::{Adversary, UNKNOWN_NAME};
 pub use config::{ConfigError, MinerConfig};
 pub use probe::{
     MAX_PENDING_PROBES, MAX_PROBE_CONNECTIONS, MAX_PROBE_CONNECTIONS_PER_IP, TOKEN_TIMEOUT,
 };
 pub use server::{
-    ServeError, ServeLimits, ServerHandle, ServerSettings, ServerStats, inventory_of, start,
+    MINER_STREAMS, ServeError, ServeLimits, ServerHandle, ServerSettings, ServerStats,
+    inventory_of, start,
 };

@@ -9,12 +9,15 @@
 //! - `miner-to-verifier`: the data (`probe_data(seed)`) is generated before the ticket is
 //!   issued, so the timed part is the network alone; once the token arrives it is written out
 //!   whole and the connection closed.
-//! - `verifier-to-miner`: after the token the miner reads exactly `bytes` bytes, hashing them,
-//!   and sends the receipt ([`ProbeChunk`] with the count and the [`ProbeReceipt`]) on the QUIC
-//!   stream.
+//! - `verifier-to-miner`: after the token the miner reads exactly `bytes` bytes, hashing every
+//!   one of them with BLAKE3, and sends the receipt ([`ProbeChunk`]: `offset` the count of
+//!   bytes received, `data` the BLAKE3 hash of all of them, in order) on the QUIC stream.
 //!
-//! Hostile input: a probe over `max_probe_bytes` is refused (`oversized`); at most
-//! [`MAX_PENDING_PROBES`] tickets are outstanding (`rate-limited` beyond); a ticket is good for
+//! Hostile input, checked in this order before anything is generated or allocated: a probe
+//! over `max_probe_bytes` is refused (`oversized`); each validator hotkey may ask for
+//! `probes_per_minute` probes a minute (`rate-limited` beyond); at most
+//! [`MAX_PENDING_PROBES`] probes are outstanding, their data being generated or their ticket
+//! waiting (`rate-limited` beyond). Only then is an upload's data generated. A ticket is good for
 //! one connection from the validator's own IP address within the message timeout; a TCP
 //! connection that does not present a valid token within [`TOKEN_TIMEOUT`] is dropped; at most
 //! [`MAX_PROBE_CONNECTIONS`] such connections are held at once, and
@@ -28,20 +31,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use protocol::{
-    ErrorCode, ErrorMsg, Message, Nonce, ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest,
-    ProbeTicket, probe_data,
+    ErrorCode, ErrorMsg, Message, Nonce, ProbeChunk, ProbeDirection, ProbeRequest, ProbeTicket,
+    probe_data,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, oneshot};
 use tracing::{debug, warn};
-use transport::{FramedStream, TransportError};
+use transport::{FramedStream, Peer, TransportError};
 
 use super::ip_slots::IpSlots;
 use super::server::Shared;
 
-/// Tickets outstanding at once, over all validators (each may hold a generated upload of up to
-/// `max_probe_bytes`).
+/// Probes outstanding at once, over all validators: data being generated or a ticket waiting
+/// (each may hold a generated upload of up to `max_probe_bytes`).
 pub const MAX_PENDING_PROBES: usize = 2;
 
 /// TCP connections to the probe port held at once (token not yet read, or data flowing).
@@ -73,43 +76,103 @@ struct Pending {
     expires: Instant,
 }
 
-/// The outstanding tickets of one server.
+/// The outstanding probes of one server.
 #[derive(Default)]
 pub(crate) struct ProbeDesk {
-    pending: Mutex<HashMap<[u8; 32], Pending>>,
+    inner: Mutex<DeskInner>,
+}
+
+#[derive(Default)]
+struct DeskInner {
+    /// Tickets issued, by token.
+    pending: HashMap<[u8; 32], Pending>,
+    /// Places held by probes whose job is still being prepared (upload data generated).
+    preparing: usize,
+}
+
+/// A place among the [`MAX_PENDING_PROBES`], held from before the probe's data is generated
+/// until its ticket is filed (or given back when dropped unfiled).
+pub(crate) struct Place<'a> {
+    desk: &'a ProbeDesk,
+    held: bool,
+}
+
+impl Place<'_> {
+    /// Files the ticket in this place.
+    fn file(mut self, token: [u8; 32], pending: Pending) {
+        if let Ok(mut inner) = self.desk.inner.lock() {
+            inner.preparing = inner.preparing.saturating_sub(1);
+            inner.pending.insert(token, pending);
+        }
+        self.held = false;
+    }
+}
+
+impl Drop for Place<'_> {
+    fn drop(&mut self) {
+        if self.held
+            && let Ok(mut inner) = self.desk.inner.lock()
+        {
+            inner.preparing = inner.preparing.saturating_sub(1);
+        }
+    }
 }
 
 impl ProbeDesk {
-    /// Files a ticket, unless [`MAX_PENDING_PROBES`] are outstanding (expired ones are dropped
-    /// first).
-    fn file(&self, token: [u8; 32], pending: Pending) -> bool {
-        let Ok(mut map) = self.pending.lock() else {
-            return false;
-        };
+    /// A place for a new probe, unless [`MAX_PENDING_PROBES`] are outstanding (expired tickets
+    /// are dropped first). Taken before anything is generated.
+    fn place(&self) -> Option<Place<'_>> {
+        let mut inner = self.inner.lock().ok()?;
         let now = Instant::now();
-        map.retain(|_, p| p.expires > now);
-        if map.len() >= MAX_PENDING_PROBES {
-            return false;
+        inner.pending.retain(|_, p| p.expires > now);
+        if inner.pending.len().saturating_add(inner.preparing) >= MAX_PENDING_PROBES {
+            return None;
         }
-        map.insert(token, pending);
-        true
+        inner.preparing += 1;
+        Some(Place {
+            desk: self,
+            held: true,
+        })
     }
 
     /// Takes the ticket of `token` if it is live and was issued to `peer_ip`.
     fn take(&self, token: &[u8; 32], peer_ip: IpAddr) -> Option<Job> {
-        let mut map = self.pending.lock().ok()?;
-        let live = map
+        let mut inner = self.inner.lock().ok()?;
+        let live = inner
+            .pending
             .get(token)
             .is_some_and(|p| p.peer_ip == peer_ip.to_canonical() && p.expires > Instant::now());
         if !live {
             return None;
         }
-        map.remove(token).map(|p| p.job)
+        inner.pending.remove(token).map(|p| p.job)
     }
 
     fn cancel(&self, token: &[u8; 32]) {
-        if let Ok(mut map) = self.pending.lock() {
-            map.remove(token);
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.pending.remove(token);
+        }
+    }
+}
+
+/// The receipt of a `verifier-to-miner` probe: the count of bytes received and the BLAKE3
+/// hash of every one of them, in order.
+#[derive(Default)]
+struct Receipt {
+    hasher: blake3::Hasher,
+    fed: u64,
+}
+
+impl Receipt {
+    fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.fed = self.fed.saturating_add(bytes.len() as u64);
+    }
+
+    fn chunk(&self) -> ProbeChunk {
+        ProbeChunk {
+            offset: self.fed,
+            data: self.hasher.finalize().as_bytes().to_vec(),
         }
     }
 }
@@ -199,10 +262,10 @@ async fn serve_tcp(
                 socket.shutdown().await
             }
             Job::Download { bytes, receipt } => {
-                let mut hasher = ProbeReceipt::new();
+                let mut hasher = Receipt::default();
                 let mut buffer = vec![0u8; READ_BUFFER];
-                while hasher.fed() < bytes {
-                    let want = usize::try_from((bytes - hasher.fed()).min(READ_BUFFER as u64))
+                while hasher.fed < bytes {
+                    let want = usize::try_from((bytes - hasher.fed).min(READ_BUFFER as u64))
                         .unwrap_or(READ_BUFFER);
                     let Some(space) = buffer.get_mut(..want) else {
                         break;
@@ -213,10 +276,7 @@ async fn serve_tcp(
                     }
                     hasher.update(space.get(..n).unwrap_or_default());
                 }
-                let _ = receipt.send(ProbeChunk {
-                    offset: hasher.fed(),
-                    data: hasher.finish().to_vec(),
-                });
+                let _ = receipt.send(hasher.chunk());
                 Ok(())
             }
         }
@@ -227,11 +287,12 @@ async fn serve_tcp(
 }
 
 /// Answers a `ProbeRequest` stream: refuse, or issue a ticket (and, downloading, send the
-/// receipt once the data is in).
+/// receipt once the data is in). Every limit is checked before any data is generated.
 pub(crate) async fn serve_probe(
     stream: &mut FramedStream,
     connection: &quinn::Connection,
     shared: &Arc<Shared>,
+    peer: &Peer,
     request: ProbeRequest,
 ) -> Result<(), TransportError> {
     let limits = shared.settings.limits;
@@ -242,6 +303,27 @@ pub(crate) async fn serve_probe(
         );
         return refuse(stream, shared, ErrorCode::Oversized, detail).await;
     }
+    let now = shared.started.elapsed();
+    let allowed = shared
+        .probe_rate
+        .lock()
+        .map(|mut r| r.try_take(&peer.hotkey, now))
+        .unwrap_or(false);
+    if !allowed {
+        shared
+            .stats
+            .probes_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        let detail = format!(
+            "too many probes from this validator (at most {} a minute); retry later",
+            limits.probes_per_minute.max(1)
+        );
+        return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
+    }
+    let Some(place) = shared.probes.place() else {
+        let detail = format!("{MAX_PENDING_PROBES} probes are already running; retry later");
+        return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
+    };
     let token = transport::identity::os_random::<32>()?;
     let (job, receipt) = match request.direction {
         ProbeDirection::MinerToVerifier => {
@@ -251,6 +333,10 @@ pub(crate) async fn serve_probe(
             let data = tokio::task::spawn_blocking(move || generate(&seed, size))
                 .await
                 .map_err(|e| TransportError::Setup(format!("probe generation failed: {e}")))?;
+            shared
+                .stats
+                .probe_bytes_generated
+                .fetch_add(request.bytes, Ordering::Relaxed);
             (Job::Upload(Arc::new(data)), None)
         }
         ProbeDirection::VerifierToMiner => {
@@ -275,10 +361,8 @@ pub(crate) async fn serve_probe(
                 .unwrap_or(now + Duration::from_secs(super::config::MAX_TIMEOUT_S))
         },
     };
-    if !shared.probes.file(token, pending) {
-        let detail = format!("{MAX_PENDING_PROBES} probes are already running; retry later");
-        return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
-    }
+    place.file(token, pending);
+    shared.stats.probe_tickets.fetch_add(1, Ordering::Relaxed);
     let ticket = ProbeTicket {
         port: shared.probe_port,
         token: Nonce::new(token),

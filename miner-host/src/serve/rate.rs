@@ -1,5 +1,6 @@
-//! A per-validator token bucket: each validator hotkey may start `per_minute` challenges a
-//! minute, with bursts up to `burst`. Sans-IO: the caller passes `now`.
+//! A per-validator token bucket: each validator hotkey may make `per_minute` requests a minute
+//! (challenges, or bandwidth probes: the server keeps one limiter for each), with bursts up to
+//! `burst`. Sans-IO: the caller passes `now`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -15,7 +16,7 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `per_minute` challenges a minute per validator, bursts of `burst` (both at least 1).
+    /// `per_minute` requests a minute per validator, bursts of `burst` (both at least 1).
     pub fn new(per_minute: u32, burst: u32) -> Self {
         Self {
             per_minute: per_minute.max(1),

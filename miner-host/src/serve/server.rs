@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use challenge_runtime::{Backend, Sandbox, SandboxLimits};
+use protocol::limits::MAX_GPUS;
 use protocol::{
     ErrorCode, ErrorMsg, GatePolicy, GpuInfo, HostFacts, Inventory, Message, MessageKind,
-    Negotiated, Pong, PrepareGate,
+    ModuleHash, Negotiated, Pong, PrepareGate,
 };
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
@@ -20,6 +21,10 @@ use super::adversary::Adversary;
 use super::ip_slots::IpSlots;
 use super::rate::RateLimiter;
 use super::{challenge, probe};
+
+/// Bidirectional streams a validator may have open at once on one connection: a challenge on
+/// each of [`MAX_GPUS`] devices, the control stream and a bandwidth probe.
+pub const MINER_STREAMS: u32 = MAX_GPUS as u32 + 2; // 66: MAX_GPUS is 64, far below u32::MAX
 
 /// The server's limits. Defaults are what `miner.toml` documents.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,34 +36,48 @@ pub struct ServeLimits {
     pub max_connections_per_ip: usize,
     /// Time a new connection has to complete the TLS and application handshakes.
     pub handshake_timeout: Duration,
-    /// Longest wait for the next message of a challenge the validator started (`Go` after
-    /// `Ready`, `Open` after the commitment).
+    /// Longest wait for the next message of a challenge the validator started (its first
+    /// message on a stream, `Open` after the commitment).
     pub message_timeout: Duration,
+    /// Longest a device stays reserved for a validator between `Ready` and its `Go`
+    /// (DESIGN.md §No score without proof, rule 5): without a `Go` by then the device is
+    /// released and the stream refused.
+    pub reserve: Duration,
     /// Challenges a minute per validator hotkey.
     pub challenges_per_minute: u32,
     /// Burst of challenges a validator may start at once.
     pub challenge_burst: u32,
+    /// Bandwidth probes a minute per validator hotkey (also the burst).
+    pub probes_per_minute: u32,
     /// Largest bandwidth probe, in bytes, either way.
     pub max_probe_bytes: u64,
-    /// QUIC connection limits.
+    /// QUIC connection limits. The miner's default allows [`MAX_GPUS`] + 2 bidirectional
+    /// streams at once: one challenge per device of the largest inventory, the control stream
+    /// and a probe.
     pub connection: ConnectionLimits,
     /// `Prepare` expiry and replay policy.
     pub gate: GatePolicy,
 }
 
 impl Default for ServeLimits {
-    /// 256 connections (16 per IP address), 10 s handshake, 60 s per message, 120 challenges a minute with bursts
-    /// of 32 per validator, 256 MiB probes.
+    /// 256 connections (16 per IP address), 10 s handshake, 60 s per message, devices
+    /// reserved for 5 s without `Go`, 120 challenges a minute with bursts of 32 and 4 probes a
+    /// minute per validator, 256 MiB probes, [`MAX_GPUS`] + 2 streams per connection.
     fn default() -> Self {
         Self {
             max_connections: 256,
             max_connections_per_ip: 16,
             handshake_timeout: Duration::from_secs(10),
             message_timeout: Duration::from_secs(60),
+            reserve: Duration::from_secs(5),
             challenges_per_minute: 120,
             challenge_burst: 32,
+            probes_per_minute: 4,
             max_probe_bytes: 256 << 20,
-            connection: ConnectionLimits::default(),
+            connection: ConnectionLimits {
+                max_bidi_streams: MINER_STREAMS,
+                ..ConnectionLimits::default()
+            },
             gate: GatePolicy::default(),
         }
     }
@@ -95,10 +114,20 @@ pub struct ServerStats {
     pub handshake_failures: AtomicU64,
     /// Challenges answered with a commitment.
     pub commitments: AtomicU64,
-    /// Challenges refused with a typed error.
+    /// Challenges and probes refused with a typed error.
     pub refusals: AtomicU64,
     /// Connections open now.
     pub open_connections: AtomicU64,
+    /// Reservations released because no `Go` came within `reserve`.
+    pub reservations_expired: AtomicU64,
+    /// Bandwidth-probe tickets issued.
+    pub probe_tickets: AtomicU64,
+    /// Bytes of probe data generated for uploads (only after every limit let the probe in).
+    pub probe_bytes_generated: AtomicU64,
+    /// Probes refused by the per-validator probe rate limit.
+    pub probes_rate_limited: AtomicU64,
+    /// Connections the `go-dark` adversary refused or closed.
+    pub gone_dark: AtomicU64,
 }
 
 /// State shared by every connection of one server.
@@ -108,8 +137,21 @@ pub(crate) struct Shared {
     pub(crate) sandbox: Sandbox,
     pub(crate) gate: Mutex<PrepareGate>,
     pub(crate) rate: Mutex<RateLimiter>,
+    /// Probes a minute per validator.
+    pub(crate) probe_rate: Mutex<RateLimiter>,
+    /// One flag per device index any connection may be offered (the real devices, or the
+    /// `rented-inflate` adversary's claimed ones if more).
     pub(crate) reserved: Vec<AtomicBool>,
+    /// The inventory (honest, or as the adversary claims it).
     pub(crate) inventory: Inventory,
+    /// Devices of `backend`.
+    pub(crate) devices: usize,
+    /// `rented-inflate`: what connections after the first are offered.
+    pub(crate) inflated: Option<Offer>,
+    /// `rented-inflate`: a connection has taken the honest first turn.
+    pub(crate) first_taken: AtomicBool,
+    /// Handshakes completed so far (`go-dark` counts them).
+    pub(crate) handshakes: AtomicU64,
     pub(crate) started: Instant,
     pub(crate) stats: Arc<ServerStats>,
     /// The last commitment signed, for the replaying adversary.
@@ -124,6 +166,29 @@ impl Shared {
     pub(crate) fn adversary(&self) -> Option<&Adversary> {
         self.settings.adversary.as_ref()
     }
+
+    /// `go-dark`: whether the miner has served all the connections it will.
+    fn dark(&self) -> bool {
+        matches!(self.adversary(), Some(Adversary::GoDark(n))
+            if self.handshakes.load(Ordering::Acquire) >= u64::from(*n))
+    }
+}
+
+/// What one connection is offered: the inventory it is sent and the backend its challenges
+/// run on (the same for every connection, except for the `rented-inflate` adversary).
+#[derive(Clone)]
+pub(crate) struct Offer {
+    pub(crate) inventory: Inventory,
+    pub(crate) backend: Arc<dyn Backend>,
+    /// Devices of `backend`: a `Prepare` for an index at or above it names no device.
+    pub(crate) devices: usize,
+}
+
+/// One connection's state.
+pub(crate) struct ConnectionState {
+    pub(crate) offer: Offer,
+    /// `stall-last-module`: the first module hash a `Prepare` named on this connection.
+    pub(crate) first_module: Mutex<Option<ModuleHash>>,
 }
 
 /// Why a server could not start.
@@ -173,16 +238,24 @@ impl ServerHandle {
 
 /// What this machine says about itself: the backend's devices (as the inventory names them,
 /// or as the adversary claims) and host facts read from the OS. Claims only.
+///
+/// This is what every connection is sent, except the `rented-inflate` adversary's connections
+/// after its first: they get `inventory_of` its [`Adversary::inflated_backend`].
 pub fn inventory_of(backend: &dyn Backend, adversary: Option<&Adversary>) -> Inventory {
+    inventory_with(backend, adversary, host_facts())
+}
+
+fn inventory_with(
+    backend: &dyn Backend,
+    adversary: Option<&Adversary>,
+    host: HostFacts,
+) -> Inventory {
     let gpus = backend
         .devices()
         .into_iter()
         .map(|d| GpuInfo {
             index: d.index,
-            name: match adversary {
-                Some(Adversary::ClaimName(name)) => name.clone(),
-                _ => d.name,
-            },
+            name: d.name,
             uuid: d.uuid.unwrap_or_else(|| format!("cpu-{}", d.index)),
             memory_bytes: d.memory_bytes,
             pci_bus_id: String::new(),
@@ -191,8 +264,11 @@ pub fn inventory_of(backend: &dyn Backend, adversary: Option<&Adversary>) -> Inv
         })
         .collect();
     Inventory {
-        gpus,
-        host: host_facts(),
+        gpus: match adversary {
+            Some(adversary) => adversary.claims(gpus),
+            None => gpus,
+        },
+        host,
     }
 }
 
@@ -233,12 +309,16 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
     if devices.is_empty() {
         return Err(ServeError::NoDevices);
     }
+    let inflated_backend = settings
+        .adversary
+        .as_ref()
+        .and_then(|a| a.inflated_backend(&backend));
+    let inflated_devices = inflated_backend.as_ref().map_or(0, |b| b.devices().len());
+    let offered = devices.len().max(inflated_devices);
     let largest = devices.iter().map(|d| d.memory_bytes).max().unwrap_or(0);
     let sandbox = Sandbox::new(SandboxLimits {
         device_budget_bytes: largest.max(1),
-        max_instances: u32::try_from(devices.len())
-            .unwrap_or(u32::MAX)
-            .saturating_add(4),
+        max_instances: u32::try_from(offered).unwrap_or(u32::MAX).saturating_add(4),
         ..SandboxLimits::default()
     })?;
     // The built-in modules stay compiled for the life of the server; modules validators send
@@ -261,7 +341,13 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
         .map_err(|e| TransportError::Setup(format!("cannot read the probe port: {e}")))?
         .port();
     let stats = Arc::new(ServerStats::default());
-    let inventory = inventory_of(backend.as_ref(), settings.adversary.as_ref());
+    let host = host_facts();
+    let inventory = inventory_with(backend.as_ref(), settings.adversary.as_ref(), host.clone());
+    let inflated = inflated_backend.map(|backend| Offer {
+        inventory: inventory_with(backend.as_ref(), None, host),
+        devices: backend.devices().len(),
+        backend,
+    });
     let versions = Negotiated {
         protocol_version: protocol::PROTOCOL_VERSION,
         abi_version: protocol::ABI_VERSION,
@@ -276,8 +362,16 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
             settings.limits.challenges_per_minute,
             settings.limits.challenge_burst,
         )),
-        reserved: devices.iter().map(|_| AtomicBool::new(false)).collect(),
+        probe_rate: Mutex::new(RateLimiter::new(
+            settings.limits.probes_per_minute,
+            settings.limits.probes_per_minute,
+        )),
+        reserved: (0..offered).map(|_| AtomicBool::new(false)).collect(),
         inventory,
+        devices: devices.len(),
+        inflated,
+        first_taken: AtomicBool::new(false),
+        handshakes: AtomicU64::new(0),
         sandbox,
         backend,
         started: Instant::now(),
@@ -311,6 +405,12 @@ async fn accept_loop(endpoint: quinn::Endpoint, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(shared.settings.limits.max_connections));
     let per_ip = IpSlots::new(shared.settings.limits.max_connections_per_ip);
     while let Some(incoming) = endpoint.accept().await {
+        if shared.dark() {
+            shared.stats.gone_dark.fetch_add(1, Ordering::Relaxed);
+            debug!(peer = %incoming.remote_address(), "connection refused: gone dark");
+            incoming.refuse();
+            continue;
+        }
         let Some(held) = per_ip.take(incoming.remote_address().ip()) else {
             shared.stats.refused.fetch_add(1, Ordering::Relaxed);
             debug!(peer = %incoming.remote_address(), "connection refused: at max_connections_per_ip");
@@ -373,6 +473,7 @@ async fn serve_connection(
             ));
         }
     };
+    let (offer, took_first) = choose_offer(shared);
     let handshake = async {
         let (send, recv) = connection
             .accept_bi()
@@ -385,14 +486,19 @@ async fn serve_connection(
             &mut control,
             &shared.settings.identity,
             |h| allow.read().map(|a| a.admits(h)).unwrap_or(false),
-            &shared.inventory,
+            &offer.inventory,
             deadline,
         )
         .await?;
         Ok::<_, TransportError>((control, peer))
     };
     let left = deadline.saturating_sub(started.elapsed());
-    let (control, peer) = match tokio::time::timeout(left, handshake).await {
+    let done = tokio::time::timeout(left, handshake).await;
+    if took_first && !matches!(done, Ok(Ok(_))) {
+        // `rented-inflate`: the honest turn goes to the next connection that completes.
+        shared.first_taken.store(false, Ordering::Release);
+    }
+    let (control, peer) = match done {
         Ok(Ok(done)) => done,
         Ok(Err(e)) => {
             // Give the typed refusal (already written) a moment to reach the peer, which closes
@@ -408,6 +514,15 @@ async fn serve_connection(
             ));
         }
     };
+    let ordinal = shared.handshakes.fetch_add(1, Ordering::AcqRel);
+    if let Some(Adversary::GoDark(n)) = shared.adversary()
+        && ordinal >= u64::from(*n)
+    {
+        // Completed after the last connection it serves: closed at once, like the rest.
+        shared.stats.gone_dark.fetch_add(1, Ordering::Relaxed);
+        connection.close(quinn::VarInt::from_u32(0), b"gone dark");
+        return Ok(());
+    }
     info!(%remote, validator = %transport::identity::ss58(&peer.hotkey), "validator connected");
     if matches!(shared.adversary(), Some(Adversary::Silent)) {
         // Hold the connection and say nothing until the peer gives up.
@@ -415,6 +530,10 @@ async fn serve_connection(
         return Ok(());
     }
     let peer = Arc::new(peer);
+    let state = Arc::new(ConnectionState {
+        offer,
+        first_module: Mutex::new(None),
+    });
     let control_task = tokio::spawn(serve_control(control));
     loop {
         let (send, recv) = match connection.accept_bi().await {
@@ -426,13 +545,39 @@ async fn serve_connection(
         };
         let shared = Arc::clone(shared);
         let peer = Arc::clone(&peer);
+        let state = Arc::clone(&state);
         let connection = connection.clone();
         tokio::spawn(async move {
             let mut stream = FramedStream::new(send, recv);
-            if let Err(e) = serve_stream(&mut stream, &connection, &shared, &peer).await {
+            let served = serve_stream(&mut stream, &connection, &shared, &peer, &state).await;
+            if let Err(e) = served {
                 debug!(error = %e, "stream ended");
             }
         });
+    }
+}
+
+/// The offer a new connection gets, and whether it took `rented-inflate`'s honest first turn
+/// (given back if its handshake fails).
+fn choose_offer(shared: &Shared) -> (Offer, bool) {
+    let honest = || Offer {
+        inventory: shared.inventory.clone(),
+        backend: Arc::clone(&shared.backend),
+        devices: shared.devices,
+    };
+    match &shared.inflated {
+        None => (honest(), false),
+        Some(inflated) => {
+            let first = shared
+                .first_taken
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if first {
+                (honest(), true)
+            } else {
+                (inflated.clone(), false)
+            }
+        }
     }
 }
 
@@ -477,6 +622,7 @@ async fn serve_stream(
     connection: &quinn::Connection,
     shared: &Arc<Shared>,
     peer: &Arc<Peer>,
+    state: &ConnectionState,
 ) -> Result<(), TransportError> {
     let first = match stream.recv(shared.settings.limits.message_timeout).await {
         Ok(m) => m,
@@ -488,10 +634,10 @@ async fn serve_stream(
     };
     match first {
         Message::Prepare(signed) => {
-            challenge::serve_challenge(stream, connection, shared, peer, signed).await
+            challenge::serve_challenge(stream, connection, shared, peer, state, signed).await
         }
         Message::ProbeRequest(request) => {
-            probe::serve_probe(stream, connection, shared, request).await
+            probe::serve_probe(stream, connection, shared, peer, request).await
         }
         other => {
             let detail = format!(
