@@ -52,7 +52,10 @@ fn start(devices: u32, limits: ServeLimits, adversary: Option<Adversary>) -> Ser
         listen: "127.0.0.1:0".parse().unwrap(),
         identity: Identity::issue(key, &keypair("//Bob"), Role::Miner, WAIT * 360),
         backend: Arc::new(backend),
-        allow: Arc::new(RwLock::new(AllowList::of([hotkey_of(&keypair("//Alice"))]))),
+        allow: Arc::new(RwLock::new(AllowList::of([
+            hotkey_of(&keypair("//Alice")),
+            hotkey_of(&keypair("//Bob")),
+        ]))),
         limits,
         adversary,
     })
@@ -70,9 +73,14 @@ struct Session {
 }
 
 async fn connect(addr: SocketAddr) -> Result<Session, transport::TransportError> {
+    connect_as(addr, "//Alice").await
+}
+
+/// A handshaken connection of the validator with hotkey `uri` (//Alice or //Bob).
+async fn connect_as(addr: SocketAddr, uri: &str) -> Result<Session, transport::TransportError> {
     let identity = Identity::issue(
         transport::identity::generate_key().unwrap(),
-        &keypair("//Alice"),
+        &keypair(uri),
         Role::Validator,
         WAIT * 360,
     );
@@ -177,7 +185,7 @@ async fn a_prepare_without_go_holds_the_device_only_for_reserve_s() {
     };
     let miner = start(1, limits, None);
     let idle = connect(miner.addr).await.unwrap();
-    let other = connect(miner.addr).await.unwrap();
+    let other = connect_as(miner.addr, "//Bob").await.unwrap();
 
     let asked = Instant::now();
     let (mut held, answer) = ask(&idle, &prepare(&idle, "matmul-i8", 0), WAIT).await;
@@ -208,6 +216,10 @@ async fn a_prepare_without_go_holds_the_device_only_for_reserve_s() {
         "the stream ends after the refusal"
     );
     assert_eq!(miner.stats.reservations_expired.load(Ordering::Relaxed), 1);
+    // The validator whose reservation lapsed may not reserve the device again at once, so it
+    // cannot hold it back to back…
+    let (_s, answer) = ask(&idle, &prepare(&idle, "matmul-i8", 0), WAIT).await;
+    assert_eq!(refusal(answer), ErrorCode::RateLimited);
 
     // …and the device is free: the other validator gets it, and its challenge runs.
     let signed = prepare(&other, "matmul-i8", 0);

@@ -7,7 +7,9 @@
 //! the device is freed when the stream ends, whatever way it ends. Reservations are short
 //! (DESIGN.md §No score without proof, rule 5): a validator that does not send its `Go` within
 //! [`ServeLimits::reserve`](super::ServeLimits::reserve) of `Ready` loses the device (another
-//! validator's `Prepare` then gets it) and its stream is refused with `unexpected-message`.
+//! validator's `Prepare` then gets it) and its stream is refused with `unexpected-message`;
+//! that validator's next `Prepare` for the same device within `reserve` is refused with
+//! `rate-limited` (rule 9), so reserving and never starting cannot hold a device back to back.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -61,6 +63,29 @@ async fn refuse_and_end(
     stream.send(&message).await?;
     stream.finish();
     Ok(())
+}
+
+/// How long `validator` must still wait before reserving `device` again, when its last
+/// reservation of it lapsed without a `Go` less than `reserve` ago.
+fn cooling_down(
+    shared: &Shared,
+    validator: &protocol::Hotkey,
+    device: u32,
+    reserve: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let lapsed = shared.lapsed.lock().ok()?;
+    let at = lapsed.get(&(*validator, device))?;
+    reserve.checked_sub(at.elapsed()).filter(|w| !w.is_zero())
+}
+
+/// Notes that `validator`'s reservation of `device` lapsed now; forgets lapses older than the
+/// reservation time (so the map holds at most one entry per validator and device).
+fn lapse(shared: &Shared, validator: &protocol::Hotkey, device: u32) {
+    let reserve = shared.settings.limits.reserve;
+    if let Ok(mut lapsed) = shared.lapsed.lock() {
+        lapsed.retain(|_, at| at.elapsed() < reserve);
+        lapsed.insert((*validator, device), Instant::now());
+    }
 }
 
 /// Runs a blocking closure off the async threads.
@@ -144,6 +169,15 @@ pub(crate) async fn serve_challenge(
         let detail = format!("no device {device}; this machine has {offered}");
         return refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await;
     };
+    let reserve = shared.settings.limits.reserve;
+    if let Some(wait) = cooling_down(shared, &peer.hotkey, device, reserve) {
+        let detail = format!(
+            "your last reservation of device {device} lapsed without a Go; reserve it again in \
+             {:.1} s",
+            wait.as_secs_f64()
+        );
+        return refuse_and_end(stream, shared, refuse(ErrorCode::RateLimited, detail)).await;
+    }
     if matches!(shared.adversary(), Some(Adversary::BusyForever))
         || flag
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
@@ -163,12 +197,12 @@ pub(crate) async fn serve_challenge(
     stream.send(&Message::Ready(ready)).await?;
 
     // The device is held for `reserve` at most unless the Go arrives.
-    let reserve = shared.settings.limits.reserve;
     let go_signed = match stream.expect(MessageKind::Go, reserve).await {
         Ok(Message::Go(g)) => g,
         Ok(_) => return Ok(()),
         Err(TransportError::Timeout(_)) => {
             drop(reservation);
+            lapse(shared, &peer.hotkey, device);
             shared
                 .stats
                 .reservations_expired

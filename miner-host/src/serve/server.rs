@@ -2,6 +2,7 @@
 //! validator hotkeys get further), answers pings on the control stream, and hands every other
 //! stream to [`super::challenge`] or [`super::probe`].
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -10,8 +11,8 @@ use std::time::{Duration, Instant};
 use challenge_runtime::{Backend, Sandbox, SandboxLimits};
 use protocol::limits::MAX_GPUS;
 use protocol::{
-    ErrorCode, ErrorMsg, GatePolicy, GpuInfo, HostFacts, Inventory, Message, MessageKind,
-    ModuleHash, Negotiated, Pong, PrepareGate,
+    ErrorCode, ErrorMsg, GatePolicy, GpuInfo, HostFacts, Hotkey, Inventory, Message, MessageKind,
+    ModuleHash, Negotiated, Pong, PrepareGate, Role,
 };
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
@@ -156,6 +157,10 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<ServerStats>,
     /// The last commitment signed, for the replaying adversary.
     pub(crate) last_commitment: Mutex<Option<Message>>,
+    /// When each (validator, device) reservation last lapsed without a `Go`: that validator
+    /// may not reserve that device again for `reserve`, so a validator that reserves and never
+    /// starts cannot hold a device back to back (DESIGN.md §No score without proof, rule 9).
+    pub(crate) lapsed: Mutex<BTreeMap<(Hotkey, u32), Instant>>,
     /// Outstanding bandwidth-probe tickets.
     pub(crate) probes: probe::ProbeDesk,
     /// TCP port of the probe listener.
@@ -377,6 +382,7 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
         started: Instant::now(),
         stats: Arc::clone(&stats),
         last_commitment: Mutex::new(None),
+        lapsed: Mutex::new(BTreeMap::new()),
         probes: probe::ProbeDesk::default(),
         probe_port,
         settings,
@@ -548,7 +554,7 @@ async fn serve_connection(
         let state = Arc::clone(&state);
         let connection = connection.clone();
         tokio::spawn(async move {
-            let mut stream = FramedStream::new(send, recv);
+            let mut stream = FramedStream::new(send, recv).with_peer_role(Role::Validator);
             let served = serve_stream(&mut stream, &connection, &shared, &peer, &state).await;
             if let Err(e) = served {
                 debug!(error = %e, "stream ended");
