@@ -38,8 +38,10 @@ pub const MAX_OPEN_LEAVES: usize = 256;
 /// Payload limit of an `Openings` frame.
 pub const MAX_OPENINGS_PAYLOAD: usize = 2 * MIB;
 
-/// Most roots in one `Commitment` (one per challenge output).
-pub const MAX_ROOTS: usize = 256;
+/// Most roots in one `Commitment` (one per challenge output): 1024 × 32 bytes fit a small
+/// frame with room to spare, and cover the class table's largest plan (`h100-sxm`'s
+/// `matmul-i8`, 281 products; 256 made every such challenge unplannable, issue #17).
+pub const MAX_ROOTS: usize = 1024;
 
 /// Most GPUs one `Inventory` may list.
 pub const MAX_GPUS: usize = 64;

@@ -467,3 +467,58 @@ fn calibration_yields_positive_finite_rates_usable_by_the_model() {
     // A GPU class cannot be calibrated.
     assert!(classes::calibrate_cpu_reference(t.get("l4").unwrap()).is_err());
 }
+
+#[test]
+fn every_class_plans_both_modules_full_and_rented_with_layouts_the_verifier_accepts() {
+    use builtin_modules::{MATMUL_I8, MEMBW};
+    use protocol::ModuleHash;
+    use verifier::client::Planner;
+    use verifier::planner::ClassPlanner;
+    use verifier::session::OutputLayout;
+    // A plan the verifier cannot lay out is a verifier error on every challenge of that class:
+    // its devices could never pass (the h100-sxm plan had 281 products against a 256-root cap).
+    let cpu = ready_classes()
+        .into_iter()
+        .find(|c| c.kind() == ClassKind::Cpu)
+        .unwrap();
+    let planner = ClassPlanner::new(table()).with_cpu_class(cpu);
+    for class in table().classes() {
+        let name = class.driver_names().first().unwrap().clone();
+        let gpu = protocol::GpuInfo {
+            index: 0,
+            name,
+            uuid: "GPU-test".into(),
+            memory_bytes: class.memory_bytes(),
+            pci_bus_id: String::new(),
+            pcie_gen: None,
+            pcie_width: None,
+        };
+        for module in [MATMUL_I8, MEMBW] {
+            for rented in [false, true] {
+                let planned = planner.plan(&gpu, module, rented).unwrap_or_else(|e| {
+                    panic!("{} {} rented={rented}: {e}", class.id(), module.name)
+                });
+                OutputLayout::builtin(&ModuleHash::new(module.hash()), &planned.params)
+                    .unwrap_or_else(|e| {
+                        panic!("{} {} rented={rented}: {e}", class.id(), module.name)
+                    });
+            }
+        }
+    }
+}
+
+#[test]
+fn a_rented_machines_membw_is_small_one_pass_and_at_least_a_gib_where_the_class_has_it() {
+    for c in ready_classes() {
+        let s = classes::size_rented_membw(&c).unwrap();
+        s.params.validate().unwrap();
+        assert_eq!(s.params.passes, 1, "{}", c.id());
+        assert_eq!(s.params.rounds, c.membw_rounds(), "{}", c.id());
+        let gib = classes::RENTED_MEMBW_BYTES;
+        if c.memory_bytes() as f64 * sizing::MEMBW_MIN_FRACTION >= gib as f64 {
+            assert_eq!(s.params.bytes, gib, "{}", c.id());
+        } else {
+            assert!(s.params.bytes <= c.memory_bytes(), "{}", c.id());
+        }
+    }
+}

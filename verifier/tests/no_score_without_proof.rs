@@ -273,3 +273,204 @@ fn a_rented_miner_is_scored_only_for_the_devices_it_proved_unrented() {
         "{inflater_standing:?}"
     );
 }
+
+/// A validator that holds the miner's device with `Prepare`s it never follows with `Go`, and
+/// floods bandwidth probes, for `run_for`; returns how many of each it got through (Ready
+/// answers, probes served) and how many were refused.
+async fn hostile_validator(
+    addr: std::net::SocketAddr,
+    miner: protocol::Hotkey,
+    run_for: Duration,
+) -> BTreeMap<&'static str, u64> {
+    use protocol::{ChallengeId, Message, ModuleHash};
+    use verifier::session::{
+        ChallengeSpec, Envelope, OutputLayout, SessionConfig, VerifierSession,
+    };
+
+    let keypair =
+        transport::identity::load_hotkey(&transport::KeySource::Uri(HOSTILE_URI.into())).unwrap();
+    let identity = transport::Identity::issue(
+        transport::identity::generate_key().unwrap(),
+        &keypair,
+        protocol::Role::Validator,
+        transport::identity::DEFAULT_CERTIFICATE_VALIDITY,
+    );
+    let endpoint = transport::client_endpoint(
+        addr,
+        identity.signing_key(),
+        &transport::ConnectionLimits::default(),
+    )
+    .unwrap();
+    let connection = transport::connect(&endpoint, addr, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let mut control = transport::FramedStream::open(&connection).await.unwrap();
+    let (peer, _inventory) = transport::client_handshake(
+        &connection,
+        &mut control,
+        &identity,
+        Some(&miner),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let until = std::time::Instant::now() + run_for;
+    let mut tally = BTreeMap::new();
+
+    // Probe flood: many 256 MiB uploads at once, again and again.
+    let flood = {
+        let connection = connection.clone();
+        tokio::spawn(async move {
+            let mut served = 0u64;
+            let mut refused = 0u64;
+            while std::time::Instant::now() < until {
+                let tries = (0..16).map(|_| {
+                    let connection = connection.clone();
+                    tokio::spawn(async move {
+                        verifier::client::probe::probe_upload(
+                            &connection,
+                            256 << 20,
+                            Duration::from_secs(2),
+                        )
+                        .await
+                    })
+                });
+                for t in tries.collect::<Vec<_>>() {
+                    match t.await.unwrap() {
+                        Ok(_) => served += 1,
+                        Err(_) => refused += 1,
+                    }
+                }
+                // Bounded: a burst of 16 every 100 ms.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            (served, refused)
+        })
+    };
+
+    // Reservations without Go, back to back.
+    let builtin = builtin_modules::MATMUL_I8;
+    let params = challenges::matmul::MatmulParams {
+        m: 16,
+        n: 16,
+        k: 64,
+        count: 1,
+    }
+    .encode()
+    .to_vec();
+    let module_hash = ModuleHash::new(builtin.hash());
+    let envelope = Envelope {
+        min_s: 0.0,
+        max_s: 60.0,
+        peak_floor_s: 0.0,
+    };
+    let epoch = std::time::Instant::now();
+    while std::time::Instant::now() < until {
+        let spec = ChallengeSpec {
+            challenge_id: ChallengeId::new(transport::identity::os_random().unwrap()),
+            versions: peer.versions,
+            validator: identity.hotkey(),
+            miner,
+            module_hash,
+            module_bytes: Some(builtin.bytes.to_vec()),
+            params: params.clone(),
+            device: 0,
+            expires_at_ms: transport::identity::unix_ms_now() + 60_000,
+            layout: OutputLayout::builtin(&module_hash, &params).unwrap(),
+        };
+        let mut session = VerifierSession::new(
+            spec,
+            SessionConfig::new(envelope, Duration::ZERO),
+            identity.signing_key().clone(),
+            peer.session_key,
+        )
+        .unwrap();
+        let prepare = session.start(epoch.elapsed()).unwrap();
+        let Ok(mut stream) = transport::FramedStream::open(&connection).await else {
+            break;
+        };
+        if stream.send(&Message::Prepare(prepare)).await.is_err() {
+            break;
+        }
+        // Read what comes (Ready, then the miner ending the reservation; or a refusal), never
+        // sending Go.
+        let mut got_ready = false;
+        loop {
+            match stream.recv(Duration::from_secs(30)).await {
+                Ok(Message::Ready(_)) => {
+                    got_ready = true;
+                    *tally.entry("reservations held").or_default() += 1;
+                }
+                Ok(Message::Error(_)) => {
+                    *tally
+                        .entry(if got_ready {
+                            "reservations ended by the miner"
+                        } else {
+                            "prepares refused"
+                        })
+                        .or_default() += 1;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if !got_ready {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let (served, refused) = flood.await.unwrap();
+    tally.insert("probes served", served);
+    tally.insert("probes refused", refused);
+    connection.close(quinn::VarInt::from_u32(0), b"done");
+    tally
+}
+
+const HOSTILE_URI: &str = "//HostileValidator";
+
+#[test]
+fn a_hostile_validator_neither_starves_the_miner_nor_exhausts_its_memory() {
+    let dir = TempDir::new("no-score-hostile").unwrap();
+    let hostile = transport::identity::hotkey_of(
+        &transport::identity::load_hotkey(&transport::KeySource::Uri(HOSTILE_URI.into())).unwrap(),
+    );
+    let mut miners = start(dir.path(), &[None], &[hostile], "[limits]\nreserve_s = 1\n");
+    let config = write_config(
+        dir.path(),
+        &miners,
+        "concurrency = 1\ninterval_s = 1\n\n[metrics]\nlisten = \"\"",
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (addr, hotkey) = (miners[0].addr, miners[0].hotkey);
+    let attack = runtime.spawn(hostile_validator(addr, hotkey, Duration::from_secs(25)));
+    std::thread::sleep(Duration::from_secs(1));
+    let log = finish(spawn_run(&config, 2), Duration::from_secs(240));
+    let tally = runtime.block_on(attack).unwrap();
+    eprintln!("hostile validator: {tally:?}");
+    assert!(log.contains("round finished"), "{log}");
+    assert!(
+        tally.get("reservations held").copied().unwrap_or(0) > 0,
+        "the attack never held the device: {tally:?}"
+    );
+    assert!(
+        tally.get("probes refused").copied().unwrap_or(0) > 0,
+        "the probe flood was never refused: {tally:?}"
+    );
+    // The miner is still up (no out-of-memory) and the honest validator got every pass.
+    assert!(miners[0].child_alive(), "the miner died under the attack");
+    let store = Store::open_read_only(&dir.path().join("validator.sqlite")).unwrap();
+    print_table(
+        "hostile validator beside verifier run, 2 rounds",
+        &store,
+        &miners,
+    );
+    let verdicts = store.verdicts(None).unwrap();
+    let c = counts(&rows_of(&verdicts, &miners[0]));
+    assert_eq!(c.get("pass@matmul-i8"), Some(&2), "{c:?}");
+    assert_eq!(c.get("pass@membw"), Some(&2), "{c:?}");
+    let last = store.last_submission().unwrap().unwrap();
+    assert!(weight(&last, 1) > 0.0, "{last:?}");
+    drop(miners.pop());
+}

@@ -104,7 +104,7 @@ fn no_signer(call: &'static str) -> ClientError {
 }
 
 /// Checks `version_key` against the subnet's `WeightsVersionKey` (`None`: the runtime has no
-/// such entry, so the check is skipped and that is logged to stderr).
+/// such entry, so the check is skipped and that is logged as a warning).
 fn check_version_key(
     netuid: u16,
     subnet_version_key: Option<u64>,
@@ -112,10 +112,11 @@ fn check_version_key(
 ) -> Result<(), ClientError> {
     match subnet_version_key {
         None => {
-            // chain-client has no logging dependency; this is the one place it reports
-            // something that is not an error.
-            eprintln!(
-                "WARN chain_client::submit: SubtensorModule::WeightsVersionKey is not in the connected runtime's metadata; version_key {version_key} for netuid {netuid} is submitted without checking it against the subnet's"
+            tracing::warn!(
+                netuid,
+                version_key,
+                "SubtensorModule::WeightsVersionKey is not in the connected runtime's metadata; \
+                 the version_key is submitted without checking it against the subnet's"
             );
             Ok(())
         }

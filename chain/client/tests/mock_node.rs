@@ -847,7 +847,7 @@ async fn submit_weights_sends_a_version_key_equal_to_or_above_the_subnets() {
 #[tokio::test]
 async fn submit_weights_skips_the_version_key_check_where_the_runtime_has_no_such_storage() {
     // A runtime without WeightsVersionKey: the stale value left in storage is not read, the
-    // hyperparameters report 0, and the weights go out unchecked (a warning on stderr).
+    // hyperparameters report 0, and the weights go out unchecked (a warning is logged).
     let metadata = finney_without_storage("WeightsVersionKey");
     let (rpc, seen) = rpc_client_with_metadata(chain(subnet_storage(), Outcome::Success), metadata);
     let client = ChainClient::from_rpc_client(rpc)

@@ -31,8 +31,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use protocol::{
-    ErrorCode, ErrorMsg, Message, Nonce, ProbeChunk, ProbeDirection, ProbeRequest, ProbeTicket,
-    probe_data,
+    ErrorCode, ErrorMsg, Message, Nonce, ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest,
+    ProbeTicket, probe_data,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -155,28 +155,6 @@ impl ProbeDesk {
     }
 }
 
-/// The receipt of a `verifier-to-miner` probe: the count of bytes received and the BLAKE3
-/// hash of every one of them, in order.
-#[derive(Default)]
-struct Receipt {
-    hasher: blake3::Hasher,
-    fed: u64,
-}
-
-impl Receipt {
-    fn update(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
-        self.fed = self.fed.saturating_add(bytes.len() as u64);
-    }
-
-    fn chunk(&self) -> ProbeChunk {
-        ProbeChunk {
-            offset: self.fed,
-            data: self.hasher.finalize().as_bytes().to_vec(),
-        }
-    }
-}
-
 /// Binds the TCP probe listener on the QUIC endpoint's IP and port number (TCP and UDP ports
 /// are separate, so one number serves both). When the QUIC port was chosen by the OS
 /// (`listen` port 0) and that number is taken for TCP, any free TCP port is used instead: the
@@ -262,10 +240,10 @@ async fn serve_tcp(
                 socket.shutdown().await
             }
             Job::Download { bytes, receipt } => {
-                let mut hasher = Receipt::default();
+                let mut hasher = ProbeReceipt::new();
                 let mut buffer = vec![0u8; READ_BUFFER];
-                while hasher.fed < bytes {
-                    let want = usize::try_from((bytes - hasher.fed).min(READ_BUFFER as u64))
+                while hasher.fed() < bytes {
+                    let want = usize::try_from((bytes - hasher.fed()).min(READ_BUFFER as u64))
                         .unwrap_or(READ_BUFFER);
                     let Some(space) = buffer.get_mut(..want) else {
                         break;
@@ -276,7 +254,10 @@ async fn serve_tcp(
                     }
                     hasher.update(space.get(..n).unwrap_or_default());
                 }
-                let _ = receipt.send(hasher.chunk());
+                let _ = receipt.send(ProbeChunk {
+                    offset: hasher.fed(),
+                    data: hasher.finish().to_vec(),
+                });
                 Ok(())
             }
         }

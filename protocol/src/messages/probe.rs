@@ -12,12 +12,10 @@
 //!   times from writing the token to the last byte and checks windows of its own choosing.
 //! - `verifier-to-miner`: after the token the verifier writes `bytes` bytes from a secret seed;
 //!   the miner answers on the QUIC stream with one [`ProbeChunk`] whose `offset` is the count
-//!   of bytes received and whose `data` is their [`ProbeReceipt`]: the BLAKE3 hash of the first
-//!   [`RECEIPT_SAMPLE`] bytes of every [`RECEIPT_BLOCK`]-byte block. The data come from a seed
-//!   the miner never sees, so the receipt cannot be made without reading them, and TCP delivers
-//!   in order, so bytes near the end are only readable once all before them have crossed the
-//!   network. Hashing a sixteenth keeps the receipt off the critical path: hashing every byte
-//!   runs at about 2 GiB/s on one core, slower than loopback TCP.
+//!   of bytes received and whose `data` is their [`ProbeReceipt`]: the BLAKE3 hash of every
+//!   byte received, in order. The data come from a seed the miner never sees, so the receipt
+//!   cannot be made without receiving every byte (an earlier sampled receipt let a miner skip
+//!   15/16 of the stream's content; issue #17).
 //!
 //! Each side caps `bytes` by its own policy.
 
@@ -36,15 +34,9 @@ pub fn probe_data(seed: &Nonce, offset: u64, out: &mut [u8]) {
     reader.fill(out);
 }
 
-/// Size of the blocks a [`ProbeReceipt`] samples.
-pub const RECEIPT_BLOCK: u64 = 64 * 1024;
-
-/// Bytes hashed at the start of every block.
-pub const RECEIPT_SAMPLE: u64 = 4 * 1024;
-
 /// The receipt of a `verifier-to-miner` probe, fed the stream's bytes in order, in pieces of
-/// any size: the BLAKE3 hash of the first [`RECEIPT_SAMPLE`] bytes of every [`RECEIPT_BLOCK`]
-/// bytes, and the count of bytes fed. Both sides compute it the same way.
+/// any size: the BLAKE3 hash of every byte fed, and their count. Both sides compute it the same
+/// way.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeReceipt {
     hasher: blake3::Hasher,
@@ -58,24 +50,9 @@ impl ProbeReceipt {
     }
 
     /// Feeds the next bytes of the stream.
-    pub fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let in_block = self.fed % RECEIPT_BLOCK;
-            let to_block_end = RECEIPT_BLOCK - in_block;
-            let take = usize::try_from(to_block_end)
-                .unwrap_or(usize::MAX)
-                .min(bytes.len());
-            let (piece, rest) = bytes.split_at(take);
-            if in_block < RECEIPT_SAMPLE {
-                let sampled = usize::try_from(RECEIPT_SAMPLE - in_block)
-                    .unwrap_or(usize::MAX)
-                    .min(piece.len());
-                let (head, _) = piece.split_at(sampled);
-                self.hasher.update(head);
-            }
-            self.fed = self.fed.saturating_add(take as u64);
-            bytes = rest;
-        }
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.hasher.update(bytes);
+        self.fed = self.fed.saturating_add(bytes.len() as u64);
     }
 
     /// The count of bytes fed.
@@ -140,10 +117,9 @@ pub struct ProbeChunk {
 mod tests {
     use super::*;
 
-    /// The receipt does not depend on how the stream is cut, and it covers exactly the sampled
-    /// bytes: a change inside a sample changes it, a change outside does not.
+    /// The receipt does not depend on how the stream is cut, and every byte counts.
     #[test]
-    fn receipt_is_independent_of_piece_sizes_and_covers_the_samples() {
+    fn receipt_is_independent_of_piece_sizes_and_covers_every_byte() {
         let mut data = vec![0u8; 300_000];
         probe_data(&Nonce::new([3; 32]), 0, &mut data);
         let whole = {
@@ -151,6 +127,7 @@ mod tests {
             r.update(&data);
             r.finish()
         };
+        assert_eq!(whole, *blake3::hash(&data).as_bytes());
         for piece in [1usize, 7, 4096, 4097, 65_536, 100_000] {
             let mut r = ProbeReceipt::new();
             for c in data.chunks(piece) {
@@ -159,19 +136,13 @@ mod tests {
             assert_eq!(r.finish(), whole, "piece {piece}");
             assert_eq!(r.fed(), 300_000);
         }
-        let mut sampled: Vec<u8> = Vec::new();
-        for block in data.chunks(65_536) {
-            sampled.extend_from_slice(&block[..block.len().min(4096)]);
-        }
-        assert_eq!(whole, *blake3::hash(&sampled).as_bytes());
-        let mut outside = data.clone();
-        outside[65_536 + 5000] ^= 1;
-        let mut inside = data.clone();
-        inside[2 * 65_536 + 4095] ^= 1;
-        for (changed, same) in [(outside, true), (inside, false)] {
+        // A byte the old 1/16 sample skipped now changes the receipt.
+        for at in [0, 65_536 + 5000, 299_999] {
+            let mut changed = data.clone();
+            changed[at] ^= 1;
             let mut r = ProbeReceipt::new();
             r.update(&changed);
-            assert_eq!(r.finish() == whole, same);
+            assert_ne!(r.finish(), whole, "byte {at}");
         }
     }
 }

@@ -13,7 +13,8 @@
 //! Square products `M = N = S`, `S` a power of two from 8192 down to 16; `K` a multiple of 16
 //! from [`MATMUL_MIN_K`] (4096, the verifier-cost design point: 32 openings of a
 //! `K = 4096` product cost ≤ 20 ms of verifier CPU, issue #5) up to the module's 65 536; at
-//! least [`MATMUL_MIN_PRODUCTS`] products, at most the sandbox's default output cap (4096).
+//! least [`MATMUL_MIN_PRODUCTS`] products, at most the sandbox's default output cap (4096) and
+//! the roots a commitment carries (`protocol::limits::MAX_ROOTS`, 1024).
 //! The held memory stays within [`MATMUL_MEMORY_FRACTION`] of the class memory (room for the
 //! CUDA context and cuBLASLt's workspace).
 //!
@@ -227,7 +228,12 @@ fn solve_matmul(
     rules: &MatmulRules,
 ) -> Result<Sizing<MatmulParams>, ClassError> {
     check_target(target_s)?;
-    let max_outputs = SandboxLimits::default().max_outputs.min(matmul::MAX_COUNT);
+    // Every output is a root of the commitment: never more than the protocol carries.
+    let max_roots = u32::try_from(protocol::limits::MAX_ROOTS).unwrap_or(u32::MAX);
+    let max_outputs = SandboxLimits::default()
+        .max_outputs
+        .min(matmul::MAX_COUNT)
+        .min(max_roots);
     let sides = (4..=MATMUL_MAX_SIDE.trailing_zeros())
         .rev()
         .map(|b| 1u32 << b);

@@ -27,10 +27,10 @@ pub(crate) struct RunArgs {
 #[derive(Debug, Args)]
 pub(crate) struct StoreArgs {
     /// The SQLite store.
-    #[arg(long, conflicts_with = "config")]
+    #[arg(long, conflicts_with = "config", global = true)]
     db: Option<PathBuf>,
     /// A validator.toml whose `store` to read.
-    #[arg(long)]
+    #[arg(long, global = true)]
     config: Option<PathBuf>,
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::ed25519_dalek::SigningKey;
-use protocol::{ChallengeId, ErrorCode, Hotkey, Message, ModuleHash, Negotiated, SessionKey};
+use protocol::{ChallengeId, ErrorCode, Hotkey, Message, ModuleHash, Negotiated, Role, SessionKey};
 use tracing::debug;
 use transport::{FramedStream, TransportError};
 
@@ -172,12 +172,17 @@ pub(crate) async fn prepare(
             .map_err(|e| Err(ours(e)))?;
         let prepare = session.start(epoch.elapsed()).map_err(|e| Err(ours(e)))?;
         let deadline = job.round_deadline;
-        let mut stream =
-            match before_deadline(epoch, deadline, FramedStream::open(connection)).await {
-                Some(Ok(s)) => s,
-                Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
-                None => return Err(Ok(round_over(&mut session, epoch))),
-            };
+        let mut stream = match before_deadline(
+            epoch,
+            deadline,
+            FramedStream::open_to(connection, Role::Miner),
+        )
+        .await
+        {
+            Some(Ok(s)) => s,
+            Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
+            None => return Err(Ok(round_over(&mut session, epoch))),
+        };
         match before_deadline(epoch, deadline, stream.send(&Message::Prepare(prepare))).await {
             Some(Ok(())) => {}
             Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),

@@ -8,7 +8,15 @@
 //!   trusts the peer's ack-delay figures); the session subtracts at most `rtt_cap` of it.
 //! - **All devices at once**: every device is prepared (untimed), then every `Go` is sent back
 //!   to back, then the answers are awaited together; each module of the round (`matmul-i8`, then
-//!   `membw`) runs this way on all devices.
+//!   `membw`) runs this way on all devices. A device still preparing [`GO_BARRIER`] after the
+//!   first is ready (busy with another validator's challenge, or a slow `Ready`) gets its `Go`
+//!   when it is ready, so the others' short reservations on the miner do not lapse.
+//! - **Busy devices** are retried for `busy_budget × max_s` of their class; still busy then, the
+//!   verdict is a busy `timeout` (no pass, no reliability charge).
+//! - **The round's deadline** (`miner_timeout`) reaches every session: what is pending then is
+//!   judged as overdue, a planned challenge never started is a `timeout`.
+//! - **Inventories** are checked before anything runs ([`check_inventory`]); one that cannot be
+//!   challenged is a miner-level `protocol-error` ([`MinerFault`]).
 //! - **Module bytes** are first omitted; a miner answering `unknown-module` gets a fresh
 //!   `Prepare` with the bytes.
 //! - **Our failures** (a verifier bug, OS randomness) are reported as `error`, never as a
@@ -23,6 +31,6 @@ mod round;
 pub use plan::{Planned, Planner};
 pub use probe::ProbeResult;
 pub use round::{
-    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, MinerFault, MinerReport,
-    MinerTarget, ProvenDevice, challenge_miner, check_inventory,
+    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, GO_BARRIER, MinerFault,
+    MinerReport, MinerTarget, ProvenDevice, challenge_miner, check_inventory,
 };

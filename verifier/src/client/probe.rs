@@ -10,7 +10,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use protocol::{Message, MessageKind, Nonce, ProbeDirection, ProbeRequest, probe_data};
+use protocol::{
+    Message, MessageKind, Nonce, ProbeDirection, ProbeReceipt, ProbeRequest, probe_data,
+};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -61,7 +63,7 @@ async fn open_probe(
     request: ProbeRequest,
     timeout: Duration,
 ) -> Result<(FramedStream, TcpStream, [u8; 32]), TransportError> {
-    let mut stream = FramedStream::open(connection).await?;
+    let mut stream = FramedStream::open_to(connection, protocol::Role::Miner).await?;
     stream.send(&Message::ProbeRequest(request)).await?;
     let Message::ProbeTicket(ticket) = stream.expect(MessageKind::ProbeTicket, timeout).await?
     else {
@@ -158,7 +160,11 @@ pub async fn probe_download(
     probe_data(&secret, 0, &mut data);
     // The receipt covers every byte: none can be skipped or made up without the miner
     // holding the whole stream.
-    let expected = *blake3::hash(&data).as_bytes();
+    let expected = {
+        let mut receipt = ProbeReceipt::new();
+        receipt.update(&data);
+        receipt.finish()
+    };
     let (mut stream, mut socket, token) = open_probe(connection, request, timeout).await?;
     let started = Instant::now();
     let send = async {

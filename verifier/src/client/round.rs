@@ -20,7 +20,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
 
-use super::device::{DeviceJob, Outcome, prepare};
+use super::device::{DeviceJob, Outcome, Prepared, prepare};
 use super::plan::Planner;
 use super::probe::{ProbeResult, probe_download, probe_upload};
 use crate::session::{
@@ -370,7 +370,7 @@ async fn run_round(
 ) -> Result<(), TransportError> {
     let opts = &ctx.options;
     let connection = transport::connect(&ctx.endpoint, target.addr, opts.connect_timeout).await?;
-    let mut control = FramedStream::open(&connection).await?;
+    let mut control = FramedStream::open_to(&connection, protocol::Role::Miner).await?;
     let (peer, inventory) = transport::client_handshake(
         &connection,
         &mut control,
@@ -549,7 +549,16 @@ fn plan_jobs(
     jobs
 }
 
-/// Prepares every device (untimed), then sends every `Go` at once, then collects the verdicts.
+/// How long the `Go`s wait for the devices still preparing once the first device is ready:
+/// every device ready within it starts in the same instant; one still preparing (busy, or a
+/// slow `Ready`) gets its `Go` as soon as it is ready. Well under the miner's reservation time
+/// (`reserve_s`, default 5 s), so the devices already ready keep their reservations.
+pub const GO_BARRIER: Duration = Duration::from_secs(2);
+
+/// Prepares every device (untimed), sends the `Go`s of the devices ready together (all of
+/// them, or those ready within [`GO_BARRIER`] of the first; later ones as they come), then
+/// collects the verdicts. A task of ours that fails leaves its device's challenge without a
+/// verdict, with the error: never charged.
 async fn run_all_devices(
     ctx: &ClientContext,
     connection: &quinn::Connection,
@@ -557,46 +566,65 @@ async fn run_all_devices(
     epoch: Instant,
 ) -> Vec<(u32, Outcome)> {
     let mut outcomes = Vec::new();
-    let prepares = jobs.iter().map(|job| {
+    let mut preparing = tokio::task::JoinSet::new();
+    let mut device_of = std::collections::HashMap::new();
+    for job in jobs {
         let connection = connection.clone();
-        let job = job.clone();
-        async move { (job.device, prepare(&connection, &job, epoch).await) }
-    });
-    let mut ready = Vec::new();
-    for (device, prepared) in join_all(prepares).await {
-        match prepared {
-            Ok(p) => ready.push((device, p)),
-            Err(outcome) => outcomes.push((device, outcome)),
+        let device = job.device;
+        let handle =
+            preparing.spawn(async move { (job.device, prepare(&connection, &job, epoch).await) });
+        device_of.insert(handle.id(), device);
+    }
+    let mut finishing = tokio::task::JoinSet::new();
+    let mut ready: Vec<(u32, Prepared)> = Vec::new();
+    let mut barrier: Option<tokio::time::Instant> = None;
+    loop {
+        let at = barrier.filter(|_| !ready.is_empty());
+        tokio::select! {
+            joined = preparing.join_next_with_id() => match joined {
+                None => break,
+                Some(Ok((_, (device, Ok(prepared))))) => {
+                    barrier.get_or_insert_with(|| tokio::time::Instant::now() + GO_BARRIER);
+                    ready.push((device, prepared));
+                }
+                Some(Ok((_, (device, Err(outcome))))) => outcomes.push((device, outcome)),
+                Some(Err(e)) => {
+                    if let Some(device) = device_of.get(&e.id()) {
+                        outcomes.push((*device, Err(format!("verifier error (not charged to the miner): the device's task failed: {e}"))));
+                    }
+                }
+            },
+            () = async { if let Some(at) = at { tokio::time::sleep_until(at).await } else { std::future::pending().await } } => {
+                start_ready(ctx, &mut ready, &mut finishing, &mut outcomes, epoch).await;
+            }
         }
     }
-    // All Go's back to back, so the devices run at the same time.
-    let mut running = Vec::new();
-    for (device, mut prepared) in ready {
-        match prepared.go(epoch).await {
-            Ok(()) => running.push((device, prepared)),
-            Err(outcome) => outcomes.push((device, outcome)),
+    start_ready(ctx, &mut ready, &mut finishing, &mut outcomes, epoch).await;
+    while let Some(joined) = finishing.join_next().await {
+        match joined {
+            Ok(done) => outcomes.push(done),
+            Err(e) => warn!(error = %e, "a device's check task failed"),
         }
     }
-    let finishing = running.into_iter().map(|(device, prepared)| {
-        let checker = Arc::clone(&ctx.checker);
-        async move { (device, prepared.finish(checker, epoch).await) }
-    });
-    outcomes.extend(join_all(finishing).await);
     outcomes
 }
 
-/// Runs futures concurrently on the current task and collects their outputs in order.
-async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for handle in handles {
-        if let Ok(v) = handle.await {
-            out.push(v);
+/// Sends the `Go` of every device in `ready`, back to back so they run at the same time, and
+/// starts waiting for each one's verdict in `finishing`.
+async fn start_ready(
+    ctx: &ClientContext,
+    ready: &mut Vec<(u32, Prepared)>,
+    finishing: &mut tokio::task::JoinSet<(u32, Outcome)>,
+    outcomes: &mut Vec<(u32, Outcome)>,
+    epoch: Instant,
+) {
+    for (device, mut prepared) in ready.drain(..) {
+        match prepared.go(epoch).await {
+            Ok(()) => {
+                let checker = Arc::clone(&ctx.checker);
+                finishing.spawn(async move { (device, prepared.finish(checker, epoch).await) });
+            }
+            Err(outcome) => outcomes.push((device, outcome)),
         }
     }
-    out
 }

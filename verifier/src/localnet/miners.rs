@@ -97,6 +97,13 @@ pub struct MinerProcess {
     child: Child,
 }
 
+impl MinerProcess {
+    /// Whether the process is still running.
+    pub fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
 impl Drop for MinerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();

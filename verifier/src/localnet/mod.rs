@@ -86,10 +86,10 @@ pub const RENTED_INFLATE: &str = "rented-inflate";
 
 /// Longest wait for `Ready` in a local network's rounds (short, so that a stalling cheater
 /// costs seconds, not a minute).
-pub const LOCALNET_READY_TIMEOUT: Duration = Duration::from_secs(8);
+pub const LOCALNET_READY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The whole round against one miner in a local network.
-pub const LOCALNET_MINER_TIMEOUT: Duration = Duration::from_secs(20);
+pub const LOCALNET_MINER_TIMEOUT: Duration = Duration::from_secs(12);
 
 /// What to run.
 #[derive(Debug, Clone)]
