@@ -233,6 +233,7 @@ async fn one_verifier_judges_an_honest_miner_and_every_adversary_at_once() {
         addr: black_hole.local_addr().unwrap(),
         hotkey: None,
         rented: false,
+        proven_only: None,
     };
     rounds.spawn(async move {
         (
@@ -535,6 +536,7 @@ async fn a_relayed_challenge_fails_the_seed_binding() {
         addr: relay.addr,
         hotkey: Some(harness::hotkey(&relay_hotkey)),
         rented: false,
+        proven_only: None,
     };
     let report = challenge_miner(&ctx, &target).await;
     for module in ["matmul-i8", "membw"] {
