@@ -1,6 +1,7 @@
-//! `verifier localnet` end to end: real miner-host processes (two of them cheating), real
-//! verifiers over QUIC, the chain simulation. Every cheater ends at zero weight and incentive,
-//! every honest miner above zero; the JSON has the shape issue #7 pins.
+//! `verifier localnet` end to end: real miner-host processes (some of them cheating), real
+//! verifiers over QUIC through the round engine `verifier run` uses, the chain simulation.
+//! Every cheater ends at zero weight and incentive, every honest miner above zero; the JSON has
+//! the shape issue #7 pins; `--cheaters 18` draws every adversary kind once.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -14,36 +15,28 @@ use std::process::Command;
 
 use process::miner_host_bin;
 
-#[test]
-fn cheaters_end_at_zero_and_honest_miners_above() {
+/// Runs `verifier localnet` with `args` and `--json`; the report.
+fn localnet(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_verifier"))
-        .args([
-            "localnet",
-            "--miners",
-            "4",
-            "--cheaters",
-            "2",
-            "--rounds",
-            "2",
-            "--validators",
-            "2",
-            "--seed",
-            "7",
-            "--json",
-            "--miner-host",
-        ])
+        .arg("localnet")
+        .args(args)
+        .args(["--json", "--miner-host"])
         .arg(miner_host_bin())
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "localnet failed: {stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["rounds"], 2);
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Checks the report's shape and that every cheater ends at zero and every honest miner above
+/// (`modules_per_round` verdicts per validator and round for an honest miner); the number of
+/// cheaters and the kinds they had.
+fn check(report: &serde_json::Value, rounds: u64, verdicts_per_honest: u64) -> Vec<String> {
+    assert_eq!(report["rounds"], rounds);
     assert!(report["elapsed_s"].as_f64().unwrap() > 0.0);
-    let miners = report["miners"].as_array().unwrap();
-    assert_eq!(miners.len(), 4);
-    let mut cheaters = 0;
-    for m in miners {
+    let mut kinds = Vec::new();
+    for m in report["miners"].as_array().unwrap() {
         for key in [
             "uid",
             "claimed_class",
@@ -55,27 +48,69 @@ fn cheaters_end_at_zero_and_honest_miners_above() {
         ] {
             assert!(m.get(key).is_some(), "{key} missing in {m}");
         }
-        assert_eq!(m["claimed_class"], "cpu-reference", "{m}");
         let verdicts = m["verdicts"].as_object().unwrap();
-        let total: u64 = verdicts.values().map(|v| v.as_u64().unwrap()).sum();
-        // 2 validators × 2 rounds × 2 modules.
-        assert_eq!(total, 8, "{m}");
         if m["adversary"].is_null() {
+            assert_eq!(m["claimed_class"], "cpu-reference", "{m}");
             assert_eq!(
                 verdicts.get("pass").and_then(|v| v.as_u64()),
-                Some(8),
+                Some(verdicts_per_honest),
                 "{m}"
             );
             assert!(m["weight"].as_f64().unwrap() > 0.0, "{m}");
             assert!(m["incentive"].as_f64().unwrap() > 0.0, "{m}");
         } else {
-            cheaters += 1;
+            kinds.push(m["adversary"].as_str().unwrap().to_string());
             assert_eq!(m["weight"].as_f64().unwrap(), 0.0, "{m}");
             assert_eq!(m["incentive"].as_f64().unwrap(), 0.0, "{m}");
             assert_eq!(m["score"].as_f64().unwrap(), 0.0, "{m}");
         }
     }
-    assert_eq!(cheaters, 2);
+    kinds
+}
+
+#[test]
+fn cheaters_end_at_zero_and_honest_miners_above() {
+    let report = localnet(&[
+        "--miners",
+        "4",
+        "--cheaters",
+        "2",
+        "--rounds",
+        "2",
+        "--validators",
+        "2",
+        "--seed",
+        "7",
+    ]);
+    assert_eq!(report["miners"].as_array().unwrap().len(), 4);
+    // 2 validators × 2 rounds × 2 modules.
+    assert_eq!(check(&report, 2, 8).len(), 2);
+}
+
+#[test]
+fn every_adversary_kind_at_once_earns_nothing() {
+    // 18 cheaters: every kind once (they are drawn in turn), beside one honest miner.
+    let report = localnet(&[
+        "--miners",
+        "19",
+        "--cheaters",
+        "18",
+        "--rounds",
+        "2",
+        "--validators",
+        "1",
+        "--probe-mib",
+        "0",
+    ]);
+    let mut kinds = check(&report, 2, 4);
+    kinds.sort();
+    let mut want: Vec<String> = verifier::localnet::CHEATER_KINDS
+        .iter()
+        .map(|k| verifier::localnet::adversary_argument(k, 1))
+        .chain([verifier::localnet::RENTED_INFLATE.to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(kinds, want);
 }
 
 #[test]

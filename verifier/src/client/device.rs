@@ -349,7 +349,12 @@ struct LeafDraw(blake3::OutputReader);
 
 impl LeafDraw {
     fn from_os() -> Result<Self, String> {
-        let key: [u8; 32] = random()?;
+        Self::from_source(random)
+    }
+
+    /// The draw keyed by what `source` gives; its failure is the draw's.
+    fn from_source(source: impl FnOnce() -> Result<[u8; 32], String>) -> Result<Self, String> {
+        let key = source()?;
         let mut hasher = blake3::Hasher::new_keyed(&key);
         hasher.update(b"gpuproof leaf draw");
         Ok(Self(hasher.finalize_xof()))
@@ -359,5 +364,22 @@ impl LeafDraw {
         let mut bytes = [0u8; 8];
         self.0.fill(&mut bytes);
         u64::from_le_bytes(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_failed_random_source_voids_the_draw_instead_of_a_fixed_leaf() {
+        assert!(LeafDraw::from_source(|| Err("no entropy".into())).is_err());
+        let mut a = LeafDraw::from_source(|| Ok([1; 32])).unwrap();
+        let mut b = LeafDraw::from_source(|| Ok([2; 32])).unwrap();
+        let (x, y) = (a.next_u64(), a.next_u64());
+        assert_ne!(x, y);
+        assert_ne!(x, b.next_u64());
+        assert!(LeafDraw::from_os().is_ok());
     }
 }

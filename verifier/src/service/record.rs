@@ -184,3 +184,169 @@ pub fn verifier_error_record(
         proven: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use crate::client::{ChallengeReport, DeviceReport, MinerFault};
+    use crate::session::{Envelope, Timing, Verdict};
+
+    fn pass() -> Verdict {
+        Verdict::Pass(Timing {
+            window: Envelope {
+                min_s: 1.0,
+                max_s: 4.0,
+                peak_floor_s: 0.5,
+            },
+            measured_s: 2.0,
+            raw_s: 2.0,
+            rtt_s: 0.0,
+            leaves_checked: 32,
+        })
+    }
+
+    fn device(index: u32, verdicts: &[Option<Verdict>]) -> DeviceReport {
+        DeviceReport {
+            index,
+            name: "cpu-reference".into(),
+            uuid: format!("CPU-{index}"),
+            memory_bytes: 1 << 24,
+            class: Some("cpu-reference".into()),
+            skipped: None,
+            challenges: verdicts
+                .iter()
+                .zip(["matmul-i8", "membw"])
+                .map(|(v, module)| ChallengeReport {
+                    module,
+                    params: String::new(),
+                    verdict: v.clone(),
+                    error: v.is_none().then(|| "verifier error".to_string()),
+                    window: None,
+                })
+                .collect(),
+        }
+    }
+
+    fn report(devices: Vec<DeviceReport>, fault: Option<MinerFault>) -> MinerReport {
+        MinerReport {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            hotkey: None,
+            min_rtt_ms: None,
+            inventory: None,
+            devices,
+            probe: Vec::new(),
+            error: None,
+            fault,
+            elapsed_s: 0.0,
+        }
+    }
+
+    fn miner() -> MinerId {
+        MinerId {
+            hotkey: "5Miner".into(),
+            uid: Some(3),
+        }
+    }
+
+    fn prior() -> StandingRow {
+        StandingRow {
+            hotkey: "5Miner".into(),
+            uid: Some(3),
+            reliability: 0.9,
+            round_score: 2.0,
+            score: 1.8,
+            round_id: 1,
+        }
+    }
+
+    #[test]
+    fn a_device_proves_only_when_every_module_passed_and_an_unjudged_one_earns_nothing() {
+        let r = report(
+            vec![
+                device(0, &[Some(pass()), Some(pass())]),
+                device(1, &[Some(pass()), None]),
+            ],
+            None,
+        );
+        let record = miner_record(2, &miner(), &r, Some(&prior()), &|_| 1.0, false, 9);
+        let proven = record.proven.clone().unwrap();
+        assert_eq!(proven.len(), 1);
+        assert_eq!(proven[0].device_index, 0);
+        // Device 0 earns (weight 1 × performance 1); device 1's membw has no verdict.
+        assert!(
+            (record.standing.round_score - 1.0).abs() < 1e-12,
+            "{record:?}"
+        );
+        assert_eq!(record.verdicts.len(), 4);
+        // Rented rounds never replace the proven set.
+        let rented = miner_record(2, &miner(), &r, Some(&prior()), &|_| 1.0, true, 9);
+        assert!(rented.proven.is_none());
+    }
+
+    #[test]
+    fn an_old_score_never_carries_over_a_round_without_a_pass() {
+        for r in [
+            report(Vec::new(), None),
+            report(vec![device(0, &[None, None])], None),
+            report(
+                Vec::new(),
+                Some(MinerFault {
+                    kind: "protocol-error",
+                    stage: "inventory",
+                    detail: "the inventory lists no GPU".into(),
+                }),
+            ),
+        ] {
+            let record = miner_record(2, &miner(), &r, Some(&prior()), &|_| 1.0, false, 9);
+            assert_eq!(record.standing.round_score, 0.0, "{record:?}");
+            assert_eq!(record.standing.score, 0.0, "{record:?}");
+        }
+    }
+
+    #[test]
+    fn a_fault_is_one_row_of_its_kind_and_duplicate_rows_are_dropped() {
+        let fault = MinerFault {
+            kind: "protocol-error",
+            stage: "inventory",
+            detail: "the inventory lists device index 0 twice".into(),
+        };
+        let record = miner_record(
+            2,
+            &miner(),
+            &report(Vec::new(), Some(fault)),
+            None,
+            &|_| 1.0,
+            false,
+            9,
+        );
+        assert_eq!(record.verdicts.len(), 1);
+        assert_eq!(record.verdicts[0].module, "inventory");
+        assert_eq!(
+            record.verdicts[0].verdict.as_deref(),
+            Some("protocol-error")
+        );
+        assert!(record.standing.reliability < crate::scoring::RELIABILITY_START);
+        // Two devices with one index (which the inventory check refuses first) never make two
+        // rows for one (device, module): the store would refuse the whole round.
+        let twice = report(
+            vec![
+                device(0, &[Some(pass()), Some(pass())]),
+                device(0, &[Some(pass()), Some(pass())]),
+            ],
+            None,
+        );
+        let record = miner_record(2, &miner(), &twice, None, &|_| 1.0, false, 9);
+        assert_eq!(record.verdicts.len(), 2);
+    }
+
+    #[test]
+    fn a_verifier_error_record_charges_nothing_and_scores_nothing() {
+        let record =
+            verifier_error_record(2, &miner(), "127.0.0.1:1", Some(&prior()), "disk full", 9);
+        assert!((record.standing.reliability - 0.9).abs() < 1e-12);
+        assert_eq!(record.standing.score, 0.0);
+        assert!(record.verdicts.is_empty());
+        assert!(record.error.unwrap().contains("not charged"));
+    }
+}
