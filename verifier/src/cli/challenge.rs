@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use protocol::Role;
+use transport::Identity;
 use transport::identity::{self, DEFAULT_CERTIFICATE_VALIDITY, KeySource};
-use transport::{ConnectionLimits, Identity};
 use verifier::classes::ClassTable;
 use verifier::client::{
     ChallengeOptions, ClientContext, MinerReport, MinerTarget, challenge_miner,
@@ -140,15 +140,7 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     let report = runtime.block_on(async {
-        let endpoint =
-            transport::client_endpoint(addr, identity.signing_key(), &ConnectionLimits::default())?;
-        let ctx = ClientContext {
-            identity,
-            endpoint,
-            checker,
-            planner: Arc::new(planner),
-            options,
-        };
+        let ctx = ClientContext::new(identity, checker, Arc::new(planner), options, addr)?;
         let target = MinerTarget {
             addr,
             hotkey: expected,

@@ -98,6 +98,32 @@ pub struct ClientContext {
     pub options: ChallengeOptions,
 }
 
+impl ClientContext {
+    /// A context with a QUIC endpoint of its own, bound to the unspecified address of
+    /// `family`'s IP version on the current tokio runtime: the one client setup `verifier run`,
+    /// `verifier localnet` and `verifier challenge` share.
+    pub fn new(
+        identity: Identity,
+        checker: Arc<SandboxChecker>,
+        planner: Arc<dyn Planner>,
+        options: ChallengeOptions,
+        family: SocketAddr,
+    ) -> Result<Self, TransportError> {
+        let endpoint = transport::client_endpoint(
+            family,
+            identity.signing_key(),
+            &transport::ConnectionLimits::default(),
+        )?;
+        Ok(Self {
+            identity,
+            endpoint,
+            checker,
+            planner,
+            options,
+        })
+    }
+}
+
 /// Who to challenge.
 #[derive(Debug, Clone)]
 pub struct MinerTarget {

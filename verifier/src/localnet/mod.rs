@@ -33,7 +33,7 @@ use protocol::Role;
 use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use transport::identity::{DEFAULT_CERTIFICATE_VALIDITY, load_hotkey, ss58};
-use transport::{ConnectionLimits, Identity, KeySource};
+use transport::{Identity, KeySource};
 use validator_store::Store;
 
 use crate::classes::ClassTable;
@@ -298,26 +298,24 @@ pub async fn run_localnet(
     };
     let mut engines = Vec::new();
     for (v, identity) in identities.into_iter().enumerate() {
-        let endpoint = transport::client_endpoint(
-            processes
-                .first()
-                .map_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), |p| p.addr),
-            identity.signing_key(),
-            &ConnectionLimits::default(),
-        )
-        .map_err(other)?;
-        let ctx = Arc::new(ClientContext {
-            identity,
-            endpoint,
-            checker: Arc::clone(&checker),
-            planner: Arc::clone(&planner) as Arc<dyn crate::client::Planner>,
-            options: ChallengeOptions {
-                probe_bytes: options.probe_mib.saturating_mul(1 << 20),
-                miner_timeout: LOCALNET_MINER_TIMEOUT,
-                ready_timeout: LOCALNET_READY_TIMEOUT,
-                ..ChallengeOptions::default()
-            },
-        });
+        let family = processes
+            .first()
+            .map_or(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), |p| p.addr);
+        let ctx = Arc::new(
+            ClientContext::new(
+                identity,
+                Arc::clone(&checker),
+                Arc::clone(&planner) as Arc<dyn crate::client::Planner>,
+                ChallengeOptions {
+                    probe_bytes: options.probe_mib.saturating_mul(1 << 20),
+                    miner_timeout: LOCALNET_MINER_TIMEOUT,
+                    ready_timeout: LOCALNET_READY_TIMEOUT,
+                    ..ChallengeOptions::default()
+                },
+                family,
+            )
+            .map_err(other)?,
+        );
         let path = dir.path().join(format!("validator{v}.sqlite"));
         let store = Store::open(&path).map_err(other)?;
         let tx = done_tx.clone();

@@ -46,8 +46,8 @@ use chain_client::{ChainClient, Metagraph, PendingReveal, WeightsSubmitted};
 use protocol::{Hotkey, Role};
 use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
+use transport::Identity;
 use transport::identity::{self, DEFAULT_CERTIFICATE_VALIDITY};
-use transport::{ConnectionLimits, Identity};
 use validator_store::{Store, StoreError};
 
 use crate::classes::ClassTable;
@@ -159,15 +159,13 @@ pub async fn run(
         .static_miners
         .first()
         .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |m| m.addr);
-    let endpoint =
-        transport::client_endpoint(family, identity.signing_key(), &ConnectionLimits::default())?;
-    let ctx = Arc::new(ClientContext {
+    let ctx = Arc::new(ClientContext::new(
         identity,
-        endpoint,
         checker,
-        planner: Arc::new(planner),
-        options: config.round.challenge_options(),
-    });
+        Arc::new(planner),
+        config.round.challenge_options(),
+        family,
+    )?);
 
     let metrics_task = match config
         .metrics
