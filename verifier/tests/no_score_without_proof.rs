@@ -24,6 +24,14 @@ use transport::identity::ss58;
 use validator_store::{Store, SubmissionRow, VerdictRow};
 use verifier::localnet::{MinerProcess, TempDir, start_miner_with};
 
+/// The tests of this file run one at a time: each runs `verifier run` and several miner
+/// processes whose `cpu-reference` timing would suffer from the others beside it.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// Starts one miner per kind (None: honest) serving the test validator and `others`, each with
 /// `extra` in its miner.toml.
 fn start(
@@ -101,6 +109,7 @@ fn print_table(title: &str, store: &Store, miners: &[MinerProcess]) {
 
 #[test]
 fn every_round_hole_earns_nothing_and_the_rounds_finish() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("no-score").unwrap();
     let kinds = [
         None,
@@ -207,6 +216,7 @@ fn every_round_hole_earns_nothing_and_the_rounds_finish() {
 
 #[test]
 fn a_rented_miner_is_scored_only_for_the_devices_it_proved_unrented() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("no-score-rented").unwrap();
     let miners = start(dir.path(), &[None, Some("rented-inflate:8")], &[], "");
     let config = write_config(
@@ -429,6 +439,7 @@ const HOSTILE_URI: &str = "//HostileValidator";
 
 #[test]
 fn a_hostile_validator_neither_starves_the_miner_nor_exhausts_its_memory() {
+    let _serial = one_at_a_time();
     let dir = TempDir::new("no-score-hostile").unwrap();
     let hostile = transport::identity::hotkey_of(
         &transport::identity::load_hotkey(&transport::KeySource::Uri(HOSTILE_URI.into())).unwrap(),

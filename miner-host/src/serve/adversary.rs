@@ -422,11 +422,22 @@ impl DeviceSession for CorruptingSession {
                 }
             }
             Corruption::Fraction(p) => {
+                let mut skipped = false;
                 for chunk in bytes.chunks_mut(CHUNK_LEN) {
                     let draw = f64::from(junk(&mut state)) / 256.0;
                     if draw < p {
                         chunk.iter_mut().for_each(|b| *b = junk(&mut state));
+                        skipped = true;
                     }
+                }
+                // A skipping miner skips at least one leaf of every output: with a handful of
+                // leaves, the per-leaf draw alone left a whole challenge honest now and then
+                // (1 in 64 with 6 leaves), and the load test's skip:0.5 cheater then passed.
+                if p > 0.0
+                    && !skipped
+                    && let Some(chunk) = bytes.chunks_mut(CHUNK_LEN).next()
+                {
+                    chunk.iter_mut().for_each(|b| *b = junk(&mut state));
                 }
             }
         }
@@ -586,5 +597,38 @@ mod tests {
             inflated.open(5),
             Err(BackendError::NoDevice { index: 5, count: 5 })
         ));
+    }
+
+    #[test]
+    fn a_skipping_miner_skips_at_least_one_leaf_of_every_output() {
+        let inner: Arc<dyn Backend> = Arc::new(
+            CpuBackend::new(CpuConfig {
+                devices: 1,
+                threads_per_device: 1,
+                memory_bytes: 64 << 20,
+            })
+            .unwrap(),
+        );
+        let cheat = Adversary::SkipFraction(0.5).wrap_backend(Arc::clone(&inner));
+        // Outputs of one to six leaves, many keys: the per-leaf draw alone left some of them
+        // wholly honest; every one must now differ from the honest commitment.
+        for leaves in 1..=6u64 {
+            for seed in 0..32u8 {
+                let key = challenges::prf::key(&[seed; 32], 0);
+                let commit = |backend: &Arc<dyn Backend>| {
+                    let mut session = backend.open(0).unwrap();
+                    let buf = session.alloc(leaves * CHUNK_LEN as u64).unwrap();
+                    session
+                        .prf_fill(buf, 0, leaves * CHUNK_LEN as u64, key, 1, 0)
+                        .unwrap();
+                    session.commit(buf).unwrap().root
+                };
+                assert_ne!(
+                    commit(&cheat),
+                    commit(&inner),
+                    "{leaves} leaves, seed {seed}"
+                );
+            }
+        }
     }
 }
