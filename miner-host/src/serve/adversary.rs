@@ -562,16 +562,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_inflated_backend_claims_n_devices_and_computes_them_all_on_device_0() {
-        let inner: Arc<dyn Backend> = Arc::new(
+    /// A CPU backend with one one-thread device of 64 MiB.
+    fn one_cpu_device() -> Arc<dyn Backend> {
+        Arc::new(
             CpuBackend::new(CpuConfig {
                 devices: 1,
                 threads_per_device: 1,
                 memory_bytes: 64 << 20,
             })
             .unwrap(),
-        );
+        )
+    }
+
+    #[test]
+    fn the_inflated_backend_claims_n_devices_and_computes_them_all_on_device_0() {
+        let inner = one_cpu_device();
         assert!(Adversary::Serial.inflated_backend(&inner).is_none());
         let inflated = Adversary::RentedInflate(5)
             .inflated_backend(&inner)
@@ -601,14 +606,7 @@ mod tests {
 
     #[test]
     fn a_skipping_miner_skips_at_least_one_leaf_of_every_output() {
-        let inner: Arc<dyn Backend> = Arc::new(
-            CpuBackend::new(CpuConfig {
-                devices: 1,
-                threads_per_device: 1,
-                memory_bytes: 64 << 20,
-            })
-            .unwrap(),
-        );
+        let inner = one_cpu_device();
         let cheat = Adversary::SkipFraction(0.5).wrap_backend(Arc::clone(&inner));
         // Outputs of one to six leaves, many keys: the per-leaf draw alone left some of them
         // wholly honest; every one must now differ from the honest commitment.

@@ -108,8 +108,13 @@ async fn before_deadline<T>(
 
 /// The verdict of a session whose round ended before the miner let it go on.
 fn round_over(session: &mut VerifierSession, epoch: Instant) -> Verdict {
-    session
-        .on_round_over(epoch.elapsed())
+    let verdict = session.on_round_over(epoch.elapsed());
+    ended(session, verdict)
+}
+
+/// The verdict of a session an event ended (`verdict`), or the one it already had.
+fn ended(session: &VerifierSession, verdict: Option<Verdict>) -> Verdict {
+    verdict
         .or_else(|| session.verdict().cloned())
         .unwrap_or_else(session_gone)
 }
@@ -249,10 +254,8 @@ pub(crate) async fn prepare(
 }
 
 fn closed(session: &mut VerifierSession, epoch: Instant) -> Verdict {
-    session
-        .on_closed(epoch.elapsed())
-        .or_else(|| session.verdict().cloned())
-        .unwrap_or_else(session_gone)
+    let verdict = session.on_closed(epoch.elapsed());
+    ended(session, verdict)
 }
 
 /// The verdict when a session that had not started saw the connection go (cannot happen once

@@ -350,11 +350,22 @@ pub async fn run_localnet(
             mark_rented(&engines, &miners, &processes).await?;
         }
         let ends = {
-            let rounds = join_all(engines.iter().map(|e| {
-                let (engine, miners, mut shutdown) =
-                    (e.clone(), miners.clone(), no_shutdown.clone());
-                async move { engine.round(&miners, &mut shutdown).await }
-            }));
+            let handles: Vec<_> = engines
+                .iter()
+                .map(|e| {
+                    let (engine, miners, mut shutdown) =
+                        (e.clone(), miners.clone(), no_shutdown.clone());
+                    tokio::spawn(async move { engine.round(&miners, &mut shutdown).await })
+                })
+                .collect();
+            // In the engines' order; a task that failed is an unfinished round.
+            let rounds = async {
+                let mut ends = Vec::with_capacity(handles.len());
+                for handle in handles {
+                    ends.push(handle.await.unwrap_or(RoundEnd::Unfinished));
+                }
+                ends
+            };
             tokio::pin!(rounds);
             loop {
                 tokio::select! {
@@ -524,33 +535,6 @@ fn weight_fractions(plan: &WeightPlan, miners: &[Miner]) -> Vec<f64> {
                 })
         })
         .collect()
-}
-
-/// Runs futures concurrently and collects their outputs in order.
-async fn join_all<F>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output>
-where
-    F: std::future::Future,
-{
-    let mut pinned: Vec<_> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
-            if slot.is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => *slot = Some(v),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
 }
 
 /// A temporary directory removed on drop.
