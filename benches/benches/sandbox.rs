@@ -102,7 +102,7 @@ fn bench(c: &mut Criterion) {
     g.bench_function("check one matmul-i8 leaf, K=4096", |b| {
         b.iter(|| {
             sandbox
-                .check(&matmul_module, seed, &mp.encode(), &roots, &req)
+                .check(&matmul_module, seed, &mp.encode(), &roots, &[], &req)
                 .unwrap()
         })
     });
@@ -137,7 +137,14 @@ fn bench(c: &mut Criterion) {
     g.bench_function("check one membw leaf, 4 samples, g=1 KiB, R=22", |b| {
         b.iter(|| {
             sandbox
-                .check(&membw_module, seed, &wp.encode(), &[[3; 32], [0; 32]], &req)
+                .check(
+                    &membw_module,
+                    seed,
+                    &wp.encode(),
+                    &[[3; 32], [0; 32]],
+                    &[],
+                    &req,
+                )
                 .unwrap()
         })
     });

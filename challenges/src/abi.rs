@@ -1,4 +1,4 @@
-//! Host ABI version 1: the contract between a challenge module (WASM guest) and the host.
+//! Host ABI version 1.1: the contract between a challenge module (WASM guest) and the host.
 //!
 //! This module pins the names, signatures, status codes and byte encodings that the guest SDK
 //! (`challenge-sdk`) and the sandbox (`challenge-runtime`) both use, so the two can never drift.
@@ -37,6 +37,13 @@
 //! | `log` | `(ptr, len) -> i32` | logs UTF-8 text (truncated to [`LOG_MAX`] bytes; rate-limited) |
 //! | `tile_i8` | `(out_ptr, stream: i64, a_id: i32, b_id: i32, n: i32, k: i32, tile_row: i32, tile_col: i32) -> i32` | *check side*: writes one 1 KiB tile of `A·B` (A `·×k` tensor `a_id`, B `k×n` tensor `b_id`) computed natively |
 //! | `membw_output` | `(out_ptr, stream: i64, params_ptr, params_len, pass: i32, key_ptr, key_len, group_index: i64) -> i32` | *check side*: writes one 8-byte `membw` output, regenerating both groups natively |
+//! | `phase_end` | `(seed_out_ptr) -> i32` | *v1.1, run side*: ends interactive phase `k` (the first is 0): waits for the device, reports the roots committed so far (the miner's signed `PhaseDone k`), blocks until the verifier's `PhaseKey k+1` and writes `phase_seed_{k+1}` ([`crate::prf::phase_seed`], 32 bytes); [`status::PHASE`] when no key comes |
+//! | `phase_seed` | `(phase: i32, out_ptr) -> i32` | *v1.1*: writes the 32-byte seed of phase `phase ≥ 1`: on the run side one `phase_end` already returned, on the check side the one the verifier derived from the nonce it sent; [`status::OUT_OF_RANGE`] for a phase not (yet) begun |
+//!
+//! A module that never calls `phase_end` is a one-phase module, exactly as in ABI v1. The
+//! check side receives the phase seeds through `phase_seed`, as it receives the committed roots
+//! through `root` (a choice: DESIGN.md says `check` receives them "with the params and the
+//! opening"; an import keeps the check request's encoding, and so one-phase modules, unchanged).
 //!
 //! # Check requests
 //!
@@ -63,12 +70,13 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     bytes_at(bytes, at).map(u64::from_le_bytes)
 }
 
-/// The ABI version this crate describes.
-pub const ABI_VERSION: i32 = 1;
+/// The ABI version this crate describes: major in the high byte, minor in the low one
+/// (`0x0101` = v1.1, which added `phase_end` and `phase_seed`).
+pub const ABI_VERSION: i32 = 0x0101;
 /// The only import module a challenge may use.
 pub const IMPORT_MODULE: &str = "gpu";
-/// Names of every import of ABI version 1, in the order of the table above.
-pub const IMPORTS: [&str; 15] = [
+/// Names of every import of ABI version 1.1, in the order of the table above.
+pub const IMPORTS: [&str; 17] = [
     "abi_version",
     "device_info",
     "alloc",
@@ -84,6 +92,8 @@ pub const IMPORTS: [&str; 15] = [
     "log",
     "tile_i8",
     "membw_output",
+    "phase_end",
+    "phase_seed",
 ];
 /// Names of the exports a module must provide (besides `memory`).
 pub const EXPORTS: [&str; 4] = ["alloc", "run", "check", "work"];
@@ -119,6 +129,9 @@ pub mod status {
     pub const NO_OUTPUT: i32 = -9;
     /// A malformed check request.
     pub const BAD_REQUEST: i32 = -10;
+    /// `phase_end`: the next phase key did not come (the verifier ended the challenge, the
+    /// connection closed, or this run has no verifier to ask).
+    pub const PHASE: i32 = -11;
 
     /// A short name for a status code, for error messages.
     pub fn name(code: i32) -> &'static str {
@@ -134,6 +147,7 @@ pub mod status {
             DEVICE => "device error",
             NO_OUTPUT => "no such output",
             BAD_REQUEST => "bad check request",
+            PHASE => "no phase key",
             _ => "unknown status",
         }
     }
@@ -176,9 +190,12 @@ pub const WORK_NAME_LEN: usize = 16;
 /// Bytes of a [`WorkRecord`]: header 24 + 8 phases × 32.
 pub const WORK_RECORD_LEN: usize = 24 + WORK_MAX_PHASES * (WORK_NAME_LEN + 16);
 
-/// What `work` writes: `ops u64 ‖ bytes u64 ‖ phase count u32 ‖ 0u32`, then
+/// What `work` writes: `ops u64 ‖ bytes u64 ‖ phase count u32 ‖ step starts u32`, then
 /// [`WORK_MAX_PHASES`] slots of `name [16] ‖ ops u64 ‖ bytes u64` (unused slots zero), LE.
-/// Phase units are implied by the phase name (see [`crate::work::Phase`]).
+/// Phase units are implied by the phase name (see [`crate::work::Phase`]). `step starts`
+/// (ABI v1.1) has bit `i` set when slot `i` is the first part of the next interactive phase,
+/// so slot `i` runs in phase `popcount(bits 1..=i)`; 0 (ABI v1) is a one-phase module. Bit 0
+/// and bits at or past the phase count must be clear.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkRecord {
     /// Headline ops.
@@ -187,6 +204,8 @@ pub struct WorkRecord {
     pub bytes: u64,
     /// Phases: name, ops, bytes.
     pub phases: alloc::vec::Vec<([u8; WORK_NAME_LEN], u64, u64)>,
+    /// Bit `i` set: slot `i` starts the next interactive phase (see the type's docs).
+    pub step_starts: u32,
 }
 
 impl WorkRecord {
@@ -205,11 +224,26 @@ impl WorkRecord {
                 (name, p.ops, p.bytes)
             })
             .collect();
+        let step_starts = work
+            .phases
+            .iter()
+            .take(WORK_MAX_PHASES)
+            .zip(work.phases.iter().skip(1))
+            .enumerate()
+            .filter(|(i, (a, b))| i + 1 < WORK_MAX_PHASES && b.step > a.step)
+            .fold(0u32, |m, (i, _)| m | 1 << (i + 1));
         Self {
             ops: work.ops,
             bytes: work.bytes,
             phases,
+            step_starts,
         }
+    }
+
+    /// The interactive phase of slot `i` (`popcount` of the step-start bits `1..=i`).
+    pub fn step_of(&self, i: usize) -> u32 {
+        let upto = if i >= 31 { u32::MAX } else { (2u32 << i) - 1 };
+        (self.step_starts & upto & !1).count_ones()
     }
 
     /// The fixed-size encoding.
@@ -220,6 +254,7 @@ impl WorkRecord {
         out[8..16].copy_from_slice(&self.bytes.to_le_bytes());
         let count = self.phases.len().min(WORK_MAX_PHASES);
         out[16..20].copy_from_slice(&(count as u32).to_le_bytes());
+        out[20..24].copy_from_slice(&self.step_starts.to_le_bytes());
         for (slot, (name, ops, bytes)) in out[24..].chunks_exact_mut(32).zip(&self.phases) {
             slot[..16].copy_from_slice(name);
             slot[16..24].copy_from_slice(&ops.to_le_bytes());
@@ -257,10 +292,21 @@ impl WorkRecord {
             })
             .collect::<Option<_>>()
             .ok_or(size.clone())?;
+        let step_starts = u32_at(bytes, 20).ok_or(size.clone())?;
+        let allowed = ((1u64 << count) - 1) as u32 & !1;
+        if step_starts & !allowed != 0 {
+            return Err(SpecError::BadParam {
+                module: "work record",
+                field: "step starts",
+                value: u64::from(step_starts),
+                rule: "bit 0 and bits at or past the phase count must be clear",
+            });
+        }
         Ok(Self {
             ops: u64_at(bytes, 0).ok_or(size.clone())?,
             bytes: u64_at(bytes, 8).ok_or(size)?,
             phases,
+            step_starts,
         })
     }
 }

@@ -356,24 +356,28 @@ pub fn work(params: &MatmulParams) -> Work {
                 unit: "philox-block",
                 ops: inputs / 16,
                 bytes: inputs,
+                step: 0,
             },
             Phase {
                 name: "gemm",
                 unit: "int8-op",
                 ops,
                 bytes: inputs.saturating_add(output),
+                step: 0,
             },
             Phase {
                 name: "relayout",
                 unit: "byte",
                 ops: 0,
                 bytes: output.saturating_mul(2),
+                step: 0,
             },
             Phase {
                 name: "hash",
                 unit: "byte",
                 ops: output,
                 bytes: output,
+                step: 0,
             },
         ],
     }

@@ -57,7 +57,10 @@
 //!
 //! **Work.** Headline `ops = (V/16)·(R+1)` Philox calls (fill) and `bytes = 2·V·P` (every pass
 //! reads each group twice: once as `b`, once as `π_p(b)`). Phases: `membw-fill`, then
-//! `membw-pass` (bytes `2·V·P`) and `hash` (`8·G·P` bytes).
+//! `membw-pass` (bytes `2·V·P`) and `hash` (`8·G·P` bytes). Each part carries the interactive
+//! phase it runs in under protocol v2 (DESIGN.md §`membw` v2): the fill is phase 0, the passes
+//! and their hashing phase 1. This module does not call `gpu.phase_end` yet (issue #18 is in
+//! progress), so until it does the verifier times the challenge as one phase.
 //!
 //! # Choosing `g` and `R` (the arithmetic)
 //!
@@ -592,18 +595,21 @@ pub fn work(params: &MembwParams) -> Work {
                 unit: "philox-block",
                 ops: fill_ops,
                 bytes: params.bytes,
+                step: 0,
             },
             Phase {
                 name: "membw-pass",
                 unit: "byte",
                 ops: 0,
                 bytes: pass_bytes,
+                step: 1,
             },
             Phase {
                 name: "hash",
                 unit: "byte",
                 ops: hash_bytes,
                 bytes: hash_bytes,
+                step: 1,
             },
         ],
     }

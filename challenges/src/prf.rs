@@ -29,6 +29,8 @@
 pub const SEED_CONTEXT: &str = "gpuproof v1 challenge seed";
 /// BLAKE3 `derive_key` context of the Philox key.
 pub const KEY_CONTEXT: &str = "gpuproof v1 philox key";
+/// BLAKE3 `derive_key` context of a phase seed (DESIGN.md §Interactive phases).
+pub const PHASE_SEED_CONTEXT: &str = "gpuproof v2 phase seed";
 
 /// Bytes per Philox block: four 32-bit words.
 pub const BLOCK_BYTES: usize = 16;
@@ -42,6 +44,20 @@ const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
 const W1: u32 = 0xBB67_AE85;
+
+/// The seed of interactive phase `phase` (≥ 1) of a challenge, from the challenge seed and the
+/// verifier's fresh `nonce` of its `PhaseKey`:
+/// `BLAKE3-derive_key("gpuproof v2 phase seed", seed ‖ phase u32 LE ‖ nonce)`.
+///
+/// What `gpu.phase_end` writes for the guest on the run side, and what the verifier hands
+/// `check` (through `gpu.phase_seed`) from the nonces it sent.
+pub fn phase_seed(seed: &[u8; 32], phase: u32, nonce: &[u8; 32]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(PHASE_SEED_CONTEXT);
+    hasher.update(seed);
+    hasher.update(&phase.to_le_bytes());
+    hasher.update(nonce);
+    *hasher.finalize().as_bytes()
+}
 
 /// The 32-byte seed of one challenge on one device, bound to the nonce, both hotkeys, the
 /// module, its params and the device, as DESIGN.md §The PRF specifies.

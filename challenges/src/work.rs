@@ -17,6 +17,10 @@ pub struct Phase {
     pub ops: u64,
     /// Bytes of memory traffic.
     pub bytes: u64,
+    /// The interactive phase (protocol v2, DESIGN.md §Interactive phases) this part of the work
+    /// runs in: 0 from `Go` to the first `gpu.phase_end` (or to the `Commitment` of a one-phase
+    /// module), `k` after the `k`-th phase key. Non-decreasing along [`Work::phases`].
+    pub step: u32,
 }
 
 /// The work of one challenge: the headline figures and the per-phase vector.
@@ -32,6 +36,33 @@ pub struct Work {
     pub bytes: u64,
     /// Per-phase breakdown, in execution order.
     pub phases: Vec<Phase>,
+}
+
+impl Work {
+    /// How many interactive phases the work spans (1 for a one-phase module; at least 1).
+    pub fn steps(&self) -> u32 {
+        self.phases
+            .iter()
+            .map(|p| p.step)
+            .max()
+            .map_or(1, |m| m.saturating_add(1))
+    }
+
+    /// The part of the work that runs in interactive phase `step` (the headline figures are the
+    /// sums of its parts' ops and bytes).
+    pub fn step(&self, step: u32) -> Work {
+        let phases: Vec<Phase> = self
+            .phases
+            .iter()
+            .filter(|p| p.step == step)
+            .copied()
+            .collect();
+        Work {
+            ops: phases.iter().fold(0u64, |a, p| a.saturating_add(p.ops)),
+            bytes: phases.iter().fold(0u64, |a, p| a.saturating_add(p.bytes)),
+            phases,
+        }
+    }
 }
 
 /// Saturating product of several `u64` factors.

@@ -122,9 +122,9 @@ pub enum Param {
 
 use Param::{I32, I64};
 
-/// Every import of ABI v1 with its parameters (all return `i32`), in `abi::IMPORTS` order, as
+/// Every import of ABI v1.1 with its parameters (all return `i32`), in `abi::IMPORTS` order, as
 /// `challenge-runtime/src/imports.rs` defines them.
-pub const IMPORTS: [(&str, &[Param]); 15] = [
+pub const IMPORTS: [(&str, &[Param]); 17] = [
     ("abi_version", &[]),
     ("device_info", &[I32]),
     ("alloc", &[I64]),
@@ -140,6 +140,8 @@ pub const IMPORTS: [(&str, &[Param]); 15] = [
     ("log", &[I32, I32]),
     ("tile_i8", &[I32, I64, I32, I32, I32, I32, I32, I32]),
     ("membw_output", &[I32, I64, I32, I32, I32, I32, I32, I64]),
+    ("phase_end", &[I32]),
+    ("phase_seed", &[I32, I32]),
 ];
 
 /// Fails (a harness bug, not a finding) if [`IMPORTS`] no longer names `abi::IMPORTS`.
@@ -339,7 +341,7 @@ pub const I64_VALUES: [i64; 16] = [
 ];
 
 /// Decodes a call program from fuzzer bytes, one byte at a time so seeds are easy to write
-/// (`fuzz/seedgen`): per step an import byte (`% 15`, index into [`IMPORTS`]), then per
+/// (`fuzz/seedgen`): per step an import byte (`% 17`, index into [`IMPORTS`]), then per
 /// parameter a selector byte and its value:
 ///
 /// | selector `% 4` | argument | value bytes |
@@ -668,7 +670,7 @@ pub fn exercise(sandbox: &Sandbox, module: &LoadedModule, params: &[u8]) -> Exer
         salt: [3u8; 32],
         chunk: &chunk,
     };
-    let check = sandbox.check(module, seed, params, &roots, &request);
+    let check = sandbox.check(module, seed, params, &roots, &[], &request);
     let work = sandbox.work(module, params);
     Exercised { run, check, work }
 }

@@ -10,3 +10,15 @@ pub mod cuda;
 pub mod params;
 pub mod run_local;
 pub mod serve;
+
+#[cfg(test)]
+mod tests {
+    /// The version the handshake negotiates is the version the sandbox implements.
+    #[test]
+    fn abi_versions_agree() {
+        assert_eq!(
+            i32::from(protocol::ABI_VERSION),
+            challenges::abi::ABI_VERSION
+        );
+    }
+}

@@ -167,7 +167,14 @@ pub fn run_local(
                 salt: random_bytes()?,
                 chunk: &opening.chunk,
             };
-            match checker.check(&check_module, request.seed, &request.params, &roots, &req)? {
+            match checker.check(
+                &check_module,
+                request.seed,
+                &request.params,
+                &roots,
+                &[],
+                &req,
+            )? {
                 CheckVerdict::Pass => {}
                 CheckVerdict::Fail => {
                     openings.failed += 1;

@@ -53,11 +53,15 @@ pub enum MessageKind {
     Pong,
     /// [`ProbeTicket`](crate::ProbeTicket), tag 15.
     ProbeTicket,
+    /// Signed [`PhaseDone`](crate::PhaseDone), tag 16 (protocol v2).
+    PhaseDone,
+    /// Signed [`PhaseKey`](crate::PhaseKey), tag 17 (protocol v2).
+    PhaseKey,
 }
 
 impl MessageKind {
     /// Every kind, in tag order.
-    pub const ALL: [MessageKind; 15] = [
+    pub const ALL: [MessageKind; 17] = [
         Self::Hello,
         Self::Inventory,
         Self::Prepare,
@@ -73,6 +77,8 @@ impl MessageKind {
         Self::Ping,
         Self::Pong,
         Self::ProbeTicket,
+        Self::PhaseDone,
+        Self::PhaseKey,
     ];
 
     /// The tag byte on the wire (never 0).
@@ -93,6 +99,8 @@ impl MessageKind {
             Self::Ping => 13,
             Self::Pong => 14,
             Self::ProbeTicket => 15,
+            Self::PhaseDone => 16,
+            Self::PhaseKey => 17,
         }
     }
 
@@ -114,6 +122,8 @@ impl MessageKind {
             13 => Self::Ping,
             14 => Self::Pong,
             15 => Self::ProbeTicket,
+            16 => Self::PhaseDone,
+            17 => Self::PhaseKey,
             _ => return None,
         })
     }
@@ -135,7 +145,9 @@ impl MessageKind {
             | Self::Certificate
             | Self::Ping
             | Self::Pong
-            | Self::ProbeTicket => MAX_SMALL_PAYLOAD,
+            | Self::ProbeTicket
+            | Self::PhaseDone
+            | Self::PhaseKey => MAX_SMALL_PAYLOAD,
         }
     }
 
@@ -157,6 +169,8 @@ impl MessageKind {
             Self::Ping => "Ping",
             Self::Pong => "Pong",
             Self::ProbeTicket => "ProbeTicket",
+            Self::PhaseDone => "PhaseDone",
+            Self::PhaseKey => "PhaseKey",
         }
     }
 }
@@ -454,7 +468,7 @@ mod tests {
             assert_eq!(MessageKind::from_tag(kind.tag()), Some(*kind));
         }
         assert_eq!(MessageKind::from_tag(0), None);
-        assert_eq!(MessageKind::from_tag(16), None);
+        assert_eq!(MessageKind::from_tag(18), None);
         assert_eq!(MessageKind::from_tag(255), None);
     }
 

@@ -10,10 +10,10 @@
 //! |---|---|---|
 //! | `Hello`, `Certificate`, `Error` | yes | yes |
 //! | `Inventory` | yes (handshake) | |
-//! | `Ready`, `Commitment`, `Openings` | yes | |
+//! | `Ready`, `PhaseDone`, `Commitment`, `Openings` | yes | |
 //! | `Pong` | yes (control stream) | |
 //! | `ProbeTicket`, `ProbeChunk` | yes (the ticket; the receipt of a download) | |
-//! | `Prepare`, `Go`, `Open` | | yes |
+//! | `Prepare`, `Go`, `PhaseKey`, `Open` | | yes |
 //! | `Ping` | | yes (control stream) |
 //! | `ProbeRequest` | | yes |
 //!
@@ -64,6 +64,7 @@ impl KindSet {
         MessageKind::Certificate,
         MessageKind::Inventory,
         MessageKind::Ready,
+        MessageKind::PhaseDone,
         MessageKind::Commitment,
         MessageKind::Openings,
         MessageKind::Pong,
@@ -80,6 +81,7 @@ impl KindSet {
         MessageKind::Certificate,
         MessageKind::Prepare,
         MessageKind::Go,
+        MessageKind::PhaseKey,
         MessageKind::Open,
         MessageKind::Ping,
         MessageKind::ProbeRequest,

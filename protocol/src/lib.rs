@@ -68,7 +68,7 @@ pub use message::Message;
 pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
-    Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest, ProbeTicket,
-    Ready, Role, SessionCertificate, negotiate, probe_data,
+    PhaseDone, PhaseKey, Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeReceipt,
+    ProbeRequest, ProbeTicket, Ready, Role, SessionCertificate, negotiate, probe_data,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

@@ -1,6 +1,6 @@
 //! [`Message`]: one variant per frame kind, encoded to and decoded from whole frames.
 //!
-//! Signed kinds (`Prepare`, `Go`, `Commitment`) carry a [`Signed`] envelope: decoding one
+//! Signed kinds (`Prepare`, `Go`, `Commitment`, `PhaseDone`, `PhaseKey`) carry a [`Signed`] envelope: decoding one
 //! parses the envelope but does not verify it; call [`Signed::verify_from`] before use.
 #![deny(clippy::indexing_slicing)]
 
@@ -9,8 +9,8 @@ use crate::error::ProtocolError;
 use crate::frame::{MessageKind, frame_header};
 use crate::limits::FRAME_HEADER_LEN;
 use crate::messages::{
-    Commitment, ErrorMsg, Go, Hello, Inventory, Open, Openings, Ping, Pong, Prepare, ProbeChunk,
-    ProbeRequest, ProbeTicket, Ready, SessionCertificate,
+    Commitment, ErrorMsg, Go, Hello, Inventory, Open, Openings, PhaseDone, PhaseKey, Ping, Pong,
+    Prepare, ProbeChunk, ProbeRequest, ProbeTicket, Ready, SessionCertificate,
 };
 use crate::signed::Signed;
 
@@ -47,6 +47,10 @@ pub enum Message {
     Pong(Pong),
     /// Miner → verifier: where and with which token to run a probe's data.
     ProbeTicket(ProbeTicket),
+    /// Miner → verifier, signed by the miner (protocol v2): an interactive phase is over.
+    PhaseDone(Signed<PhaseDone>),
+    /// Verifier → miner, signed by the verifier (protocol v2): the next phase's nonce.
+    PhaseKey(Signed<PhaseKey>),
 }
 
 impl Message {
@@ -68,6 +72,8 @@ impl Message {
             Self::Ping(_) => MessageKind::Ping,
             Self::Pong(_) => MessageKind::Pong,
             Self::ProbeTicket(_) => MessageKind::ProbeTicket,
+            Self::PhaseDone(_) => MessageKind::PhaseDone,
+            Self::PhaseKey(_) => MessageKind::PhaseKey,
         }
     }
 
@@ -120,6 +126,14 @@ impl Message {
                 s.write_cbor(&mut |part| out.extend_from_slice(part));
                 Ok(())
             }
+            Self::PhaseDone(s) => {
+                s.write_cbor(&mut |part| out.extend_from_slice(part));
+                Ok(())
+            }
+            Self::PhaseKey(s) => {
+                s.write_cbor(&mut |part| out.extend_from_slice(part));
+                Ok(())
+            }
         }
     }
 
@@ -143,6 +157,8 @@ impl Message {
             MessageKind::Ready => Self::Ready(codec::decode(what, payload)?),
             MessageKind::Go => Self::Go(Signed::from_bytes(payload)?),
             MessageKind::Commitment => Self::Commitment(Signed::from_bytes(payload)?),
+            MessageKind::PhaseDone => Self::PhaseDone(Signed::from_bytes(payload)?),
+            MessageKind::PhaseKey => Self::PhaseKey(Signed::from_bytes(payload)?),
             MessageKind::Open => Self::Open(codec::decode(what, payload)?),
             MessageKind::Openings => Self::Openings(codec::decode(what, payload)?),
             MessageKind::ProbeRequest => Self::ProbeRequest(codec::decode(what, payload)?),

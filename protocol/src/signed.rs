@@ -123,12 +123,23 @@ impl<T: Signable> Signed<T> {
                 what: T::TAG,
                 reason: e.to_string(),
             })?;
-        Ok(Self {
+        let signed = Self {
             body: envelope.body,
             signer: envelope.signer,
             signature: envelope.signature,
             _type: PhantomData,
-        })
+        };
+        // Only the canonical encoding is accepted, so no byte of an envelope can change
+        // unnoticed (serde would also take a key written as a byte string, say).
+        if !signed.is_encoded_as(bytes) {
+            return Err(ProtocolError::Unsigned {
+                what: T::TAG,
+                reason: "the envelope is not in canonical CBOR (a map of text keys body, \
+                         signer, signature, in that order, with definite lengths)"
+                    .to_string(),
+            });
+        }
+        Ok(signed)
     }
 }
 
@@ -153,6 +164,18 @@ impl<T> Signed<T> {
         let mut out = Vec::with_capacity(self.body.len().saturating_add(128));
         self.write_cbor(&mut |part| out.extend_from_slice(part));
         out
+    }
+
+    /// Whether `bytes` is exactly this envelope's canonical encoding (compared in parts, with
+    /// no copy).
+    fn is_encoded_as(&self, bytes: &[u8]) -> bool {
+        let mut rest = bytes;
+        let mut same = true;
+        self.write_cbor(&mut |part| match rest.split_at_checked(part.len()) {
+            Some((head, tail)) if same && head == part => rest = tail,
+            _ => same = false,
+        });
+        same && rest.is_empty()
     }
 
     /// The name of this envelope: `blake3::derive_key(ENVELOPE_DIGEST_CONTEXT, to_bytes())`.

@@ -65,7 +65,7 @@ fn header_error_is_found_even_when_payload_bytes_follow_in_the_same_push() {
 
 #[test]
 fn unknown_tag_is_rejected_from_the_header() {
-    for tag in [0u8, 16, 0x7f, 0xff] {
+    for tag in [0u8, 18, 0x7f, 0xff] {
         let mut decoder = FrameDecoder::new();
         assert_eq!(
             decoder.push(&header(tag, 1)),
@@ -264,6 +264,28 @@ fn limits_fit() {
             )
             .unwrap(),
         ),
+        Message::PhaseDone(
+            Signed::sign(
+                &k,
+                &PhaseDone {
+                    cites: Digest::default(),
+                    phase: u32::MAX,
+                    roots: vec![Root::default(); MAX_ROOTS],
+                },
+            )
+            .unwrap(),
+        ),
+        Message::PhaseKey(
+            Signed::sign(
+                &k,
+                &PhaseKey {
+                    cites: Digest::default(),
+                    phase: u32::MAX,
+                    nonce: Nonce::default(),
+                },
+            )
+            .unwrap(),
+        ),
         Message::Open(Open {
             challenge: Digest::default(),
             leaves: vec![
@@ -317,6 +339,8 @@ proptest! {
                     Message::Prepare(s) => { let _ = s.verify(); }
                     Message::Go(s) => { let _ = s.verify(); }
                     Message::Commitment(s) => { let _ = s.verify(); }
+                    Message::PhaseDone(s) => { let _ = s.verify(); }
+                    Message::PhaseKey(s) => { let _ = s.verify(); }
                     _ => {}
                 }
             }

@@ -10,6 +10,7 @@ use wasmtime::{Caller, Memory, ResourceLimiter};
 
 use crate::backend::{BackendError, BackendKind, BufferId, Committed, DeviceSession};
 use crate::limits::SandboxLimits;
+use crate::phase::{NoPhases, PhaseHook};
 
 /// Caps guest memory and tables, and remembers whether the memory cap was hit so a later trap
 /// can be reported as [`crate::TrapKind::MemoryLimit`].
@@ -97,6 +98,15 @@ pub(crate) struct HostState {
     pub(crate) host_ops: u64,
     pub(crate) backend_time: Duration,
     pub(crate) last_error: Option<String>,
+    /// Where `phase_end` gets the next phase key (run side).
+    pub(crate) phases: Box<dyn PhaseHook>,
+    /// The current interactive phase (0 until the first `phase_end`).
+    pub(crate) phase: u32,
+    /// `phase_seeds[k − 1]` is the seed of phase `k`: received on the run side, given on the
+    /// check side.
+    pub(crate) phase_seeds: Vec<[u8; 32]>,
+    /// Time the run spent blocked in `phase_end`, waiting for phase keys.
+    pub(crate) phase_wait: Duration,
 }
 
 impl HostState {
@@ -115,6 +125,10 @@ impl HostState {
             host_ops: 0,
             backend_time: Duration::ZERO,
             last_error: None,
+            phases: Box::new(NoPhases),
+            phase: 0,
+            phase_seeds: Vec::new(),
+            phase_wait: Duration::ZERO,
         }
     }
 

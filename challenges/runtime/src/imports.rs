@@ -1,4 +1,4 @@
-//! The `gpu.*` imports of host ABI v1 (see `challenges::abi` for the contract): one
+//! The `gpu.*` imports of host ABI v1.1 (see `challenges::abi` for the contract): one
 //! `func_wrap` per import over [`HostState`]. Every argument is checked here, before any
 //! backend call; a bad one returns a negative status code, never a trap or a panic.
 #![deny(clippy::indexing_slicing)]
@@ -8,9 +8,11 @@ use challenges::matmul;
 use challenges::membw::{self, MembwParams, Permutation};
 use challenges::prf;
 use challenges::tiles::{TILE, tile_to_bytes};
+use std::time::Instant;
 use wasmtime::{Caller, Linker};
 
 use crate::host::{GuestBuffer, HostState, Side, code, read_guest, write_guest};
+use crate::phase::MAX_PHASES;
 
 type C<'a> = Caller<'a, HostState>;
 
@@ -29,7 +31,7 @@ fn dim(v: i32, max: u32) -> Result<u32, i32> {
     Ok(d)
 }
 
-/// Adds every ABI v1 import to `linker`.
+/// Adds every ABI v1.1 import to `linker`.
 pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     let m = abi::IMPORT_MODULE;
     linker.func_wrap(m, "abi_version", || abi::ABI_VERSION)?;
@@ -47,6 +49,8 @@ pub(crate) fn define(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap(m, "log", log)?;
     linker.func_wrap(m, "tile_i8", tile_i8)?;
     linker.func_wrap(m, "membw_output", membw_output)?;
+    linker.func_wrap(m, "phase_end", phase_end)?;
+    linker.func_wrap(m, "phase_seed", phase_seed)?;
     Ok(())
 }
 
@@ -285,6 +289,53 @@ fn philox_key(mut caller: C<'_>, stream: i64, out_ptr: i32) -> i32 {
         bytes[..4].copy_from_slice(&key[0].to_le_bytes());
         bytes[4..].copy_from_slice(&key[1].to_le_bytes());
         write_guest(&mut caller, out_ptr, &bytes)?;
+        Ok(status::OK)
+    })())
+}
+
+/// `gpu.phase_end` (ABI v1.1): the output pointer is checked before anything else; the device
+/// finishes its queued work before the phase is reported, so the roots (and the time) reported
+/// are of work that is done; the hook blocks until the next key or says why none comes.
+fn phase_end(mut caller: C<'_>, seed_out_ptr: i32) -> i32 {
+    code((|| {
+        write_guest(&mut caller, seed_out_ptr, &[0u8; 32])?;
+        caller.data_mut().backend(|run| run.session.sync())?;
+        let state = caller.data_mut();
+        let roots: Vec<[u8; 32]> = state.run_side()?.committed.iter().map(|c| c.root).collect();
+        let ended = state.phase;
+        if ended.saturating_add(1) >= MAX_PHASES {
+            return Err(state.fail(
+                status::OUT_OF_RANGE,
+                format!("a challenge may have at most {MAX_PHASES} phases"),
+            ));
+        }
+        let waited = Instant::now();
+        let nonce = state.phases.phase_end(ended, &roots);
+        state.phase_wait += waited.elapsed();
+        let nonce = nonce.map_err(|e| state.fail(status::PHASE, e.to_string()))?;
+        let seed = prf::phase_seed(&state.seed, ended + 1, &nonce);
+        state.phase = ended + 1;
+        state.phase_seeds.push(seed);
+        write_guest(&mut caller, seed_out_ptr, &seed)?;
+        Ok(status::OK)
+    })())
+}
+
+/// `gpu.phase_seed` (ABI v1.1): the seed of a phase already begun (run side) or handed over by
+/// the verifier (check side).
+fn phase_seed(mut caller: C<'_>, phase: i32, out_ptr: i32) -> i32 {
+    code((|| {
+        let state = caller.data();
+        if matches!(state.side, Side::Work) {
+            return Err(status::UNAVAILABLE);
+        }
+        let seed = usize::try_from(phase)
+            .ok()
+            .and_then(|k| k.checked_sub(1))
+            .and_then(|i| state.phase_seeds.get(i))
+            .copied()
+            .ok_or(status::OUT_OF_RANGE)?;
+        write_guest(&mut caller, out_ptr, &seed)?;
         Ok(status::OK)
     })())
 }

@@ -1,6 +1,6 @@
 //! # challenge-runtime — the gpuproof challenge sandbox
 //!
-//! Runs challenge modules (WASM, host ABI v1 as `challenges::abi` pins it) with wasmtime:
+//! Runs challenge modules (WASM, host ABI v1.1 as `challenges::abi` pins it) with wasmtime:
 //!
 //! - one [`Sandbox`] per process: one `Engine` configured once (fuel on, pooling allocator),
 //!   modules compiled once and cached by the BLAKE3 hash of their bytes ([`LoadedModule`]);
@@ -14,6 +14,10 @@
 //! - devices behind the [`Backend`] trait; [`cpu::CpuBackend`] is the multi-threaded reference;
 //!   [`bench`](mod@bench) measures any backend's operations through it (`miner-host bench`).
 //!
+//! A module may split its run into interactive phases (`gpu.phase_end`); the caller of
+//! [`Sandbox::run_phased`] supplies the [`PhaseHook`] that reports each phase and returns the
+//! verifier's next key ([`phase`]).
+//!
 //! `miner-host` uses [`Sandbox::run`] to run a challenge on its devices and
 //! [`RunOutcome::open`] to answer openings; `verifier` uses [`Sandbox::check`] on its own CPU
 //! to recompute each opened leaf, and [`Sandbox::work`] for the declared work.
@@ -25,6 +29,7 @@ mod error;
 mod host;
 mod imports;
 mod limits;
+pub mod phase;
 mod sandbox;
 
 pub use backend::{
@@ -33,4 +38,5 @@ pub use backend::{
 };
 pub use error::{SandboxError, TrapKind};
 pub use limits::SandboxLimits;
+pub use phase::{FixedNonces, MAX_PHASES, NoPhases, PhaseHook, PhaseRefused};
 pub use sandbox::{CheckVerdict, LoadedModule, RunOutcome, RunTimings, Sandbox};

@@ -21,6 +21,7 @@ use crate::error::{SandboxError, TrapKind};
 use crate::host::{HostState, RunSide, Side};
 use crate::imports;
 use crate::limits::SandboxLimits;
+use crate::phase::{NoPhases, PhaseHook};
 
 /// A compiled, linked module, ready to instantiate. Cheap to clone.
 #[derive(Clone)]
@@ -55,12 +56,16 @@ pub struct RunTimings {
     pub run: Duration,
     /// Time spent inside backend calls during `run`.
     pub backend: Duration,
+    /// Time `run` spent blocked in `gpu.phase_end`, waiting for the verifier's phase keys.
+    pub phase_wait: Duration,
 }
 
 impl RunTimings {
-    /// Time spent in the sandbox and the ABI rather than the backend.
+    /// Time spent in the sandbox and the ABI rather than the backend or waiting for keys.
     pub fn overhead(&self) -> Duration {
-        self.run.saturating_sub(self.backend)
+        self.run
+            .saturating_sub(self.backend)
+            .saturating_sub(self.phase_wait)
     }
 }
 
@@ -69,6 +74,9 @@ impl RunTimings {
 pub struct RunOutcome {
     /// Outputs in commit order.
     pub outputs: Vec<Committed>,
+    /// The seeds of the phases after the first (`phase_seeds[k − 1]` is phase `k`'s); empty for
+    /// a one-phase run.
+    pub phase_seeds: Vec<[u8; 32]>,
     /// The guest's log lines.
     pub logs: Vec<String>,
     /// Timings.
@@ -437,9 +445,8 @@ impl Sandbox {
         })
     }
 
-    /// Runs a challenge: opens `device` on `backend`, instantiates the module with `seed`,
-    /// calls `run(params)`, and returns the committed outputs with the session that can open
-    /// them. Everything the guest held on the device is freed if this fails.
+    /// Runs a one-phase challenge: [`Sandbox::run_phased`] with [`NoPhases`] (a module that
+    /// calls `gpu.phase_end` fails with `status::PHASE`).
     pub fn run(
         &self,
         module: &LoadedModule,
@@ -447,6 +454,22 @@ impl Sandbox {
         device: u32,
         seed: [u8; 32],
         params: &[u8],
+    ) -> Result<RunOutcome, SandboxError> {
+        self.run_phased(module, backend, device, seed, params, Box::new(NoPhases))
+    }
+
+    /// Runs a challenge: opens `device` on `backend`, instantiates the module with `seed`,
+    /// calls `run(params)`, and returns the committed outputs with the session that can open
+    /// them. Each `gpu.phase_end` goes to `phases`, which returns the next phase's nonce.
+    /// Everything the guest held on the device is freed if this fails.
+    pub fn run_phased(
+        &self,
+        module: &LoadedModule,
+        backend: &dyn Backend,
+        device: u32,
+        seed: [u8; 32],
+        params: &[u8],
+        phases: Box<dyn PhaseHook>,
     ) -> Result<RunOutcome, SandboxError> {
         let session = backend.open(device)?;
         let device_memory = backend
@@ -465,8 +488,9 @@ impl Sandbox {
             backend: backend.kind(),
         });
         let started = Instant::now();
-        let mut guest =
-            self.instantiate(module, HostState::new(self.limits, seed, device, side))?;
+        let mut state = HostState::new(self.limits, seed, device, side);
+        state.phases = phases;
+        let mut guest = self.instantiate(module, state)?;
         let (ptr, len) = guest.put(params)?;
         let instantiate = started.elapsed();
         let run = guest
@@ -490,6 +514,7 @@ impl Sandbox {
             instantiate,
             run: run_time,
             backend: state.backend_time,
+            phase_wait: state.phase_wait,
         };
         match state.side {
             Side::Run(mut run) => {
@@ -499,6 +524,7 @@ impl Sandbox {
                 }
                 Ok(RunOutcome {
                     outputs: run.committed,
+                    phase_seeds: state.phase_seeds,
                     logs: state.logs,
                     timings,
                     fuel_used,
@@ -511,19 +537,24 @@ impl Sandbox {
     }
 
     /// Checks one opened leaf with the module's `check`, on the CPU, against the committed
-    /// `roots` (the caller has already verified the leaf's tree path).
+    /// `roots` (the caller has already verified the leaf's tree path) and the `phase_seeds`
+    /// (`phase_seeds[k − 1]` is phase `k`'s, derived from the nonces the verifier sent; empty
+    /// for a one-phase module).
     pub fn check(
         &self,
         module: &LoadedModule,
         seed: [u8; 32],
         params: &[u8],
         roots: &[[u8; 32]],
+        phase_seeds: &[[u8; 32]],
         request: &CheckRequest<'_>,
     ) -> Result<CheckVerdict, SandboxError> {
         let side = Side::Check {
             roots: roots.to_vec(),
         };
-        let mut guest = self.instantiate(module, HostState::new(self.limits, seed, 0, side))?;
+        let mut state = HostState::new(self.limits, seed, 0, side);
+        state.phase_seeds = phase_seeds.to_vec();
+        let mut guest = self.instantiate(module, state)?;
         let (pp, pl) = guest.put(params)?;
         let (rp, rl) = guest.put(&request.encode())?;
         let check = guest

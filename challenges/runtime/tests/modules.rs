@@ -58,7 +58,9 @@ fn check_all_leaves(
                 chunk: &opening.chunk,
             };
             assert_eq!(
-                sandbox.check(module, seed, params, &roots, &req).unwrap(),
+                sandbox
+                    .check(module, seed, params, &roots, &[], &req)
+                    .unwrap(),
                 CheckVerdict::Pass,
                 "output {output} leaf {leaf}"
             );
@@ -72,7 +74,9 @@ fn check_all_leaves(
             bad[pos] ^= 1;
             let req = CheckRequest { chunk: &bad, ..req };
             assert_eq!(
-                sandbox.check(module, seed, params, &roots, &req).unwrap(),
+                sandbox
+                    .check(module, seed, params, &roots, &[], &req)
+                    .unwrap(),
                 CheckVerdict::Fail
             );
         }
@@ -196,7 +200,7 @@ fn check_uses_the_committed_roots_and_the_seed() {
     // different seed (another miner's challenge) fails.
     assert_eq!(
         sandbox
-            .check(&module, [5; 32], &bytes, &run.roots(), &req)
+            .check(&module, [5; 32], &bytes, &run.roots(), &[], &req)
             .unwrap(),
         CheckVerdict::Pass
     );
@@ -204,13 +208,13 @@ fn check_uses_the_committed_roots_and_the_seed() {
     roots[0][0] ^= 1;
     assert_eq!(
         sandbox
-            .check(&module, [5; 32], &bytes, &roots, &req)
+            .check(&module, [5; 32], &bytes, &roots, &[], &req)
             .unwrap(),
         CheckVerdict::Fail
     );
     assert_eq!(
         sandbox
-            .check(&module, [6; 32], &bytes, &run.roots(), &req)
+            .check(&module, [6; 32], &bytes, &run.roots(), &[], &req)
             .unwrap(),
         CheckVerdict::Fail
     );
@@ -220,7 +224,7 @@ fn check_uses_the_committed_roots_and_the_seed() {
         ..req
     };
     assert!(matches!(
-        sandbox.check(&module, [5; 32], &bytes, &run.roots(), &short),
+        sandbox.check(&module, [5; 32], &bytes, &run.roots(), &[], &short),
         Err(SandboxError::Status { phase: "check", .. })
     ));
 }

@@ -38,6 +38,8 @@ pub mod raw {
         pub fn root(output: i32, out_ptr: i32) -> i32;
         pub fn philox_key(stream: i64, out_ptr: i32) -> i32;
         pub fn sync() -> i32;
+        pub fn phase_end(seed_out_ptr: i32) -> i32;
+        pub fn phase_seed(phase: i32, out_ptr: i32) -> i32;
         pub fn log(ptr: i32, len: i32) -> i32;
         pub fn tile_i8(
             out_ptr: i32,
@@ -182,6 +184,25 @@ pub fn philox_key(stream: u64) -> Result<[u8; 8], Error> {
     let mut out = [0u8; 8];
     // SAFETY: host import writing 8 bytes into `out`.
     status(unsafe { raw::philox_key(stream as i64, ptr(out.as_mut_ptr())) })?;
+    Ok(out)
+}
+
+/// Ends the current interactive phase (ABI v1.1): the host waits for the device, reports the
+/// outputs committed so far to the verifier and blocks until its next phase key arrives; the
+/// result is the next phase's seed (`prf::phase_seed`).
+pub fn phase_end() -> Result<[u8; 32], Error> {
+    let mut out = [0u8; 32];
+    // SAFETY: host import writing 32 bytes into `out`.
+    status(unsafe { raw::phase_end(ptr(out.as_mut_ptr())) })?;
+    Ok(out)
+}
+
+/// The seed of interactive phase `phase` (≥ 1): on the run side one already received through
+/// [`phase_end`], on the check side the one the verifier derived from the nonce it sent.
+pub fn phase_seed(phase: u32) -> Result<[u8; 32], Error> {
+    let mut out = [0u8; 32];
+    // SAFETY: host import writing 32 bytes into `out`.
+    status(unsafe { raw::phase_seed(phase as i32, ptr(out.as_mut_ptr())) })?;
     Ok(out)
 }
 

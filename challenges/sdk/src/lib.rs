@@ -1,7 +1,7 @@
 //! # challenge-sdk — write gpuproof challenge modules in Rust
 //!
 //! A challenge module is a `no_std` Rust `cdylib` compiled to `wasm32-unknown-unknown`. It
-//! drives the GPU only through the `gpu.*` host ABI (version 1, pinned in
+//! drives the GPU only through the `gpu.*` host ABI (version 1.1, pinned in
 //! [`challenges::abi`]); this crate wraps those imports in safe Rust: device buffers are
 //! `Buffer` handles (freed on drop), every import's status becomes a [`Result`], and
 //! `export_challenge!` generates the exports the host calls (`alloc`, `run`, `check`,

@@ -1,4 +1,6 @@
-//! The challenge messages: `Prepare` → `Ready` → `Go` → `Commitment` → `Open` → `Openings`.
+//! The challenge messages: `Prepare` → `Ready` → `Go` → (`PhaseDone` → `PhaseKey`)* →
+//! `Commitment` → `Open` → `Openings`. The `PhaseDone`/`PhaseKey` pairs (protocol v2) come
+//! only from modules with interactive phases (DESIGN.md §Interactive phases).
 //!
 //! [`Prepare`] and [`Go`] are signed by the verifier, [`Commitment`] by the miner (each through
 //! [`Signed`](crate::Signed)); a later message names the signed one it answers by its envelope
@@ -97,6 +99,47 @@ pub struct Commitment {
 
 impl Signable for Commitment {
     const TAG: &'static str = "commitment";
+}
+
+/// Miner → verifier, signed (protocol v2): interactive phase `phase` is over, with the roots
+/// committed so far. The verifier's clock for that phase stops here; the miner's run then
+/// waits for the [`PhaseKey`] of `phase + 1`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseDone {
+    /// Digest of the signed message that began the phase: the `Go` for phase 0, the
+    /// `PhaseKey phase` otherwise.
+    pub cites: Digest,
+    /// The phase that ended (the first is 0).
+    pub phase: u32,
+    /// Every root committed so far, in output order (at most [`MAX_ROOTS`]).
+    #[serde(
+        serialize_with = "bytes::seq_max::serialize::<_, _, MAX_ROOTS>",
+        deserialize_with = "bytes::seq_max::deserialize::<_, _, MAX_ROOTS>"
+    )]
+    pub roots: Vec<Root>,
+}
+
+impl Signable for PhaseDone {
+    const TAG: &'static str = "phase-done";
+}
+
+/// Verifier → miner, signed (protocol v2): begin phase `phase` with this fresh nonce; the
+/// phase seed is `prf::phase_seed(seed, phase, nonce)`. Sent to every device of a machine in
+/// the same instant; the verifier's clock for the phase starts here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseKey {
+    /// Digest of the signed [`PhaseDone`] of `phase − 1` it answers.
+    pub cites: Digest,
+    /// The phase it begins (≥ 1).
+    pub phase: u32,
+    /// The verifier's fresh randomness for this phase.
+    pub nonce: Nonce,
+}
+
+impl Signable for PhaseKey {
+    const TAG: &'static str = "phase-key";
 }
 
 /// The miner's own account of where the time went, in milliseconds. Informational only.

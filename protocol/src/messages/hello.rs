@@ -12,8 +12,10 @@ use crate::limits::MAX_VERSIONS;
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
 
-/// The host ABI version (module ↔ host calls) this crate's peers run.
-pub const ABI_VERSION: u16 = 1;
+/// The host ABI version (module ↔ host calls) this crate's peers run: major in the high byte,
+/// minor in the low one, as `challenges::abi::ABI_VERSION` (`0x0101` = v1.1, which added
+/// `gpu.phase_end` and `gpu.phase_seed`). Kept equal to it by a test in `miner-host`.
+pub const ABI_VERSION: u16 = 0x0101;
 
 /// Which side of a session a peer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -121,7 +123,11 @@ mod tests {
     #[test]
     fn negotiation_cases() {
         use Role::{Miner, Validator};
-        check(Hello::current(Validator), Hello::current(Miner), Ok((1, 1)));
+        check(
+            Hello::current(Validator),
+            Hello::current(Miner),
+            Ok((PROTOCOL_VERSION, ABI_VERSION)),
+        );
         check(
             hello(Validator, &[1, 2, 3], &[1]),
             hello(Miner, &[3, 2], &[1, 5]),

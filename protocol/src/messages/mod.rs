@@ -12,7 +12,8 @@ pub(crate) mod inventory;
 pub(crate) mod probe;
 
 pub use challenge::{
-    Commitment, Go, LeafRef, MinerTimings, NodePair, Open, OpeningWire, Openings, Prepare, Ready,
+    Commitment, Go, LeafRef, MinerTimings, NodePair, Open, OpeningWire, Openings, PhaseDone,
+    PhaseKey, Prepare, Ready,
 };
 pub use error_msg::{ErrorCode, ErrorMsg};
 pub use hello::{ABI_VERSION, Hello, Negotiated, PROTOCOL_VERSION, Role, negotiate};

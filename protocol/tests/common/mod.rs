@@ -241,6 +241,40 @@ pub fn arb_message() -> impl Strategy<Value = Message> {
                 token: Nonce::new(token)
             }
         )),
+        (
+            arb_key(),
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            vec(any::<[u8; 32]>(), 0..40)
+        )
+            .prop_map(|(k, cites, phase, roots)| Message::PhaseDone(
+                Signed::sign(
+                    &k,
+                    &PhaseDone {
+                        cites: Digest::new(cites),
+                        phase,
+                        roots: roots.into_iter().map(Root::new).collect(),
+                    }
+                )
+                .unwrap()
+            )),
+        (
+            arb_key(),
+            any::<[u8; 32]>(),
+            any::<u32>(),
+            any::<[u8; 32]>()
+        )
+            .prop_map(|(k, cites, phase, nonce)| Message::PhaseKey(
+                Signed::sign(
+                    &k,
+                    &PhaseKey {
+                        cites: Digest::new(cites),
+                        phase,
+                        nonce: Nonce::new(nonce),
+                    }
+                )
+                .unwrap()
+            )),
     ]
 }
 

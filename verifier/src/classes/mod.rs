@@ -54,7 +54,7 @@ pub use bench::{Against, BenchComparison, GEMM_GOAL, MEMBW_GOAL, RoundsCheck, co
 pub use calibrate::{CALIBRATION_BUDGET, CpuCalibration, calibrate_cpu_reference};
 pub use model::{
     BLAKE3_INSTR_PER_BYTE, Bound, ExpectedTime, PHILOX_INSTR_PER_BLOCK, PhaseTime, envelope,
-    expected_time,
+    expected_time, step_envelopes,
 };
 pub use sizing::{
     MATMUL_MEMORY_FRACTION, MEMBW_MEMORY_FRACTION, MEMBW_MIN_FRACTION, RENTED_MEMBW_BYTES,

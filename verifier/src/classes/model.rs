@@ -252,6 +252,16 @@ pub fn envelope(class: &GpuClass, work: &Work) -> Result<Envelope, ClassError> {
     })
 }
 
+/// The envelope of each interactive phase of `work` on `class` (DESIGN.md §Interactive phases:
+/// every phase is timed on its own, against its own part of the work), in phase order: one
+/// entry for a one-phase module, equal to [`envelope`] of the whole work. Fails like
+/// [`envelope`].
+pub fn step_envelopes(class: &GpuClass, work: &Work) -> Result<Vec<Envelope>, ClassError> {
+    (0..work.steps())
+        .map(|k| envelope(class, &work.step(k)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -313,6 +323,7 @@ mod tests {
                 unit: "byte",
                 ops: 1,
                 bytes: 1,
+                step: 0,
             }],
         };
         assert!(matches!(
