@@ -103,7 +103,7 @@ fn fixture() -> Fixture {
 fn session_at_openings(f: &Fixture, draws: &mut u64) -> (VerifierSession, Openings) {
     let mut session = VerifierSession::new(
         f.spec.clone(),
-        f.config,
+        f.config.clone(),
         f.verifier_key.clone(),
         SessionKey::of(&f.miner_key),
     )

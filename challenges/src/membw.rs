@@ -16,8 +16,15 @@
 //! four words written little-endian. So a block costs `R + 1` Philox calls. Group `b` is bytes
 //! `b·g .. (b+1)·g` of the buffer.
 //!
-//! **Permutation of pass `p`.** The pass key material is `K_0 = k0 LE ‖ k1 LE` (8 bytes) for
-//! `p = 0` and `K_p = root_{p−1}` (32 bytes) for `p > 0`, so no pass can start before the
+//! **Phases (v2).** The challenge runs in two interactive phases (DESIGN.md §Interactive
+//! phases): phase 0 is the fill and ends with `gpu.phase_end`; the verifier's `PhaseKey 1`
+//! nonce then gives `phase_seed_1 = prf::phase_seed(seed, 1, nonce)` ([`crate::prf::phase_seed`]),
+//! and phase 1 is the passes. So the whole buffer must be resident when the key arrives, on
+//! every device of a machine at once, and the passes are timed on their own.
+//!
+//! **Permutation of pass `p`.** The pass key material is `K_0 = phase_seed_1` (32 bytes) for
+//! `p = 0` and `K_p = root_{p−1}` (32 bytes) for `p > 0`, so no pass can start before the key
+//! arrives or before the
 //! previous one is finished and hashed. Round keys `rk[0..4]` are the first 16 bytes of
 //! `BLAKE3-derive_key("gpuproof v1 membw permutation", K_p ‖ p u32 LE)` as four LE words.
 //! `σ` is a 4-round balanced Feistel network on `w` bits, where `w` is `⌈log₂ G⌉` rounded up
@@ -56,11 +63,8 @@
 //! whole groups, hence whole runs of outputs, and such a leaf has `e` near 1.
 //!
 //! **Work.** Headline `ops = (V/16)·(R+1)` Philox calls (fill) and `bytes = 2·V·P` (every pass
-//! reads each group twice: once as `b`, once as `π_p(b)`). Phases: `membw-fill`, then
-//! `membw-pass` (bytes `2·V·P`) and `hash` (`8·G·P` bytes). Each part carries the interactive
-//! phase it runs in under protocol v2 (DESIGN.md §`membw` v2): the fill is phase 0, the passes
-//! and their hashing phase 1. This module does not call `gpu.phase_end` yet (issue #18 is in
-//! progress), so until it does the verifier times the challenge as one phase.
+//! reads each group twice: once as `b`, once as `π_p(b)`). Parts: `membw-fill` (interactive
+//! phase 0), then `membw-pass` (bytes `2·V·P`) and `hash` (`8·G·P` bytes), both in phase 1.
 //!
 //! # Choosing `g` and `R` (the arithmetic)
 //!
@@ -87,28 +91,31 @@
 //! # Worked example
 //!
 //! `V = 1024, g = 256, R = 1, P = 2` (binary params `00040000 00000000 00010000 01000000
-//! 02000000`) under seed `00 01 … 1f`:
+//! 02000000`) under seed `00 01 … 1f`, with the verifier's `PhaseKey 1` nonce `20 21 … 3f`:
 //!
 //! - `k = prf::key(seed, 0) = [0xec23f654, 0x4604376d]`; `G = 4` groups of 16 blocks.
-//! - Block 0 is `philox(k, philox(k, [0, 0, 0, 0]))`, bytes `4c93c23c 5cc9f069 b9d8c1da
-//!   79eac972`; the whole 1 KiB buffer hashes to `9e6b533f…`.
-//! - Pass 0 is keyed by `K_0 = 54 f6 23 ec 6d 37 04 46`: round keys `56345a60 ea7e414d
-//!   53d6f8eb 5f2041ed`, `w = 2`, `h = 1`; `π_0 = [3, 2, 0, 1]` (the cycle 0→3→1→2→0).
-//! - Pass 0's outputs (LE bytes) are `b17469b55c412c09 ec784cad1ef7b1a8 2097457a3b3ff4a9
-//!   9858afc66d9e2643`; `root_0 = 612a8fe1…`, which keys pass 1; `root_1 = fce8b460…`.
+//! - Phase 0, the fill: block 0 is `philox(k, philox(k, [0, 0, 0, 0]))`, bytes `4c93c23c
+//!   5cc9f069 b9d8c1da 79eac972`; the whole 1 KiB buffer hashes to `9e6b533f…`. Then
+//!   `gpu.phase_end`; the key's nonce gives `phase_seed_1 = 00b0e35d 09cba62c …`.
+//! - Phase 1, pass 0 is keyed by `K_0 = phase_seed_1`: round keys `90437f10 09705e56
+//!   1d732c90 4c8f409c`, `w = 2`, `h = 1`; `π_0 = [3, 0, 1, 2]` (the cycle 0→3→2→1→0).
+//! - Pass 0's outputs (LE bytes) are `b17469b55c412c09 18d958ae3ced3202 3b92071cab341916
+//!   37df2f9b0e4f8e91`; `root_0 = ab22fe98…`, which keys pass 1; `root_1 = f282cd76…`.
 //!
 //! ```
 //! use challenges::{membw::{self, MembwParams, Permutation}, prf};
 //! let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
+//! let nonce: [u8; 32] = core::array::from_fn(|i| 0x20 + i as u8);
 //! let params = MembwParams { bytes: 1024, group: 256, rounds: 1, passes: 2 };
 //! let key = prf::key(&seed, membw::STREAM);
-//! let perm = Permutation::for_pass(&params, key, 0, None).unwrap();
-//! assert_eq!((0..4).map(|b| perm.apply(b)).collect::<Vec<_>>(), [3, 2, 0, 1]);
-//! let roots = membw::roots(&seed, &params).unwrap();
-//! assert!(roots[0].to_hex().starts_with("612a8fe1"));
-//! assert!(roots[1].to_hex().starts_with("fce8b460"));
+//! let phase_seed = prf::phase_seed(&seed, 1, &nonce);
+//! let perm = Permutation::for_pass(&params, &phase_seed, 0, None).unwrap();
+//! assert_eq!((0..4).map(|b| perm.apply(b)).collect::<Vec<_>>(), [3, 0, 1, 2]);
+//! let roots = membw::roots(&seed, &params, &nonce).unwrap();
+//! assert!(roots[0].to_hex().starts_with("ab22fe98"));
+//! assert!(roots[1].to_hex().starts_with("f282cd76"));
 //! // The verifier checks one output of pass 1 from the PRF and root_0 alone:
-//! let perm1 = Permutation::for_pass(&params, key, 1, Some(roots[0].as_bytes())).unwrap();
+//! let perm1 = Permutation::for_pass(&params, &phase_seed, 1, Some(roots[0].as_bytes())).unwrap();
 //! let out = membw::output(key, &params, &perm1, 1, 2).unwrap();
 //! # let _ = out;
 //! ```
@@ -120,6 +127,9 @@ use alloc::{vec, vec::Vec};
 use crate::SpecError;
 use crate::prf::{self, PhiloxKey};
 use crate::work::{Phase, Work, mul_sat};
+
+/// Interactive phases of a `membw` challenge: the fill, then the passes.
+pub const PHASES: u32 = 2;
 
 /// Module name, as used on the CLI and in errors.
 pub const NAME: &str = "membw";
@@ -372,11 +382,11 @@ impl Permutation {
         })
     }
 
-    /// The permutation of pass `pass` of a challenge: keyed by the Philox key for pass 0 and by
-    /// `previous_root` (required) for later passes.
+    /// The permutation of pass `pass` of a challenge: keyed by `phase_seed` (the challenge's
+    /// `phase_seed_1`) for pass 0 and by `previous_root` (required) for later passes.
     pub fn for_pass(
         params: &MembwParams,
-        key: PhiloxKey,
+        phase_seed: &[u8; 32],
         pass: u32,
         previous_root: Option<&[u8; 32]>,
     ) -> Result<Self, SpecError> {
@@ -388,12 +398,7 @@ impl Permutation {
             });
         }
         match (pass, previous_root) {
-            (0, _) => {
-                let mut material = [0u8; 8];
-                material[..4].copy_from_slice(&key[0].to_le_bytes());
-                material[4..].copy_from_slice(&key[1].to_le_bytes());
-                Self::new(params.groups(), 0, &material)
-            }
+            (0, _) => Self::new(params.groups(), 0, phase_seed),
             (_, Some(root)) => Self::new(params.groups(), pass, root),
             (_, None) => Err(SpecError::BadParam {
                 module: NAME,
@@ -539,11 +544,12 @@ pub fn output(
     fold(pass, b, &gb, &gp)
 }
 
-/// Every pass output (`P` buffers of `8·G` bytes) over a filled buffer. Reference only.
+/// Every pass output (`P` buffers of `8·G` bytes) over a filled buffer, pass 0 keyed by
+/// `phase_seed` (`phase_seed_1`). Reference only.
 pub fn passes(
-    key: PhiloxKey,
     params: &MembwParams,
     buffer: &[u8],
+    phase_seed: &[u8; 32],
 ) -> Result<Vec<Vec<u8>>, SpecError> {
     params.validate()?;
     if buffer.len() as u64 != params.bytes {
@@ -557,7 +563,7 @@ pub fn passes(
     let mut outputs: Vec<Vec<u8>> = Vec::new();
     let mut previous: Option<[u8; 32]> = None;
     for pass in 0..params.passes {
-        let perm = Permutation::for_pass(params, key, pass, previous.as_ref())?;
+        let perm = Permutation::for_pass(params, phase_seed, pass, previous.as_ref())?;
         let mut out = Vec::with_capacity(params.pass_output_bytes() as usize);
         for (b, group_b) in buffer.chunks_exact(g).enumerate() {
             let pi = perm.apply(b as u64) as usize;
@@ -570,14 +576,21 @@ pub fn passes(
     Ok(outputs)
 }
 
-/// `root_p` of every pass, computed from the seed (fill, then every pass). Reference only.
-pub fn roots(seed: &[u8; 32], params: &MembwParams) -> Result<Vec<blake3::Hash>, SpecError> {
+/// `root_p` of every pass, computed from the challenge seed and the verifier's `PhaseKey 1`
+/// nonce (fill, then every pass). Reference only.
+pub fn roots(
+    seed: &[u8; 32],
+    params: &MembwParams,
+    phase_nonce: &[u8; 32],
+) -> Result<Vec<blake3::Hash>, SpecError> {
     let key = prf::key(seed, STREAM);
     let buffer = fill(key, params)?;
-    Ok(passes(key, params, &buffer)?
-        .iter()
-        .map(|o| blake3::hash(o))
-        .collect())
+    Ok(
+        passes(params, &buffer, &prf::phase_seed(seed, 1, phase_nonce))?
+            .iter()
+            .map(|o| blake3::hash(o))
+            .collect(),
+    )
 }
 
 /// The work of a `membw` challenge (module docs, §Work).

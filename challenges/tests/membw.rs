@@ -94,12 +94,38 @@ fn later_passes_need_the_previous_root() {
         rounds: 0,
         passes: 2,
     };
-    let key = prf::key(&[3; 32], 0);
-    assert!(Permutation::for_pass(&p, key, 1, None).is_err());
-    assert!(Permutation::for_pass(&p, key, 2, Some(&[0; 32])).is_err());
+    let ps = prf::phase_seed(&[3; 32], 1, &[5; 32]);
+    assert!(Permutation::for_pass(&p, &ps, 1, None).is_err());
+    assert!(Permutation::for_pass(&p, &ps, 2, Some(&[0; 32])).is_err());
     assert_ne!(
-        Permutation::for_pass(&p, key, 1, Some(&[0; 32])).unwrap(),
-        Permutation::for_pass(&p, key, 1, Some(&[1; 32])).unwrap()
+        Permutation::for_pass(&p, &ps, 1, Some(&[0; 32])).unwrap(),
+        Permutation::for_pass(&p, &ps, 1, Some(&[1; 32])).unwrap()
+    );
+}
+
+/// v2: pass 0 is keyed by the phase seed, so the verifier's phase nonce changes every root and
+/// nothing of the passes can be computed before it arrives.
+#[test]
+fn the_phase_nonce_keys_every_pass() {
+    let p = MembwParams {
+        bytes: 128 * 64,
+        group: 128,
+        rounds: 1,
+        passes: 3,
+    };
+    let seed = [6u8; 32];
+    let a = membw::roots(&seed, &p, &[1; 32]).unwrap();
+    let b = membw::roots(&seed, &p, &[2; 32]).unwrap();
+    assert!(a.iter().zip(&b).all(|(x, y)| x != y), "{a:?} {b:?}");
+    assert_eq!(a, membw::roots(&seed, &p, &[1; 32]).unwrap());
+    // The phase seed is bound to the challenge seed and the phase number too.
+    assert_ne!(
+        prf::phase_seed(&seed, 1, &[1; 32]),
+        prf::phase_seed(&[7; 32], 1, &[1; 32])
+    );
+    assert_ne!(
+        prf::phase_seed(&seed, 1, &[1; 32]),
+        prf::phase_seed(&seed, 2, &[1; 32])
     );
 }
 
@@ -153,19 +179,20 @@ fn single_outputs_match_whole_passes() {
         let mut group = vec![0u8; p.group as usize];
         membw::fill_group(key, &p, p.groups() - 1, &mut group).unwrap();
         assert_eq!(&buffer[buffer.len() - p.group as usize..], &group[..]);
-        let outputs = membw::passes(key, &p, &buffer).unwrap();
+        let ps = prf::phase_seed(&[8; 32], 1, &[9; 32]);
+        let outputs = membw::passes(&p, &buffer, &ps).unwrap();
         assert_eq!(outputs.len(), p.passes as usize);
         let mut previous: Option<[u8; 32]> = None;
         for (pass, out) in outputs.iter().enumerate() {
             assert_eq!(out.len() as u64, p.pass_output_bytes());
-            let perm = Permutation::for_pass(&p, key, pass as u32, previous.as_ref()).unwrap();
+            let perm = Permutation::for_pass(&p, &ps, pass as u32, previous.as_ref()).unwrap();
             for b in 0..p.groups() {
                 let one = membw::output(key, &p, &perm, pass as u32, b).unwrap();
                 assert_eq!(&out[b as usize * 8..b as usize * 8 + 8], &one.to_le_bytes());
             }
             previous = Some(*blake3::hash(out).as_bytes());
         }
-        let roots = membw::roots(&[8; 32], &p).unwrap();
+        let roots = membw::roots(&[8; 32], &p, &[9; 32]).unwrap();
         assert_eq!(
             roots,
             outputs.iter().map(|o| blake3::hash(o)).collect::<Vec<_>>()
@@ -181,7 +208,8 @@ fn fill_block_chains_philox() {
     assert_eq!(membw::fill_block(key, 2, 9), prf::block_bytes(x2));
 }
 
-/// The worked example of the module docs: V = 1024, g = 256, R = 1, P = 2, counting seed.
+/// The worked example of the module docs: V = 1024, g = 256, R = 1, P = 2, counting seed,
+/// phase nonce `20 21 … 3f`.
 #[test]
 fn worked_example() {
     let seed: [u8; 32] = core::array::from_fn(|i| i as u8);
@@ -196,16 +224,21 @@ fn worked_example() {
     let buffer = membw::fill(key, &p).unwrap();
     let block0 = prf::philox4x32_10(key, prf::philox4x32_10(key, [0, 0, 0, 0]));
     assert_eq!(&buffer[..16], &prf::block_bytes(block0));
-    let perm = Permutation::for_pass(&p, key, 0, None).unwrap();
+    let nonce: [u8; 32] = core::array::from_fn(|i| 0x20 + i as u8);
+    let ps = prf::phase_seed(&seed, 1, &nonce);
+    let mut material = blake3::Hasher::new_derive_key("gpuproof v2 phase seed");
+    material
+        .update(&seed)
+        .update(&1u32.to_le_bytes())
+        .update(&nonce);
+    assert_eq!(&ps, material.finalize().as_bytes());
+    let perm = Permutation::for_pass(&p, &ps, 0, None).unwrap();
     assert_eq!(perm.half_bits(), 1);
-    assert_eq!(
-        perm,
-        Permutation::new(4, 0, &[0x54, 0xf6, 0x23, 0xec, 0x6d, 0x37, 0x04, 0x46]).unwrap()
-    );
-    let outputs = membw::passes(key, &p, &buffer).unwrap();
+    assert_eq!(perm, Permutation::new(4, 0, &ps).unwrap());
+    let outputs = membw::passes(&p, &buffer, &ps).unwrap();
     assert_eq!(outputs[0].len(), 32);
     let perm1 =
-        Permutation::for_pass(&p, key, 1, Some(blake3::hash(&outputs[0]).as_bytes())).unwrap();
+        Permutation::for_pass(&p, &ps, 1, Some(blake3::hash(&outputs[0]).as_bytes())).unwrap();
     let b = 2u64;
     let (gb, gp) = (&buffer[512..768], perm1.apply(b) as usize);
     let expect = membw::fold(1, b, gb, &buffer[gp * 256..gp * 256 + 256]).unwrap();

@@ -97,6 +97,11 @@ enum Command {
         /// Outputs sampled per opened leaf by modules that sample (membw).
         #[arg(long, default_value_t = DEFAULT_SAMPLES)]
         samples: u32,
+        /// The nonce of the verifier's next phase key, 64 hex digits; repeat it for later
+        /// phases (modules with interactive phases, such as membw). Phases without one get
+        /// fresh OS randomness; the nonces used are printed, so a run can be reproduced.
+        #[arg(long = "phase-nonce", value_name = "HEX")]
+        phase_nonces: Vec<String>,
         /// Worker threads of the CPU backend (default: all cores).
         #[arg(long)]
         threads: Option<usize>,
@@ -108,6 +113,16 @@ enum Command {
     /// BLAKE3 tree) through the same backend calls a challenge makes. `verifier calibrate`
     /// compares the JSON report with the class table; scripts/gpu-selftest runs both.
     Bench(BenchArgs),
+}
+
+fn parse_phase_nonce(hex_nonce: &str) -> Result<[u8; 32]> {
+    let bytes = hex::decode(hex_nonce.trim()).context("--phase-nonce must be 64 hex digits")?;
+    bytes.try_into().map_err(|b: Vec<u8>| {
+        anyhow::anyhow!(
+            "--phase-nonce must be 32 bytes (64 hex digits), got {}",
+            b.len()
+        )
+    })
 }
 
 fn parse_seed(hex_seed: &str) -> Result<[u8; 32]> {
@@ -258,10 +273,15 @@ fn run_local_command(
     samples: u32,
     threads: Option<usize>,
     json: bool,
+    phase_nonces: &[String],
 ) -> Result<()> {
     let module = resolve_module(module)?;
     let params = encode_params(&module.name, params)?;
     let seed = parse_seed(seed)?;
+    let phase_nonces = phase_nonces
+        .iter()
+        .map(|n| parse_phase_nonce(n))
+        .collect::<Result<Vec<_>>>()?;
     let backend = local_backend(backend, threads)?;
     let report = run_local(
         backend.as_ref(),
@@ -272,6 +292,7 @@ fn run_local_command(
             device,
             open,
             samples,
+            phase_nonces,
         },
     )?;
     if json {
@@ -280,6 +301,9 @@ fn run_local_command(
         println!("module   {}", hex::encode(report.module_hash));
         for (i, (root, len)) in report.roots.iter().zip(&report.output_lens).enumerate() {
             println!("root {i:<3} {} ({len} bytes)", hex::encode(root));
+        }
+        for (k, nonce) in report.phase_nonces.iter().enumerate() {
+            println!("phase {} nonce {}", k + 1, hex::encode(nonce));
         }
         println!(
             "work     {} ops, {} bytes",
@@ -495,8 +519,18 @@ fn main() -> ExitCode {
             samples,
             threads,
             json,
+            phase_nonces,
         } => run_local_command(
-            &module, &params, &seed, backend, device, open, samples, threads, json,
+            &module,
+            &params,
+            &seed,
+            backend,
+            device,
+            open,
+            samples,
+            threads,
+            json,
+            &phase_nonces,
         ),
         Command::Bench(args) => bench_command(args),
     };

@@ -2,10 +2,18 @@
 //! leaves opened and checked in a second, CPU-only sandbox exactly as the verifier does it:
 //! leaves drawn uniformly with replacement over all leaves of all outputs with OS randomness,
 //! each tree path verified against its root, each leaf recomputed by the module's `check`.
+//!
+//! A module with interactive phases (`membw`) gets the verifier's phase keys from
+//! `phase_nonces` in order (`--phase-nonce`, repeatable), and fresh OS randomness for any phase
+//! past those; the report names every nonce used, so a run can be reproduced, and the check
+//! side gets the phase seeds they give, as the verifier's does.
 
 use std::time::{Duration, Instant};
 
-use challenge_runtime::{Backend, CheckVerdict, RunTimings, Sandbox, SandboxError, SandboxLimits};
+use challenge_runtime::{
+    Backend, CheckVerdict, FixedNonces, MAX_PHASES, RunTimings, Sandbox, SandboxError,
+    SandboxLimits,
+};
 use challenges::abi::{CheckRequest, WorkRecord};
 use challenges::commitment::{leaf_count, verify_opening};
 use serde::Serialize;
@@ -31,6 +39,9 @@ pub struct RunLocalRequest {
     pub open: u32,
     /// Outputs sampled per leaf by sampling modules.
     pub samples: u32,
+    /// The nonces of the verifier's `PhaseKey`s, in order (`phase_nonces[k − 1]` begins phase
+    /// `k`); phases past these get OS randomness.
+    pub phase_nonces: Vec<[u8; 32]>,
 }
 
 /// Why `run-local` failed.
@@ -63,6 +74,8 @@ pub struct RunLocalReport {
     pub module_hash: [u8; 32],
     /// Output roots in commit order.
     pub roots: Vec<[u8; 32]>,
+    /// The phase nonces the run used, in order (empty for a one-phase module).
+    pub phase_nonces: Vec<[u8; 32]>,
     /// Output lengths in bytes.
     pub output_lens: Vec<u64>,
     /// The module's declared work.
@@ -124,13 +137,19 @@ pub fn run_local(
     let sandbox = Sandbox::new(limits)?;
     let started = Instant::now();
     let module = sandbox.load(&request.module.bytes)?;
-    let run = sandbox.run(
+    let mut nonces = request.phase_nonces.clone();
+    while nonces.len() + 1 < MAX_PHASES as usize {
+        nonces.push(random_bytes()?);
+    }
+    let run = sandbox.run_phased(
         &module,
         backend,
         request.device,
         request.seed,
         &request.params,
+        Box::new(FixedNonces::new(nonces.clone())),
     )?;
+    nonces.truncate(run.phase_seeds.len());
     let elapsed = started.elapsed();
     let work = sandbox.work(&module, &request.params)?;
     let roots = run.roots();
@@ -172,7 +191,7 @@ pub fn run_local(
                 request.seed,
                 &request.params,
                 &roots,
-                &[],
+                &run.phase_seeds,
                 &req,
             )? {
                 CheckVerdict::Pass => {}
@@ -188,6 +207,7 @@ pub fn run_local(
     Ok(RunLocalReport {
         module_hash: module.hash(),
         roots,
+        phase_nonces: nonces,
         output_lens,
         work,
         elapsed,
@@ -197,12 +217,14 @@ pub fn run_local(
     })
 }
 
-/// The `--json` object: `{"module", "roots", "work": {"ops", "bytes"}, "elapsed_ms",
-/// "openings": {"checked", "failed"}}`.
+/// The `--json` object: `{"module", "roots", "phase_nonces", "work": {"ops", "bytes"},
+/// "elapsed_ms", "openings": {"checked", "failed"}}` (`phase_nonces`: hex, in order; empty for
+/// a one-phase module).
 pub fn report_json(report: &RunLocalReport) -> serde_json::Value {
     serde_json::json!({
         "module": hex::encode(report.module_hash),
         "roots": report.roots.iter().map(hex::encode).collect::<Vec<_>>(),
+        "phase_nonces": report.phase_nonces.iter().map(hex::encode).collect::<Vec<_>>(),
         "work": {"ops": report.work.ops, "bytes": report.work.bytes},
         "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
         "openings": {"checked": report.openings.checked, "failed": report.openings.failed},

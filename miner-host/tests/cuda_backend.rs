@@ -11,7 +11,7 @@
 )]
 
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use challenge_runtime::{Backend, BackendError, Sandbox, SandboxLimits};
+use challenge_runtime::{Backend, BackendError, FixedNonces, Sandbox, SandboxLimits};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
 use miner_host::cuda::{CudaBackend, GemmMode, NO_CUDA};
@@ -129,8 +129,14 @@ fn equals_cpu(mode: GemmMode) {
         for (module, params) in &cases {
             let m = sandbox.load(module).unwrap();
             let seed = [device as u8 + 1; 32];
-            let on_gpu = sandbox.run(&m, &gpu, device, seed, params).unwrap();
-            let on_cpu = sandbox.run(&m, &cpu, 0, seed, params).unwrap();
+            // membw has two interactive phases: the same phase nonce on both backends.
+            let nonces = || Box::new(FixedNonces::new(vec![[device as u8 + 7; 32]]));
+            let on_gpu = sandbox
+                .run_phased(&m, &gpu, device, seed, params, nonces())
+                .unwrap();
+            let on_cpu = sandbox
+                .run_phased(&m, &cpu, 0, seed, params, nonces())
+                .unwrap();
             assert_eq!(
                 on_gpu.roots(),
                 on_cpu.roots(),

@@ -76,7 +76,7 @@ type Edit = fn(&mut Prepare);
 #[test]
 fn refuses_each_bad_field_with_its_code() {
     let cases: [(Edit, ErrorCode); 7] = [
-        (|p| p.protocol_version = 2, ErrorCode::VersionMismatch),
+        (|p| p.protocol_version = 1, ErrorCode::VersionMismatch),
         (|p| p.abi_version = 0, ErrorCode::VersionMismatch),
         (
             |p| p.miner = Hotkey::new([1; 32]),

@@ -707,7 +707,8 @@ mod relay {
     use std::time::Duration;
 
     use protocol::{
-        Commitment, Go, Hotkey, Message, Open, Openings, Pong, Prepare, Ready, Role, Signed,
+        Commitment, Go, Hotkey, Message, Open, Openings, PhaseDone, PhaseKey, Pong, Prepare, Ready,
+        Role, Signed,
     };
     use subxt_signer::sr25519::Keypair;
     use transport::{ConnectionLimits, FramedStream, Identity, Peer, TransportError};
@@ -864,8 +865,41 @@ mod relay {
         };
         let my_go_signed = Signed::sign(as_validator.signing_key(), &my_go)?;
         upstream.send(&Message::Go(my_go_signed.clone())).await?;
-        let Message::Commitment(b_signed) = upstream.recv(WAIT).await? else {
-            return Ok(());
+        // Interactive phases: B's PhaseDone re-signed for the verifier (citing its Go, then
+        // its PhaseKey), the verifier's PhaseKey re-signed for B with the same nonce.
+        let mut cites_down = go_signed.digest();
+        let b_signed = loop {
+            match upstream.recv(WAIT).await? {
+                Message::Commitment(b_signed) => break b_signed,
+                Message::PhaseDone(done) => {
+                    let b_done: PhaseDone = done.verify_from(&b.session_key)?;
+                    let b_done_digest = done.digest();
+                    let resigned = Signed::sign(
+                        as_miner.signing_key(),
+                        &PhaseDone {
+                            cites: cites_down,
+                            ..b_done
+                        },
+                    )?;
+                    let resigned_digest = resigned.digest();
+                    down.send(&Message::PhaseDone(resigned)).await?;
+                    let Message::PhaseKey(key_signed) = down.recv(WAIT).await? else {
+                        return Ok(());
+                    };
+                    let key: PhaseKey = key_signed.verify_from(&v.session_key)?;
+                    assert_eq!(key.cites, resigned_digest);
+                    cites_down = key_signed.digest();
+                    let mine = Signed::sign(
+                        as_validator.signing_key(),
+                        &PhaseKey {
+                            cites: b_done_digest,
+                            ..key
+                        },
+                    )?;
+                    upstream.send(&Message::PhaseKey(mine)).await?;
+                }
+                _ => return Ok(()),
+            }
         };
         let b_commitment: Commitment = b_signed.verify_from(&b.session_key)?;
         let resigned = Commitment {

@@ -89,33 +89,49 @@ impl Planner for ClassPlanner {
     fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String> {
         let class = self.class_for(gpu)?;
         let target = class.target_s() * self.target_scale;
-        let (params, envelope) = match (module.name, rented) {
+        let (params, work) = match (module.name, rented) {
             ("membw", true) => {
                 let sizing = size_rented_membw(class).map_err(|e| e.to_string())?;
-                let env = rented_envelope(class, &sizing.work).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), env)
+                (sizing.params.encode().to_vec(), sizing.work)
             }
             ("matmul-i8", true) => {
                 let sizing = size_rented(class, target).map_err(|e| e.to_string())?;
-                let env = rented_envelope(class, &sizing.work).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), env)
+                (sizing.params.encode().to_vec(), sizing.work)
             }
             ("matmul-i8", false) => {
                 let sizing = size_matmul(class, target).map_err(|e| e.to_string())?;
-                let env = envelope(class, &sizing.work).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), env)
+                (sizing.params.encode().to_vec(), sizing.work)
             }
             ("membw", false) => {
                 let sizing = size_membw(class, target).map_err(|e| e.to_string())?;
-                let env = envelope(class, &sizing.work).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), env)
+                (sizing.params.encode().to_vec(), sizing.work)
             }
             (other, _) => return Err(format!("no sizing rule for module {other}")),
         };
+        // Every interactive phase is judged on its own part of the work (DESIGN.md
+        // §Interactive phases); a rented machine's small challenge gets the rented slack on
+        // each phase as on the whole.
+        let judged = |w: &challenges::work::Work| {
+            if rented {
+                rented_envelope(class, w)
+            } else {
+                envelope(class, w)
+            }
+            .map_err(|e| e.to_string())
+        };
+        let whole = judged(&work)?;
+        let phase_envelopes = (0..work.steps())
+            .map(|k| judged(&work.step(k)))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Planned {
             module,
             params,
-            envelope,
+            envelope: whole,
+            phase_envelopes: if phase_envelopes.len() > 1 {
+                phase_envelopes
+            } else {
+                Vec::new()
+            },
             class: class.id().to_string(),
         })
     }

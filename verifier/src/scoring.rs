@@ -183,6 +183,7 @@ mod tests {
             raw_s: measured_s,
             rtt_s: 0.0,
             leaves_checked: 32,
+            phases: Vec::new(),
         }
     }
 

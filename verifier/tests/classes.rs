@@ -151,18 +151,51 @@ fn classify_never_guesses() {
     }
 }
 
+/// DESIGN.md §`membw` v2: R per class is the least value making regeneration ≥ 10× dearer than
+/// reading at the claimed class's bandwidth, on the fastest integer silicon among the GPU
+/// classes with less memory than the class's sized `membw` buffer (and the class itself):
+/// `(R+1) · bandwidth / (16 · Philox blocks/s) ≥ 10` (Philox = int32 / 40 without a measured
+/// override, i.e. `R + 1 ≥ 4 · int32 / bandwidth`). Computed from the table, never hard-coded.
 #[test]
-fn membw_rounds_are_the_least_meeting_ten_to_one() {
-    for c in table().classes() {
+fn membw_rounds_are_the_least_meeting_ten_to_one_on_the_cheaters_best_card() {
+    let t = table();
+    for c in t.classes() {
         let Some(p) = c.gpu_peaks() else { continue };
-        let ratio =
-            |r: u32| (f64::from(r) + 1.0) * p.dram_bytes_per_s / (16.0 * p.philox_blocks_per_s);
+        let v = classes::size_membw(c, c.target_s()).unwrap().params.bytes;
+        let best = t
+            .classes()
+            .iter()
+            .filter(|o| o.kind() == ClassKind::Gpu && (o.memory_bytes() < v || o.id() == c.id()))
+            .max_by(|a, b| {
+                let (a, b) = (a.gpu_peaks().unwrap(), b.gpu_peaks().unwrap());
+                a.philox_blocks_per_s.total_cmp(&b.philox_blocks_per_s)
+            })
+            .unwrap();
+        let philox = best.gpu_peaks().unwrap().philox_blocks_per_s;
+        let ratio = |r: u32| (f64::from(r) + 1.0) * p.dram_bytes_per_s / (16.0 * philox);
         let r = c.membw_rounds();
-        assert!(ratio(r) >= 10.0, "{}: R = {r} gives {}", c.id(), ratio(r));
+        assert!(r <= membw::MAX_ROUNDS, "{}", c.id());
+        assert!(
+            ratio(r) >= 10.0,
+            "{}: R = {r} gives {} against {}",
+            c.id(),
+            ratio(r),
+            best.id()
+        );
         assert!(
             r == 0 || ratio(r - 1) < 10.0,
-            "{}: R = {r} is more than the rule needs",
-            c.id()
+            "{}: R = {r} is more than the rule needs (cheater's best card {})",
+            c.id(),
+            best.id()
+        );
+        // The sizer's R is the class's or a little more, never less.
+        let sized = classes::size_membw(c, c.target_s()).unwrap().params.rounds;
+        assert!(sized >= r, "{}", c.id());
+        eprintln!(
+            "{:14} V = {:6.1} GB, cheater's best card {:14} R = {r}",
+            c.id(),
+            v as f64 / 1e9,
+            best.id()
         );
     }
 }

@@ -196,7 +196,7 @@ impl Fixture {
     fn challenge(&self, bad: &[u64], rng: &mut Rng) -> (Verdict, Vec<u64>) {
         let mut session = VerifierSession::new(
             self.spec.clone(),
-            self.config,
+            self.config.clone(),
             self.verifier_key.clone(),
             SessionKey::of(&self.miner_key),
         )

@@ -19,7 +19,6 @@ use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use challenge_runtime::{RunOutcome, Sandbox, SandboxLimits};
 use challenges::commitment::OutputTree;
 use challenges::matmul::{self, MatmulParams};
-use challenges::membw::MembwParams;
 use challenges::prf;
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
@@ -222,15 +221,6 @@ fn matmul_params() -> MatmulParams {
     }
 }
 
-fn membw_params() -> MembwParams {
-    MembwParams {
-        bytes: 1 << 20,
-        group: 1024,
-        rounds: 1,
-        passes: 2,
-    }
-}
-
 /// A session of `verifier` challenging `miner` with a built-in module.
 fn session(
     verifier: &Verifier,
@@ -365,20 +355,6 @@ fn honest_matmul_passes_with_its_figures() {
 }
 
 #[test]
-fn honest_membw_passes_with_module_bytes_sent() {
-    let (verifier, mut miner) = (Verifier::new(), Miner::new(9));
-    let params = membw_params().encode();
-    let mut session = session(&verifier, &miner, builtin_modules::MEMBW, &params, true);
-    let (go, answer) = honest(&mut session, &verifier, &mut miner);
-    let mut rng = Rng(2);
-    let verdict = finish(&mut session, &miner, &go, &answer, ms(700), &mut || {
-        rng.next()
-    });
-    assert!(verdict.is_pass(), "{verdict:?}");
-    assert_eq!(verdict.timing().unwrap().leaves_checked, 32);
-}
-
-#[test]
 fn one_wrong_tile_is_caught_and_named() {
     let (verifier, mut miner) = (Verifier::new(), Miner::new(9));
     let params = matmul_params();
@@ -459,7 +435,7 @@ fn a_replayed_commitment_is_refused() {
     // A later challenge (new id, new nonce) answered instantly with the old commitment.
     let mut spec = first.spec().clone();
     spec.challenge_id = ChallengeId::new([8; 16]);
-    let config = *first.config();
+    let config = first.config().clone();
     let mut second =
         VerifierSession::new(spec, config, verifier.key.clone(), miner.session_key()).unwrap();
     let (_, _new_go) = begin(&mut second, &verifier, &mut miner, [4; 32]);
@@ -620,7 +596,7 @@ fn an_inflated_rtt_buys_at_most_the_cap() {
     let mut session = matmul_session(&verifier, &miner);
     let mut spec = session.spec().clone();
     spec.challenge_id = ChallengeId::new([9; 16]);
-    let mut config = *session.config();
+    let mut config = session.config().clone();
     config.min_rtt = ms(400); // the miner delayed the pings
     session =
         VerifierSession::new(spec, config, verifier.key.clone(), miner.session_key()).unwrap();
@@ -830,7 +806,7 @@ fn misuse_is_an_error_not_a_verdict() {
 
     // Bad configs.
     let spec = session.spec().clone();
-    let mut config = *session.config();
+    let mut config = session.config().clone();
     config.envelope.peak_floor_s = 3.0;
     let bad = VerifierSession::new(
         spec.clone(),
@@ -839,7 +815,7 @@ fn misuse_is_an_error_not_a_verdict() {
         miner.session_key(),
     );
     assert!(matches!(bad, Err(SessionError::BadEnvelope { .. })));
-    let mut config = *session.config();
+    let mut config = session.config().clone();
     config.openings = 0;
     let bad = VerifierSession::new(
         spec.clone(),
@@ -852,7 +828,7 @@ fn misuse_is_an_error_not_a_verdict() {
     spec.module_bytes = Some(b"not the module".to_vec());
     let bad = VerifierSession::new(
         spec,
-        *session.config(),
+        session.config().clone(),
         verifier.key.clone(),
         miner.session_key(),
     );

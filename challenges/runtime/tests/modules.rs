@@ -10,7 +10,7 @@
 
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use challenge_runtime::{
-    Backend, BackendError, CheckVerdict, Sandbox, SandboxError, SandboxLimits,
+    Backend, BackendError, CheckVerdict, FixedNonces, Sandbox, SandboxError, SandboxLimits,
 };
 use challenges::abi::CheckRequest;
 use challenges::commitment::verify_opening;
@@ -59,7 +59,7 @@ fn check_all_leaves(
             };
             assert_eq!(
                 sandbox
-                    .check(module, seed, params, &roots, &[], &req)
+                    .check(module, seed, params, &roots, &run.phase_seeds, &req)
                     .unwrap(),
                 CheckVerdict::Pass,
                 "output {output} leaf {leaf}"
@@ -75,7 +75,7 @@ fn check_all_leaves(
             let req = CheckRequest { chunk: &bad, ..req };
             assert_eq!(
                 sandbox
-                    .check(module, seed, params, &roots, &[], &req)
+                    .check(module, seed, params, &roots, &run.phase_seeds, &req)
                     .unwrap(),
                 CheckVerdict::Fail
             );
@@ -159,20 +159,47 @@ fn membw_in_the_sandbox_equals_the_reference() {
         },
     ] {
         let seed = [3u8; 32];
+        let nonce = [4u8; 32];
         let bytes = params.encode();
-        let run = sandbox.run(&module, &backend, 0, seed, &bytes).unwrap();
-        let expected: Vec<[u8; 32]> = membw::roots(&seed, &params)
+        let run = sandbox
+            .run_phased(
+                &module,
+                &backend,
+                0,
+                seed,
+                &bytes,
+                Box::new(FixedNonces::new(vec![nonce])),
+            )
+            .unwrap();
+        assert_eq!(
+            run.phase_seeds,
+            [challenges::prf::phase_seed(&seed, 1, &nonce)]
+        );
+        let expected: Vec<[u8; 32]> = membw::roots(&seed, &params, &nonce)
             .unwrap()
             .iter()
             .map(|h| *h.as_bytes())
             .collect();
         assert_eq!(run.roots(), expected);
         check_all_leaves(&sandbox, &module, seed, &bytes, &run, 4);
-        assert_eq!(
-            sandbox.work(&module, &bytes).unwrap().bytes,
-            membw::work(&params).bytes
-        );
+        let work = sandbox.work(&module, &bytes).unwrap();
+        assert_eq!(work.bytes, membw::work(&params).bytes);
+        assert_eq!(work.step_starts, 0b010, "the passes are phase 1");
     }
+    // v2: without a verifier to send the phase key, membw cannot run its passes.
+    let params = MembwParams {
+        bytes: 1024,
+        group: 256,
+        rounds: 1,
+        passes: 2,
+    };
+    assert!(matches!(
+        sandbox.run(&module, &backend, 0, [3; 32], &params.encode()),
+        Err(SandboxError::Status {
+            code: challenges::abi::status::PHASE,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -187,7 +214,11 @@ fn check_uses_the_committed_roots_and_the_seed() {
         passes: 2,
     };
     let bytes = params.encode();
-    let run = sandbox.run(&module, &backend, 0, [5; 32], &bytes).unwrap();
+    let nonces = FixedNonces::new(vec![[7; 32]]);
+    let run = sandbox
+        .run_phased(&module, &backend, 0, [5; 32], &bytes, Box::new(nonces))
+        .unwrap();
+    let seeds = run.phase_seeds.clone();
     let opening = run.open(1, 0).unwrap();
     let req = CheckRequest {
         output: 1,
@@ -196,11 +227,11 @@ fn check_uses_the_committed_roots_and_the_seed() {
         salt: [9; 32],
         chunk: &opening.chunk,
     };
-    // Right seed and roots pass; a wrong root for pass 0 keys pass 1 differently and fails; a
-    // different seed (another miner's challenge) fails.
+    // Right seed, roots and phase seed pass; a wrong root for pass 0 keys pass 1 differently
+    // and fails; a different seed (another miner's challenge) fails.
     assert_eq!(
         sandbox
-            .check(&module, [5; 32], &bytes, &run.roots(), &[], &req)
+            .check(&module, [5; 32], &bytes, &run.roots(), &seeds, &req)
             .unwrap(),
         CheckVerdict::Pass
     );
@@ -208,15 +239,40 @@ fn check_uses_the_committed_roots_and_the_seed() {
     roots[0][0] ^= 1;
     assert_eq!(
         sandbox
-            .check(&module, [5; 32], &bytes, &roots, &[], &req)
+            .check(&module, [5; 32], &bytes, &roots, &seeds, &req)
             .unwrap(),
         CheckVerdict::Fail
     );
     assert_eq!(
         sandbox
-            .check(&module, [6; 32], &bytes, &run.roots(), &[], &req)
+            .check(&module, [6; 32], &bytes, &run.roots(), &seeds, &req)
             .unwrap(),
         CheckVerdict::Fail
+    );
+    // Pass 0 is keyed by the phase seed: another nonce's seed fails, none is an error.
+    let pass0 = run.open(0, 0).unwrap();
+    let req0 = CheckRequest {
+        output: 0,
+        chunk: &pass0.chunk,
+        ..req.clone()
+    };
+    let other = [challenges::prf::phase_seed(&[5; 32], 1, &[8; 32])];
+    assert_eq!(
+        sandbox
+            .check(&module, [5; 32], &bytes, &run.roots(), &seeds, &req0)
+            .unwrap(),
+        CheckVerdict::Pass
+    );
+    assert_eq!(
+        sandbox
+            .check(&module, [5; 32], &bytes, &run.roots(), &other, &req0)
+            .unwrap(),
+        CheckVerdict::Fail
+    );
+    assert!(
+        sandbox
+            .check(&module, [5; 32], &bytes, &run.roots(), &[], &req0)
+            .is_err()
     );
     // A malformed request is a typed error, not a verdict.
     let short = CheckRequest {
@@ -224,7 +280,7 @@ fn check_uses_the_committed_roots_and_the_seed() {
         ..req
     };
     assert!(matches!(
-        sandbox.check(&module, [5; 32], &bytes, &run.roots(), &[], &short),
+        sandbox.check(&module, [5; 32], &bytes, &run.roots(), &seeds, &short),
         Err(SandboxError::Status { phase: "check", .. })
     ));
 }

@@ -1,4 +1,6 @@
-//! One challenge on one stream: `Prepare` → `Ready`, `Go` → `Commitment`, `Open` → `Openings`.
+//! One challenge on one stream: `Prepare` → `Ready`, `Go` → (`PhaseDone` → `PhaseKey`)* →
+//! `Commitment`, `Open` → `Openings`. A module with interactive phases (`gpu.phase_end`) has
+//! each phase end relayed to the validator while the run waits ([`super::phases`]).
 //!
 //! Refusals are typed [`ErrorMsg`]s: a rate-limited validator, a `Prepare` the gate refuses
 //! (unsigned, expired, replayed, wrongly addressed, bad module bytes), an unknown module without
@@ -25,6 +27,7 @@ use transport::identity::unix_ms_now;
 use transport::{FramedStream, Peer, TransportError};
 
 use super::adversary::Adversary;
+use super::phases::{self, PhaseRelay};
 use super::server::{ConnectionState, Shared};
 
 /// Releases a device reservation when dropped.
@@ -259,15 +262,33 @@ pub(crate) async fn serve_challenge(
         device,
     );
     let run = {
-        let shared = Arc::clone(shared);
+        let shared_run = Arc::clone(shared);
         let backend = Arc::clone(&state.offer.backend);
         let params = prepare.params.clone();
-        blocking(move || {
-            shared
-                .sandbox
-                .run(&module, backend.as_ref(), device, seed, &params)
-        })
-        .await?
+        let (hook, mut ends) = phases::channel();
+        let run = blocking(move || {
+            shared_run.sandbox.run_phased(
+                &module,
+                backend.as_ref(),
+                device,
+                seed,
+                &params,
+                Box::new(hook),
+            )
+        });
+        tokio::pin!(run);
+        let mut relay = PhaseRelay::new(
+            go_signed.digest(),
+            shared.settings.identity.signing_key().clone(),
+            peer.session_key,
+            timeout,
+        );
+        loop {
+            tokio::select! {
+                done = &mut run => break done?,
+                Some(end) = ends.recv() => relay.relay(stream, end).await?,
+            }
+        }
     };
     let outcome: RunOutcome = match run {
         Ok(o) => o,

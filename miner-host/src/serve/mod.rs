@@ -12,6 +12,7 @@ pub mod chain;
 mod challenge;
 pub mod config;
 mod ip_slots;
+mod phases;
 mod probe;
 pub mod rate;
 mod server;

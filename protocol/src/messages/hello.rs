@@ -9,8 +9,10 @@ use crate::bytes;
 use crate::error::ProtocolError;
 use crate::limits::MAX_VERSIONS;
 
-/// The protocol version this crate speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The protocol version this crate speaks: 2 added the interactive phases (`PhaseDone`,
+/// `PhaseKey`; DESIGN.md §Interactive phases). A peer offering only version 1 is refused at
+/// the handshake: v1 verifiers would judge `membw` v2 as one phase.
+pub const PROTOCOL_VERSION: u16 = 2;
 
 /// The host ABI version (module ↔ host calls) this crate's peers run: major in the high byte,
 /// minor in the low one, as `challenges::abi::ABI_VERSION` (`0x0101` = v1.1, which added

@@ -233,10 +233,14 @@ impl Planner for FixedPlanner {
             "membw" => profile.membw.encode().to_vec(),
             other => return Err(format!("no params for module {other}")),
         };
+        // membw has two interactive phases (the fill, then the passes): each is judged on
+        // the profile's window too.
+        let phases = if module.name == "membw" { 2 } else { 0 };
         Ok(Planned {
             module,
             params,
             envelope: profile.envelope,
+            phase_envelopes: vec![profile.envelope; phases],
             class: gpu.name.clone(),
         })
     }

@@ -44,12 +44,14 @@
 //! Where memory (or another limit of the module) caps the work below the target, the result
 //! says so ([`SizeLimit`](crate::classes::SizeLimit)) rather than exceeding the device. See [`sizing`](crate::classes::sizing) for the rules.
 
+pub mod audit;
 mod bench;
 mod calibrate;
 mod model;
 pub mod sizing;
 mod table;
 
+pub use audit::{Audit, Cheat, CheatDetail, MAX_CLAIMED, StepCheck, audit, same_silicon};
 pub use bench::{Against, BenchComparison, GEMM_GOAL, MEMBW_GOAL, RoundsCheck, compare_bench};
 pub use calibrate::{CALIBRATION_BUDGET, CpuCalibration, calibrate_cpu_reference};
 pub use model::{

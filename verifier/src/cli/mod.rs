@@ -2,6 +2,7 @@
 
 mod calibrate;
 mod challenge;
+mod classes;
 mod localnet;
 mod service;
 mod yuma;
@@ -48,6 +49,9 @@ enum Command {
     /// GEMM against the dense int8 peak, membw against the device copy, BLAKE3 and Philox
     /// against their compute ceilings, the measured membw R against the table's.
     Calibrate(calibrate::CalibrateArgs),
+    /// Inspect the GPU-class table: `classes audit` models every card claiming every class
+    /// (1..=64 devices) and prints what a cheat would earn against honest.
+    Classes(classes::ClassesArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -62,5 +66,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(args) => service::report(&args),
         Command::Rented(args) => service::rented(&args),
         Command::Calibrate(args) => calibrate::run(&args),
+        Command::Classes(args) => classes::run(&args),
     }
 }

@@ -9,6 +9,7 @@ use protocol::{ChallengeId, ErrorCode, Hotkey, Message, ModuleHash, Negotiated, 
 use tracing::debug;
 use transport::{FramedStream, TransportError};
 
+use super::barrier::Member;
 use super::plan::Planned;
 use crate::session::{
     ChallengeSpec, CommitmentOutcome, OutputLayout, SandboxChecker, SessionConfig, SessionError,
@@ -167,7 +168,8 @@ pub(crate) async fn prepare(
             expires_at_ms: expires,
             layout,
         };
-        let mut config = SessionConfig::new(job.planned.envelope, job.min_rtt);
+        let mut config = SessionConfig::new(job.planned.envelope, job.min_rtt)
+            .with_phases(job.planned.phase_envelopes.clone());
         config.openings = job.openings;
         config.samples = job.samples;
         config.rtt_cap = job.rtt_cap;
@@ -285,14 +287,45 @@ impl Prepared {
         }
     }
 
-    /// Waits for the commitment, opens the leaves, checks them: the verdict.
-    pub(crate) async fn finish(mut self, checker: Arc<SandboxChecker>, epoch: Instant) -> Outcome {
+    /// Waits for the commitment (relaying the interactive phases: each `PhaseDone` waits at
+    /// `member`'s barrier, then our `PhaseKey` goes out), opens the leaves, checks them: the
+    /// verdict.
+    pub(crate) async fn finish(
+        mut self,
+        checker: Arc<SandboxChecker>,
+        epoch: Instant,
+        mut member: Member,
+    ) -> Outcome {
         let session = &mut self.session;
         let stream = &mut self.stream;
         let deadline = self.round_deadline;
-        // Commitment.
+        // Phases, then the commitment.
         let open = loop {
             match next_event(stream, session, epoch, deadline).await {
+                Event::Message(Message::PhaseDone(signed)) => {
+                    let arrived = epoch.elapsed();
+                    if let Some(v) = session.on_phase_done(&signed, arrived).map_err(ours)? {
+                        return Ok(v);
+                    }
+                    let Some(phase) = session.awaiting_phase_key() else {
+                        return Ok(ended(session, None));
+                    };
+                    if before_deadline(epoch, deadline, member.arrive(phase))
+                        .await
+                        .is_none()
+                    {
+                        return Ok(round_over(session, epoch));
+                    }
+                    let nonce = random()
+                        .map_err(|e| format!("verifier error (not charged to the miner): {e}"))?;
+                    let key = session.phase_key(epoch.elapsed(), nonce).map_err(ours)?;
+                    let message = Message::PhaseKey(key);
+                    match before_deadline(epoch, deadline, stream.send(&message)).await {
+                        Some(Ok(())) => {}
+                        Some(Err(_)) => return Ok(closed(session, epoch)),
+                        None => return Ok(round_over(session, epoch)),
+                    }
+                }
                 Event::Message(Message::Commitment(signed)) => {
                     let arrived = epoch.elapsed();
                     // The leaves are drawn from fresh OS randomness; without it the session is
@@ -315,6 +348,8 @@ impl Prepared {
                 }
             }
         };
+        // Every phase is over for this device: the others no longer wait for it.
+        member.leave();
         match before_deadline(epoch, deadline, stream.send(&Message::Open(open))).await {
             Some(Ok(())) => {}
             Some(Err(_)) => return Ok(closed(session, epoch)),

@@ -11,6 +11,9 @@
 //!   `membw`) runs this way on all devices. A device still preparing [`GO_BARRIER`] after the
 //!   first is ready (busy with another validator's challenge, or a slow `Ready`) gets its `Go`
 //!   when it is ready, so the others' short reservations on the miner do not lapse.
+//! - **Interactive phases** (protocol v2): each device's `PhaseDone` waits at the barrier of
+//!   the devices started with it; the next `PhaseKey` goes to all of them in the same instant,
+//!   once each has finished the phase or its session has ended (`barrier.rs`).
 //! - **Busy devices** are retried for `busy_budget × max_s` of their class; still busy then, the
 //!   verdict is a busy `timeout` (no pass, no reliability charge).
 //! - **The round's deadline** (`miner_timeout`) reaches every session: what is pending then is
@@ -23,6 +26,7 @@
 //!   verdict against the miner.
 #![deny(clippy::indexing_slicing)]
 
+mod barrier;
 mod device;
 pub mod plan;
 pub mod probe;

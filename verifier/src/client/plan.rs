@@ -13,8 +13,11 @@ pub struct Planned {
     pub module: Builtin,
     /// Its binary params.
     pub params: Vec<u8>,
-    /// The claimed class's window for these params.
+    /// The claimed class's window for these params (the whole challenge).
     pub envelope: Envelope,
+    /// One window per interactive phase (protocol v2), in order; empty or one entry for a
+    /// one-phase module.
+    pub phase_envelopes: Vec<Envelope>,
     /// The class the device's claimed name maps to.
     pub class: String,
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
 
+use super::barrier::PhaseBarrier;
 use super::device::{DeviceJob, Outcome, Prepared, prepare};
 use super::plan::Planner;
 use super::probe::{ProbeResult, probe_download, probe_upload};
@@ -636,7 +637,7 @@ async fn run_all_devices(
 }
 
 /// Sends the `Go` of every device in `ready`, back to back so they run at the same time, and
-/// starts waiting for each one's verdict in `finishing`.
+/// starts waiting for each one's verdict in `finishing`; they share one [`PhaseBarrier`].
 async fn start_ready(
     ctx: &ClientContext,
     ready: &mut Vec<(u32, Prepared)>,
@@ -644,11 +645,16 @@ async fn start_ready(
     outcomes: &mut Vec<(u32, Outcome)>,
     epoch: Instant,
 ) {
+    // The devices started together keep in step at every phase (DESIGN.md §Interactive
+    // phases: each PhaseKey goes to all of them at once).
+    let barrier = PhaseBarrier::new(ready.len());
     for (device, mut prepared) in ready.drain(..) {
+        let member = barrier.member();
         match prepared.go(epoch).await {
             Ok(()) => {
                 let checker = Arc::clone(&ctx.checker);
-                finishing.spawn(async move { (device, prepared.finish(checker, epoch).await) });
+                finishing
+                    .spawn(async move { (device, prepared.finish(checker, epoch, member).await) });
             }
             Err(outcome) => outcomes.push((device, outcome)),
         }

@@ -203,6 +203,7 @@ mod tests {
             raw_s: 2.0,
             rtt_s: 0.0,
             leaves_checked: 32,
+            phases: Vec::new(),
         })
     }
 

@@ -18,6 +18,10 @@ pub struct CheckInput<'a> {
     pub params: &'a [u8],
     /// The committed roots, in output order (`membw` keys each pass by the previous root).
     pub roots: &'a [[u8; 32]],
+    /// The seeds of the interactive phases after the first (`phase_seeds[k − 1]` is phase
+    /// `k`'s), derived by the verifier from the nonces of the `PhaseKey`s it sent; empty for a
+    /// one-phase challenge.
+    pub phase_seeds: &'a [[u8; 32]],
 }
 
 /// Recomputes one opened leaf whose tree path has already been verified.
@@ -127,10 +131,14 @@ impl LeafChecker for SandboxChecker {
         };
         let _slot = self.slots.take();
         let started = std::time::Instant::now();
-        let verdict = self
-            .sandbox
-            // One-phase checks until the verifier sends phase keys (issue #18, protocol v2).
-            .check(&module, input.seed, input.params, input.roots, &[], request);
+        let verdict = self.sandbox.check(
+            &module,
+            input.seed,
+            input.params,
+            input.roots,
+            input.phase_seeds,
+            request,
+        );
         let nanos = u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX);
         self.check_nanos
             .fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
@@ -242,6 +250,7 @@ mod tests {
                         seed,
                         params: &encoded,
                         roots: &roots,
+                        phase_seeds: &[],
                     };
                     let request = CheckRequest {
                         output: 0,

@@ -27,6 +27,8 @@ pub(crate) struct Requested {
     pub(crate) leaves: Vec<LeafRef>,
     /// One secret salt per leaf, for sampling modules.
     pub(crate) salts: Vec<[u8; 32]>,
+    /// The seeds of the phases after the first, from the nonces we sent (empty for one phase).
+    pub(crate) phase_seeds: Vec<[u8; 32]>,
 }
 
 /// The outcome of judging openings.
@@ -107,6 +109,7 @@ impl Requested {
             seed: self.seed,
             params: context.params,
             roots: &self.roots,
+            phase_seeds: &self.phase_seeds,
         };
         let mut checked = 0u32;
         for ((leaf, opening), salt) in verified.iter().zip(&self.salts) {

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use challenges::prf::challenge_seed;
+use challenges::prf::{challenge_seed, phase_seed};
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
-    Commitment, Digest, ErrorMsg, Go, LeafRef, ModuleHash, Nonce, Open, Openings, Prepare, Ready,
-    SessionKey, Signed,
+    Commitment, Digest, ErrorMsg, Go, LeafRef, ModuleHash, Nonce, Open, Openings, PhaseDone,
+    PhaseKey, Prepare, Ready, SessionKey, Signed,
 };
 
 use super::checker::LeafChecker;
@@ -15,8 +15,21 @@ use super::judge::{Context, Judgement, Requested};
 use super::sampler::{draw_leaves, draw_salt};
 use super::spec::{ChallengeSpec, SessionConfig};
 use super::verdict::{
-    Cause, Phase, ProtocolFault, TimedOut, Timing, Verdict, WrongResult, bounded,
+    Cause, Phase, PhaseTiming, ProtocolFault, TimeJudgement, TimedOut, Timing, Verdict,
+    WrongResult, bounded,
 };
+
+/// The interactive phases so far (protocol v2): what each ended phase measured and reported,
+/// and the nonces we sent.
+#[derive(Debug, Clone, Default)]
+struct PhaseLog {
+    /// The nonce of each `PhaseKey` sent (`nonces[k − 1]` began phase `k`).
+    nonces: Vec<[u8; 32]>,
+    /// Each ended phase's figures.
+    timings: Vec<PhaseTiming>,
+    /// The roots the last `PhaseDone` reported (each must extend the one before).
+    roots: Vec<[u8; 32]>,
+}
 
 /// Where a session stands. Times are the caller's clock (`now` of the event that set them).
 #[derive(Debug, Clone)]
@@ -27,11 +40,26 @@ enum State {
     AwaitReady { prepare: Digest, asked_at: Duration },
     /// The miner is ready; `Go` not sent yet.
     Ready { prepare: Digest },
-    /// `Go` sent at `sent_at`: the clock runs.
+    /// `Go` sent at `sent_at`: the clock runs. Phase `phase` began at `phase_at` with the
+    /// signed message whose digest is `cites` (our `Go`, or our `PhaseKey phase`).
     AwaitCommitment {
         go: Digest,
         seed: [u8; 32],
         sent_at: Duration,
+        phase: u32,
+        phase_at: Duration,
+        cites: Digest,
+        log: Box<PhaseLog>,
+    },
+    /// Phase `phase − 1` is done (its `PhaseDone` has digest `done`); our `PhaseKey phase`
+    /// waits for the caller to release it to every device of the machine at once.
+    AwaitPhaseKey {
+        go: Digest,
+        seed: [u8; 32],
+        sent_at: Duration,
+        phase: u32,
+        done: Digest,
+        log: Box<PhaseLog>,
     },
     /// `Open` sent at `asked_at`.
     AwaitOpenings {
@@ -52,6 +80,7 @@ impl State {
             Self::AwaitReady { .. } => "waiting for Ready",
             Self::Ready { .. } => "ready for Go",
             Self::AwaitCommitment { .. } => "waiting for the commitment",
+            Self::AwaitPhaseKey { .. } => "ready for the next phase key",
             Self::AwaitOpenings { .. } => "waiting for the openings",
             Self::Done(_) => "finished",
             Self::Aborted => "aborted",
@@ -166,7 +195,7 @@ impl VerifierSession {
         let t = &self.config.timeouts;
         match &self.state {
             State::AwaitReady { asked_at, .. } => Some(asked_at.saturating_add(t.ready)),
-            State::AwaitCommitment { sent_at, .. } => Some(sent_at.saturating_add(t.commitment)),
+            State::AwaitCommitment { phase_at, .. } => Some(phase_at.saturating_add(t.commitment)),
             State::AwaitOpenings { asked_at, .. } => Some(asked_at.saturating_add(t.openings)),
             _ => None,
         }
@@ -246,6 +275,124 @@ impl VerifierSession {
             go: signed.digest(),
             seed,
             sent_at: now,
+            phase: 0,
+            phase_at: now,
+            cites: signed.digest(),
+            log: Box::default(),
+        };
+        Ok(signed)
+    }
+
+    /// The phase whose `PhaseKey` waits to be sent (protocol v2): `Some(k)` after the miner's
+    /// `PhaseDone k − 1` was accepted, until [`phase_key`](Self::phase_key) sends it.
+    pub fn awaiting_phase_key(&self) -> Option<u32> {
+        match self.state {
+            State::AwaitPhaseKey { phase, .. } => Some(phase),
+            _ => None,
+        }
+    }
+
+    /// The miner's signed `PhaseDone` (protocol v2), arrived at `now`: the clock of that phase
+    /// stops here. `Ok(None)` when it is accepted: the session then waits for the caller to
+    /// send the next phase's key ([`phase_key`](Self::phase_key)), to every device of the
+    /// machine in the same instant. `Ok(Some(verdict))` when it ended the session:
+    /// `protocol-error` for a bad signature, another challenge's citation, a phase we did not
+    /// open (also any `PhaseDone` of a one-phase module), or roots that drop or change ones
+    /// reported before or exceed the layout's outputs; `timeout` past the phase's deadline.
+    pub fn on_phase_done(
+        &mut self,
+        signed: &Signed<PhaseDone>,
+        now: Duration,
+    ) -> Result<Option<Verdict>, SessionError> {
+        if let Some(verdict) = self.peer_event("on_phase_done", now)? {
+            return Ok(Some(verdict));
+        }
+        let phases = self.config.phase_count();
+        let State::AwaitCommitment {
+            go,
+            seed,
+            sent_at,
+            phase,
+            phase_at,
+            cites,
+            ref log,
+        } = self.state
+        else {
+            return Ok(Some(self.unexpected("PhaseDone")));
+        };
+        let done = match signed.verify_from(&self.miner_key) {
+            Ok(done) => done,
+            Err(e) => return Ok(Some(self.fault(Cause::BadSignature, e.to_string(), None))),
+        };
+        if done.cites != cites {
+            let detail = format!(
+                "PhaseDone cites {}, phase {phase} began with {cites}",
+                done.cites
+            );
+            return Ok(Some(self.fault(Cause::OtherChallenge, detail, None)));
+        }
+        if done.phase != phase || phase.saturating_add(1) >= phases {
+            let detail = format!(
+                "PhaseDone for phase {} while phase {phase} of {phases} runs",
+                done.phase
+            );
+            return Ok(Some(self.fault(Cause::BadPhase, detail, None)));
+        }
+        let roots: Vec<[u8; 32]> = done.roots.iter().map(|r| r.into_bytes()).collect();
+        if let Some(detail) = self.root_contradiction(&log.roots, &roots) {
+            return Ok(Some(self.fault(Cause::BadPhase, detail, None)));
+        }
+        let mut log = log.clone();
+        log.timings
+            .push(self.phase_timing(phase, now.saturating_sub(phase_at)));
+        log.roots = roots;
+        self.state = State::AwaitPhaseKey {
+            go,
+            seed,
+            sent_at,
+            phase: phase + 1,
+            done: signed.digest(),
+            log,
+        };
+        Ok(None)
+    }
+
+    /// Our signed `PhaseKey` for the phase [`awaiting_phase_key`](Self::awaiting_phase_key)
+    /// names, with the verifier's fresh `nonce` (OS randomness in production), sent at `now`:
+    /// the clock of that phase starts here. The nonce is kept: `check` gets the phase seed it
+    /// gives.
+    pub fn phase_key(
+        &mut self,
+        now: Duration,
+        nonce: [u8; 32],
+    ) -> Result<Signed<PhaseKey>, SessionError> {
+        let State::AwaitPhaseKey {
+            go,
+            seed,
+            sent_at,
+            phase,
+            done,
+            ref log,
+        } = self.state
+        else {
+            return Err(self.wrong_state("phase_key"));
+        };
+        let key = PhaseKey {
+            cites: done,
+            phase,
+            nonce: Nonce::new(nonce),
+        };
+        let signed = Signed::sign(&self.key, &key)?;
+        let mut log = log.clone();
+        log.nonces.push(nonce);
+        self.state = State::AwaitCommitment {
+            go,
+            seed,
+            sent_at,
+            phase,
+            phase_at: now,
+            cites: signed.digest(),
+            log,
         };
         Ok(signed)
     }
@@ -266,9 +413,20 @@ impl VerifierSession {
         if let Some(verdict) = self.peer_event("on_commitment", now)? {
             return Ok(CommitmentOutcome::Verdict(verdict));
         }
-        let State::AwaitCommitment { go, seed, sent_at } = self.state else {
+        let phases = self.config.phase_count();
+        let State::AwaitCommitment {
+            go,
+            seed,
+            sent_at,
+            phase,
+            phase_at,
+            ref log,
+            ..
+        } = self.state
+        else {
             return Ok(CommitmentOutcome::Verdict(self.unexpected("Commitment")));
         };
+        let log = log.clone();
         let commitment = match signed.verify_from(&self.miner_key) {
             Ok(commitment) => commitment,
             Err(e) => {
@@ -284,7 +442,23 @@ impl VerifierSession {
             let verdict = self.fault(Cause::OtherChallenge, detail, None);
             return Ok(CommitmentOutcome::Verdict(verdict));
         }
-        let timing = self.timing(now.saturating_sub(sent_at));
+        if phase.saturating_add(1) < phases {
+            let detail = format!("Commitment during phase {phase} of {phases}");
+            let verdict = self.fault(Cause::BadPhase, detail, None);
+            return Ok(CommitmentOutcome::Verdict(verdict));
+        }
+        let committed: Vec<[u8; 32]> = commitment.roots.iter().map(|r| r.into_bytes()).collect();
+        if let Some(detail) = self.root_contradiction(&log.roots, &committed) {
+            let verdict = self.fault(Cause::BadPhase, detail, None);
+            return Ok(CommitmentOutcome::Verdict(verdict));
+        }
+        let mut timing = self.timing(now.saturating_sub(sent_at));
+        if phases > 1 {
+            timing.phases = log.timings.clone();
+            timing
+                .phases
+                .push(self.phase_timing(phase, now.saturating_sub(phase_at)));
+        }
         let layout = self.spec.layout;
         let outputs = usize::try_from(layout.outputs()).unwrap_or(usize::MAX);
         if commitment.roots.len() != outputs {
@@ -307,6 +481,12 @@ impl VerifierSession {
             roots: commitment.roots.iter().map(|r| r.into_bytes()).collect(),
             leaves,
             salts,
+            phase_seeds: log
+                .nonces
+                .iter()
+                .zip(1u32..)
+                .map(|(nonce, k)| phase_seed(&seed, k, nonce))
+                .collect(),
         };
         self.state = State::AwaitOpenings {
             requested: Box::new(requested),
@@ -342,7 +522,7 @@ impl VerifierSession {
             params: &self.spec.params,
             samples: self.config.samples,
         };
-        let mut timing = *timing;
+        let mut timing = timing.clone();
         let judgement = match requested.judge(&context, openings, checker) {
             Ok(judgement) => judgement,
             Err(e) => {
@@ -461,7 +641,14 @@ impl VerifierSession {
         match self.state {
             State::AwaitReady { .. } => Some(Phase::Ready),
             State::Ready { .. } => Some(Phase::Go),
-            State::AwaitCommitment { .. } => Some(Phase::Commitment),
+            State::AwaitCommitment { phase, .. } => {
+                Some(if phase.saturating_add(1) < self.config.phase_count() {
+                    Phase::PhaseDone
+                } else {
+                    Phase::Commitment
+                })
+            }
+            State::AwaitPhaseKey { .. } => Some(Phase::PhaseKey),
             State::AwaitOpenings { .. } => Some(Phase::Openings),
             State::Idle | State::Done(_) | State::Aborted => None,
         }
@@ -473,7 +660,7 @@ impl VerifierSession {
             State::AwaitReady { asked_at, .. } | State::AwaitOpenings { asked_at, .. } => {
                 Some(asked_at)
             }
-            State::AwaitCommitment { sent_at, .. } => Some(sent_at),
+            State::AwaitCommitment { phase_at, .. } => Some(phase_at),
             _ => None,
         }
     }
@@ -484,7 +671,8 @@ impl VerifierSession {
         match phase {
             Phase::Ready => t.ready,
             Phase::Go => Duration::ZERO,
-            Phase::Commitment => t.commitment,
+            Phase::Commitment | Phase::PhaseDone => t.commitment,
+            Phase::PhaseKey => Duration::ZERO,
             Phase::Openings => t.openings,
         }
     }
@@ -511,7 +699,7 @@ impl VerifierSession {
                     format!("no openings within {limit:.3} s of the Open"),
                 )
             };
-            let wrong = wrong_result(cause, None, detail, None, *timing);
+            let wrong = wrong_result(cause, None, detail, None, timing.clone());
             return self.finish(wrong);
         }
         let waiting_for = self.phase().unwrap_or(Phase::Ready);
@@ -542,7 +730,7 @@ impl VerifierSession {
     ) -> Verdict {
         let verdict = match &self.state {
             State::AwaitOpenings { timing, .. } => {
-                wrong_result(cause, None, detail, peer_code, *timing)
+                wrong_result(cause, None, detail, peer_code, timing.clone())
             }
             _ => Verdict::ProtocolError(ProtocolFault {
                 waiting_for: self.phase().unwrap_or(Phase::Ready),
@@ -568,18 +756,67 @@ impl VerifierSession {
             raw_s: raw.as_secs_f64(),
             rtt_s: raw.saturating_sub(measured).as_secs_f64(),
             leaves_checked: 0,
+            phases: Vec::new(),
         }
+    }
+
+    /// The figures of interactive phase `phase`, which took `raw` on our clock.
+    fn phase_timing(&self, phase: u32, raw: Duration) -> PhaseTiming {
+        let window = usize::try_from(phase)
+            .ok()
+            .and_then(|k| self.config.phase_envelopes.get(k))
+            .copied()
+            .unwrap_or(self.config.envelope);
+        PhaseTiming {
+            window,
+            measured_s: raw.saturating_sub(self.config.rtt_credit()).as_secs_f64(),
+            raw_s: raw.as_secs_f64(),
+        }
+    }
+
+    /// Why `roots` cannot follow `before` (roots reported at an earlier phase end): each report
+    /// keeps every root reported before, unchanged, and none has more roots than the layout.
+    fn root_contradiction(&self, before: &[[u8; 32]], roots: &[[u8; 32]]) -> Option<String> {
+        let outputs = usize::try_from(self.spec.layout.outputs()).unwrap_or(usize::MAX);
+        if roots.len() > outputs {
+            return Some(format!(
+                "{} roots reported, the module's layout has {outputs} outputs",
+                roots.len()
+            ));
+        }
+        if roots.len() < before.len() || roots.iter().zip(before).any(|(a, b)| a != b) {
+            return Some(format!(
+                "the roots do not extend the {} reported at the last phase end",
+                before.len()
+            ));
+        }
+        None
     }
 }
 
-/// `too-slow` above the window, `too-fast` below the peak floor, `pass` otherwise.
+/// `too-slow` above the window, `too-fast` below the peak floor, `pass` otherwise. With
+/// interactive phases every phase is judged on its own window and the worst counts:
+/// `too-fast` (another device answered) over `too-slow` over `pass`.
 fn judge_time(timing: Timing) -> Verdict {
-    if timing.measured_s > timing.window.max_s {
-        Verdict::TooSlow(timing)
-    } else if timing.measured_s < timing.window.peak_floor_s {
-        Verdict::TooFast(timing)
+    let judged = if timing.phases.is_empty() {
+        PhaseTiming {
+            window: timing.window,
+            measured_s: timing.measured_s,
+            raw_s: timing.raw_s,
+        }
+        .judged()
     } else {
-        Verdict::Pass(timing)
+        timing
+            .phases
+            .iter()
+            .map(PhaseTiming::judged)
+            .max()
+            .unwrap_or(TimeJudgement::Pass)
+    };
+    match judged {
+        TimeJudgement::TooSlow => Verdict::TooSlow(timing),
+        TimeJudgement::TooFast => Verdict::TooFast(timing),
+        TimeJudgement::Pass => Verdict::Pass(timing),
     }
 }
 

@@ -66,6 +66,8 @@ pub use spec::{
     ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, SessionConfig,
     Timeouts,
 };
-pub use verdict::{Cause, Phase, ProtocolFault, TimedOut, Timing, Verdict, WrongResult};
+pub use verdict::{
+    Cause, Phase, PhaseTiming, ProtocolFault, TimeJudgement, TimedOut, Timing, Verdict, WrongResult,
+};
 
 pub use challenge_runtime::CheckVerdict;

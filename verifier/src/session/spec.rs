@@ -109,7 +109,7 @@ impl Timeouts {
 }
 
 /// How a session judges the answer.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SessionConfig {
     /// The claimed class's window for this challenge.
     pub envelope: Envelope,
@@ -122,8 +122,14 @@ pub struct SessionConfig {
     pub openings: u32,
     /// Positions sampled per opened leaf by sampling modules.
     pub samples: u32,
-    /// How long to wait for each answer.
+    /// How long to wait for each answer (each interactive phase gets `timeouts.commitment`
+    /// from its start).
     pub timeouts: Timeouts,
+    /// The window of each interactive phase (protocol v2), in order; empty for a one-phase
+    /// module. When set, its length is the number of phases the module must go through
+    /// (a `PhaseDone` past the last is `protocol-error`), and every phase is judged on its own
+    /// window: the verdict is the worst of them.
+    pub phase_envelopes: Vec<Envelope>,
 }
 
 impl SessionConfig {
@@ -137,12 +143,32 @@ impl SessionConfig {
             openings: DEFAULT_OPENINGS,
             samples: DEFAULT_SAMPLES,
             timeouts: Timeouts::for_envelope(&envelope),
+            phase_envelopes: Vec::new(),
         }
+    }
+
+    /// The same config with one window per interactive phase (see
+    /// [`phase_envelopes`](Self::phase_envelopes)); a single window means a one-phase module.
+    pub fn with_phases(mut self, phase_envelopes: Vec<Envelope>) -> Self {
+        self.phase_envelopes = if phase_envelopes.len() > 1 {
+            phase_envelopes
+        } else {
+            Vec::new()
+        };
+        self
+    }
+
+    /// How many interactive phases the module goes through (at least 1).
+    pub fn phase_count(&self) -> u32 {
+        u32::try_from(self.phase_envelopes.len()).map_or(u32::MAX, |n| n.max(1))
     }
 
     /// Checks the envelope and the number of leaves to open.
     pub fn validate(&self) -> Result<(), SessionError> {
         self.envelope.validate()?;
+        for envelope in &self.phase_envelopes {
+            envelope.validate()?;
+        }
         let max = MAX_OPEN_LEAVES;
         if self.openings == 0 || usize::try_from(self.openings).map_or(true, |n| n > max) {
             return Err(SessionError::BadOpenCount {

@@ -84,7 +84,7 @@ impl Verdict {
 /// `measured_s = raw_s − rtt_s`, never negative, where `raw_s` runs from sending `Go` to the
 /// arrival of the `Commitment` and `rtt_s = min(min RTT measured before the challenge, cap)`.
 /// The miner's own timings are never used.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// The expected window.
     pub window: Envelope,
@@ -96,6 +96,46 @@ pub struct Timing {
     pub rtt_s: f64,
     /// Leaves whose path and content were checked and found right.
     pub leaves_checked: u32,
+    /// Per interactive phase (protocol v2), in order: each phase's own window and time. Empty
+    /// for a one-phase challenge, which is judged on `window` and `measured_s` alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<PhaseTiming>,
+}
+
+/// One interactive phase's figures (DESIGN.md §Interactive phases): phase 0 from `Go` to
+/// `PhaseDone 0`, phase `k` from our `PhaseKey k` to the next `PhaseDone` or the `Commitment`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTiming {
+    /// The phase's own window (its part of the work on the claimed class).
+    pub window: Envelope,
+    /// The time judged: `raw_s` less the RTT credit, at least 0.
+    pub measured_s: f64,
+    /// From the message that began the phase to the one that ended it.
+    pub raw_s: f64,
+}
+
+impl PhaseTiming {
+    /// `too-slow` above the phase's window, `too-fast` below its peak floor.
+    pub fn judged(&self) -> TimeJudgement {
+        if self.measured_s > self.window.max_s {
+            TimeJudgement::TooSlow
+        } else if self.measured_s < self.window.peak_floor_s {
+            TimeJudgement::TooFast
+        } else {
+            TimeJudgement::Pass
+        }
+    }
+}
+
+/// What a time says against its window, before any other check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TimeJudgement {
+    /// Inside the window.
+    Pass,
+    /// Slower than the claimed class allows.
+    TooSlow,
+    /// Faster than the claimed class's datasheet peak allows: another device answered.
+    TooFast,
 }
 
 /// Why a result is wrong, with the leaf when one leaf is to blame.
@@ -170,8 +210,13 @@ pub enum Phase {
     Ready,
     /// Our own `Go` (the miner is ready; the caller has not started the clock yet).
     Go,
-    /// The `Commitment`, after our `Go`.
+    /// The `Commitment`, after our `Go` (or our last `PhaseKey`).
     Commitment,
+    /// A `PhaseDone` (protocol v2), after our `Go` or `PhaseKey`.
+    PhaseDone,
+    /// Our own `PhaseKey` (protocol v2): the phase is done, the caller releases the next one
+    /// to every device of the machine at once.
+    PhaseKey,
     /// The `Openings`, after our `Open`.
     Openings,
 }
@@ -205,6 +250,9 @@ pub enum Cause {
     BadPath,
     /// The leaf's content is not what the module's `check` recomputes.
     WrongContent,
+    /// A `PhaseDone` for a phase we did not open, or roots that contradict the ones reported
+    /// before (protocol v2), or a `Commitment` before the last phase.
+    BadPhase,
 }
 
 /// Most bytes of peer-derived text kept in a verdict's `detail`.

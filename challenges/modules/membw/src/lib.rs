@@ -1,5 +1,7 @@
-//! The `membw` challenge module: fill a buffer of ≥ 90 % of device memory from the PRF, then
-//! `P` passes whose permutations are keyed by the previous pass's root, each pass committed.
+//! The `membw` challenge module (v2): fill a buffer of ≥ 90 % of device memory from the PRF
+//! (phase 0), end the phase and wait for the verifier's phase key, then `P` passes (phase 1):
+//! pass 0's permutation keyed by the phase seed, later ones by the previous pass's root, each
+//! pass committed.
 //!
 //! The spec is `challenges::membw`. `check` samples `samples` outputs of the opened leaf at
 //! positions drawn from the verifier's salt and regenerates each natively through the host's
@@ -10,7 +12,8 @@ use challenge_sdk::abi::CheckRequest;
 use challenge_sdk::spec::commitment;
 use challenge_sdk::spec::membw::{self, MembwParams};
 use challenge_sdk::{
-    Buffer, Challenge, Error, export_challenge, membw_output, membw_pass, philox_key, root, sync,
+    Buffer, Challenge, Error, export_challenge, membw_output, membw_pass, phase_end, phase_seed,
+    root, sync,
 };
 
 /// Most outputs sampled per leaf (a leaf holds 128).
@@ -18,15 +21,16 @@ const MAX_SAMPLES: u32 = 128;
 
 struct Membw;
 
-/// `K_p`: the Philox key bytes for pass 0, the previous pass's root after.
-fn key_material(pass: u32) -> Result<([u8; 32], usize), Error> {
+/// `K_p`: the phase-1 seed for pass 0 (`phase_seed_1`, asked for only then), the previous
+/// pass's root after.
+fn key_material(
+    pass: u32,
+    phase_seed_1: impl FnOnce() -> Result<[u8; 32], Error>,
+) -> Result<[u8; 32], Error> {
     if pass == 0 {
-        let key = philox_key(membw::STREAM)?;
-        let mut out = [0u8; 32];
-        out.iter_mut().zip(key).for_each(|(d, s)| *d = s);
-        Ok((out, 8))
+        phase_seed_1()
     } else {
-        Ok((root(pass - 1)?, 32))
+        root(pass - 1)
     }
 }
 
@@ -36,15 +40,10 @@ impl Challenge for Membw {
         let buf = Buffer::alloc(p.bytes)?;
         buf.membw_fill(membw::STREAM, p.rounds)?;
         let out = Buffer::alloc(p.pass_output_bytes())?;
+        let seed_1 = phase_end()?;
         for pass in 0..p.passes {
-            let (key, len) = key_material(pass)?;
-            membw_pass(
-                &buf,
-                &out,
-                p.group,
-                pass,
-                key.get(..len).ok_or(Error::BadParams)?,
-            )?;
+            let key = key_material(pass, || Ok(seed_1))?;
+            membw_pass(&buf, &out, p.group, pass, &key)?;
             out.commit()?;
         }
         sync()
@@ -60,13 +59,12 @@ impl Challenge for Membw {
         {
             return Err(Error::BadRequest);
         }
-        let (key, len) = key_material(req.output)?;
-        let key = key.get(..len).ok_or(Error::BadParams)?;
+        let key = key_material(req.output, || phase_seed(1))?;
         let outputs = (expected_len / membw::OUTPUT_BYTES) as u64;
         for j in 0..req.samples.clamp(1, MAX_SAMPLES) {
             let pos = req.sample(j, outputs);
             let group = req.leaf * membw::OUTPUTS_PER_LEAF + pos;
-            let value = membw_output(membw::STREAM, params, req.output, key, group)?;
+            let value = membw_output(membw::STREAM, params, req.output, &key, group)?;
             let at = pos as usize * membw::OUTPUT_BYTES;
             let got = req
                 .chunk
