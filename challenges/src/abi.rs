@@ -132,6 +132,9 @@ pub mod status {
     /// `phase_end`: the next phase key did not come (the verifier ended the challenge, the
     /// connection closed, or this run has no verifier to ask).
     pub const PHASE: i32 = -11;
+    /// The most negative status code an import or export may answer: anything below it is
+    /// outside the ABI.
+    pub const LOWEST: i32 = PHASE;
 
     /// A short name for a status code, for error messages.
     pub fn name(code: i32) -> &'static str {

@@ -7,7 +7,7 @@
 //! (`tile_i8`, `membw_output`, `root`) and the work side each see the same calls.
 //!
 //! Asserts: the host never panics; every import answers a non-negative value or a status code
-//! of ABI v1 (the module executes `unreachable` otherwise, and that trap fails the target);
+//! of ABI v1.1 (the module executes `unreachable` otherwise, and that trap fails the target);
 //! nothing else traps but fuel; committed outputs open and verify.
 #![no_main]
 
@@ -19,7 +19,7 @@ fn no_contract_break<T: std::fmt::Debug>(phase: &str, result: &Result<T, Sandbox
     if let Err(SandboxError::Trap { kind, .. }) = result {
         assert!(
             !matches!(kind, TrapKind::Unreachable),
-            "{phase}: an import answered outside ABI v1's status codes"
+            "{phase}: an import answered outside ABI v1.1's status codes"
         );
         assert!(
             matches!(kind, TrapKind::OutOfFuel),

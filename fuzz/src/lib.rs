@@ -445,8 +445,8 @@ fn mem(offset: u64, align: u32) -> MemArg {
 /// `1` = its length; locals from `first_local`: `last`, `ptr`, `end`, `mask`): every whole
 /// [`STEP_BYTES`] record in order, dispatched with `br_table` to the call of its import with
 /// each argument either the record's constant (wrapped to `i32` where the parameter is one) or
-/// `last` (sign-extended where `i64`). Each result goes to `last`; one below `-10` (no status
-/// of ABI v1) executes `unreachable`, so an import answering outside its contract shows up as
+/// `last` (sign-extended where `i64`). Each result goes to `last`; one below
+/// `abi::status::LOWEST` (no status of ABI v1.1) executes `unreachable`, so an import answering outside its contract shows up as
 /// an `Unreachable` trap. Returns `last` when `result_is_last`, else `OK`.
 fn interpreter_body(first_local: u32, result_is_last: bool) -> Function {
     let (last, ptr, end, mask) = (
@@ -497,7 +497,7 @@ fn interpreter_body(first_local: u32, result_is_last: bool) -> Function {
         }
         ins.call(i as u32)
             .local_tee(last)
-            .i32_const(abi::status::BAD_REQUEST)
+            .i32_const(abi::status::LOWEST)
             .i32_lt_s()
             .if_(BlockType::Empty)
             .unreachable()

@@ -190,6 +190,39 @@ impl Peers {
     }
 }
 
+/// The miner's whole run of `membw` on `device` with `seed`, its phase key's nonce fixed in
+/// advance (`nonce`): what a miner that does not wait for the verifier's key computes.
+fn run_ahead(seed: [u8; 32], device: u32, nonce: [u8; 32]) -> RunOutcome {
+    let module = sandbox().load(builtin_modules::MEMBW.bytes).unwrap();
+    sandbox()
+        .run_phased(
+            &module,
+            backend(),
+            device,
+            seed,
+            &params().encode(),
+            Box::new(FixedNonces::new(vec![nonce])),
+        )
+        .unwrap()
+}
+
+/// The session's answer to a commitment that must end it (no `Open`).
+fn commitment_verdict(
+    peers: &Peers,
+    session: &mut VerifierSession,
+    go: &Signed<Go>,
+    run: &RunOutcome,
+) -> Verdict {
+    let mut rng = Rng(1);
+    let outcome = session
+        .on_commitment(&peers.commitment(go, run), ms(300), &mut || rng.next())
+        .unwrap();
+    let CommitmentOutcome::Verdict(verdict) = outcome else {
+        panic!("expected a verdict, got {outcome:?}");
+    };
+    verdict
+}
+
 /// One phase end as the miner's run thread reports it.
 type End = (u32, Vec<[u8; 32]>);
 
@@ -377,18 +410,7 @@ fn passes_computed_before_the_key_are_caught() {
     let peers = Peers::new();
     let mut session = peers.membw(0);
     let (go, seed) = peers.begin(&mut session, [3; 32]);
-    let guessed = [0x77; 32];
-    let module = sandbox().load(builtin_modules::MEMBW.bytes).unwrap();
-    let early = sandbox()
-        .run_phased(
-            &module,
-            backend(),
-            1,
-            seed,
-            &params().encode(),
-            Box::new(FixedNonces::new(vec![guessed])),
-        )
-        .unwrap();
+    let early = run_ahead(seed, 1, [0x77; 32]);
     let done = peers.phase_done(go.digest(), 0, &[]);
     assert_eq!(session.on_phase_done(&done, ms(400)).unwrap(), None);
     let _key = session.phase_key(ms(401), [4; 32]).unwrap();
@@ -404,24 +426,8 @@ fn a_commitment_before_the_last_phase_is_a_protocol_error() {
     let peers = Peers::new();
     let mut session = peers.membw(0);
     let (go, seed) = peers.begin(&mut session, [3; 32]);
-    let module = sandbox().load(builtin_modules::MEMBW.bytes).unwrap();
-    let run = sandbox()
-        .run_phased(
-            &module,
-            backend(),
-            2,
-            seed,
-            &params().encode(),
-            Box::new(FixedNonces::new(vec![[1; 32]])),
-        )
-        .unwrap();
-    let mut rng = Rng(1);
-    let outcome = session
-        .on_commitment(&peers.commitment(&go, &run), ms(300), &mut || rng.next())
-        .unwrap();
-    let CommitmentOutcome::Verdict(verdict) = outcome else {
-        panic!("expected a verdict, got {outcome:?}");
-    };
+    let run = run_ahead(seed, 2, [1; 32]);
+    let verdict = commitment_verdict(&peers, &mut session, &go, &run);
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);
 }
 
@@ -493,24 +499,8 @@ fn roots_reported_at_a_phase_end_cannot_be_dropped_or_changed() {
     let done = peers.phase_done(go.digest(), 0, &[[1; 32]]);
     assert_eq!(session.on_phase_done(&done, ms(100)).unwrap(), None);
     let _key = session.phase_key(ms(101), [4; 32]).unwrap();
-    let module = sandbox().load(builtin_modules::MEMBW.bytes).unwrap();
-    let run = sandbox()
-        .run_phased(
-            &module,
-            backend(),
-            3,
-            seed,
-            &params().encode(),
-            Box::new(FixedNonces::new(vec![[4; 32]])),
-        )
-        .unwrap();
-    let mut rng = Rng(1);
-    let outcome = session
-        .on_commitment(&peers.commitment(&go, &run), ms(300), &mut || rng.next())
-        .unwrap();
-    let CommitmentOutcome::Verdict(verdict) = outcome else {
-        panic!("expected a verdict, got {outcome:?}");
-    };
+    let run = run_ahead(seed, 3, [4; 32]);
+    let verdict = commitment_verdict(&peers, &mut session, &go, &run);
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);
 }
 
