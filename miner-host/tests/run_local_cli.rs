@@ -90,9 +90,106 @@ fn membw_run_local_text_output() {
     assert!(
         text.contains("root 0")
             && text.contains("root 1")
+            && text.contains("phase 1 nonce ")
             && text.contains("openings 4 checked, 0 failed"),
         "{text}"
     );
+}
+
+/// `run-local` with `--phase-nonce` reproduces every case of `challenges/vectors/membw.json`
+/// (membw v2: the nonce of the verifier's `PhaseKey 1` keys the passes), and checks openings
+/// of both passes with the phase seed it gives.
+#[test]
+fn membw_run_local_reproduces_the_v2_vectors() {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../challenges/vectors/membw.json");
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    assert!(cases.len() >= 4);
+    for case in cases {
+        let nonce = case["phase_nonce"].as_str().unwrap();
+        let out = miner_host(&[
+            "run-local",
+            "--module",
+            "membw",
+            "--params",
+            &case["params"].to_string(),
+            "--seed",
+            case["seed"].as_str().unwrap(),
+            "--phase-nonce",
+            nonce,
+            "--open",
+            "4",
+            "--threads",
+            "1",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["roots"], case["roots"], "{case}");
+        assert_eq!(v["phase_nonces"], serde_json::json!([nonce]));
+        assert_eq!(v["openings"]["failed"], 0);
+        assert_eq!(v["openings"]["checked"], 4);
+    }
+}
+
+/// Without `--phase-nonce` the nonce is fresh OS randomness, printed so the run can be
+/// reproduced: the roots are the reference's for that nonce.
+#[test]
+fn membw_run_local_prints_the_nonce_it_drew() {
+    let params = r#"{"bytes":65536,"group":1024,"rounds":1,"passes":2}"#;
+    let run = || {
+        let out = miner_host(&[
+            "run-local",
+            "--module",
+            "membw",
+            "--params",
+            params,
+            "--seed",
+            SEED,
+            "--json",
+        ]);
+        assert!(out.status.success());
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let (a, b) = (run(), run());
+    let nonce_hex = a["phase_nonces"][0].as_str().unwrap();
+    assert_ne!(
+        a["phase_nonces"], b["phase_nonces"],
+        "a fresh nonce each run"
+    );
+    let seed: [u8; 32] = hex::decode(SEED).unwrap().try_into().unwrap();
+    let nonce: [u8; 32] = hex::decode(nonce_hex).unwrap().try_into().unwrap();
+    let p = challenges::membw::MembwParams {
+        bytes: 65536,
+        group: 1024,
+        rounds: 1,
+        passes: 2,
+    };
+    let expected: Vec<String> = challenges::membw::roots(&seed, &p, &nonce)
+        .unwrap()
+        .iter()
+        .map(|h| h.to_hex().to_string())
+        .collect();
+    assert_eq!(a["roots"], serde_json::json!(expected));
+    // A one-phase module uses none.
+    let out = miner_host(&[
+        "run-local",
+        "--module",
+        "matmul-i8",
+        "--params",
+        r#"{"m":32,"n":32,"k":64,"count":1}"#,
+        "--seed",
+        SEED,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["phase_nonces"], serde_json::json!([]));
 }
 
 #[test]
@@ -109,6 +206,20 @@ fn bad_input_fails_with_a_message() {
                 SEED,
             ],
             "multiple of 16",
+        ),
+        (
+            vec![
+                "run-local",
+                "--module",
+                "membw",
+                "--params",
+                r#"{"bytes":65536,"group":1024,"rounds":1,"passes":2}"#,
+                "--seed",
+                SEED,
+                "--phase-nonce",
+                "abcd",
+            ],
+            "--phase-nonce must be 32 bytes",
         ),
         (
             vec![
