@@ -8,9 +8,10 @@ use protocol::GpuInfo;
 
 use crate::classes::{
     ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
-    rented_envelope, size_matmul, size_membw, size_rented, size_rented_membw,
+    rented_window, size_matmul, size_membw, size_rented, size_rented_membw, step_envelopes,
 };
 use crate::client::{Planned, Planner};
+use crate::session::Envelope;
 
 /// Plans challenges from a class table.
 #[derive(Debug, Clone)]
@@ -111,27 +112,14 @@ impl Planner for ClassPlanner {
         // Every interactive phase is judged on its own part of the work (DESIGN.md
         // §Interactive phases); a rented machine's small challenge gets the rented slack on
         // each phase as on the whole.
-        let judged = |w: &challenges::work::Work| {
-            if rented {
-                rented_envelope(class, w)
-            } else {
-                envelope(class, w)
-            }
-            .map_err(|e| e.to_string())
-        };
-        let whole = judged(&work)?;
-        let phase_envelopes = (0..work.steps())
-            .map(|k| judged(&work.step(k)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let window = |e: Envelope| if rented { rented_window(e) } else { e };
+        let whole = envelope(class, &work).map_err(|e| e.to_string())?;
+        let phases = step_envelopes(class, &work).map_err(|e| e.to_string())?;
         Ok(Planned {
             module,
             params,
-            envelope: whole,
-            phase_envelopes: if phase_envelopes.len() > 1 {
-                phase_envelopes
-            } else {
-                Vec::new()
-            },
+            envelope: window(whole),
+            phase_envelopes: phases.into_iter().map(window).collect(),
             class: class.id().to_string(),
         })
     }

@@ -32,7 +32,8 @@ use common::Rng;
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
     ABI_VERSION, ChallengeId, Commitment, Digest, Go, Hotkey, MinerTimings, ModuleHash, Negotiated,
-    NodePair, OpeningWire, Openings, PROTOCOL_VERSION, PhaseDone, Ready, Root, SessionKey, Signed,
+    NodePair, OpeningWire, Openings, PROTOCOL_VERSION, PhaseDone, PhaseKey, Ready, Root,
+    SessionKey, Signed,
 };
 use verifier::session::{
     Cause, ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, Phase, SandboxChecker,
@@ -169,6 +170,21 @@ impl Peers {
             spec.device,
         );
         (go, seed)
+    }
+
+    /// `begin`, then the miner's `PhaseDone 0` reporting `roots` at `done_at` (accepted) and
+    /// our `PhaseKey 1` a millisecond later: the `Go`, the seed and the key.
+    fn through_fill(
+        &self,
+        session: &mut VerifierSession,
+        done_at: Duration,
+        roots: &[[u8; 32]],
+    ) -> (Signed<Go>, [u8; 32], Signed<PhaseKey>) {
+        let (go, seed) = self.begin(session, [3; 32]);
+        let done = self.phase_done(go.digest(), 0, roots);
+        assert_eq!(session.on_phase_done(&done, done_at).unwrap(), None);
+        let key = session.phase_key(done_at + ms(1), [4; 32]).unwrap();
+        (go, seed, key)
     }
 
     fn phase_done(&self, cites: Digest, phase: u32, roots: &[[u8; 32]]) -> Signed<PhaseDone> {
@@ -409,11 +425,8 @@ fn every_phase_is_judged_on_its_own_window() {
 fn passes_computed_before_the_key_are_caught() {
     let peers = Peers::new();
     let mut session = peers.membw(0);
-    let (go, seed) = peers.begin(&mut session, [3; 32]);
+    let (go, seed, _key) = peers.through_fill(&mut session, ms(400), &[]);
     let early = run_ahead(seed, 1, [0x77; 32]);
-    let done = peers.phase_done(go.digest(), 0, &[]);
-    assert_eq!(session.on_phase_done(&done, ms(400)).unwrap(), None);
-    let _key = session.phase_key(ms(401), [4; 32]).unwrap();
     let verdict = conclude(&peers, &mut session, &go, &early, ms(600));
     match verdict {
         Verdict::WrongResult(w) => assert_eq!(w.cause, Cause::WrongContent),
@@ -442,10 +455,7 @@ fn phase_done_out_of_turn_or_for_another_challenge_is_a_protocol_error() {
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);
     // A second PhaseDone after the last phase began.
     let mut session = peers.membw(0);
-    let (go, _) = peers.begin(&mut session, [3; 32]);
-    let done = peers.phase_done(go.digest(), 0, &[]);
-    assert_eq!(session.on_phase_done(&done, ms(100)).unwrap(), None);
-    let key = session.phase_key(ms(101), [4; 32]).unwrap();
+    let (_, _, key) = peers.through_fill(&mut session, ms(100), &[]);
     let again = peers.phase_done(key.digest(), 1, &[]);
     let verdict = session.on_phase_done(&again, ms(200)).unwrap().unwrap();
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);
@@ -495,10 +505,7 @@ fn roots_reported_at_a_phase_end_cannot_be_dropped_or_changed() {
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);
     // A root reported at the phase end, then another one in the commitment.
     let mut session = peers.membw(0);
-    let (go, seed) = peers.begin(&mut session, [3; 32]);
-    let done = peers.phase_done(go.digest(), 0, &[[1; 32]]);
-    assert_eq!(session.on_phase_done(&done, ms(100)).unwrap(), None);
-    let _key = session.phase_key(ms(101), [4; 32]).unwrap();
+    let (go, seed, _key) = peers.through_fill(&mut session, ms(100), &[[1; 32]]);
     let run = run_ahead(seed, 3, [4; 32]);
     let verdict = commitment_verdict(&peers, &mut session, &go, &run);
     assert_eq!(protocol_cause(&verdict), Cause::BadPhase);

@@ -90,7 +90,6 @@ impl PhaseRelay {
         stream: &mut FramedStream,
         end: PhaseEnd,
     ) -> Result<(), TransportError> {
-        let answer = end.answer.clone();
         let result = self.exchange(stream, &end).await;
         let reply = match &result {
             Ok(Ok(nonce)) => Ok(*nonce),
@@ -98,7 +97,7 @@ impl PhaseRelay {
             Err(e) => Err(format!("the challenge's stream failed: {e}")),
         };
         // The run thread may have gone already (its run failed); nothing to tell then.
-        let _ = answer.send(reply);
+        let _ = end.answer.send(reply);
         result.map(|_| ())
     }
 
@@ -115,14 +114,10 @@ impl PhaseRelay {
         let signed = Signed::sign(&self.key, &done)?;
         let done_digest = signed.digest();
         stream.send(&Message::PhaseDone(signed)).await?;
+        // `expect` answers a message of another kind as an error: only a PhaseKey is `Ok`.
         let key = match stream.expect(MessageKind::PhaseKey, self.timeout).await {
             Ok(Message::PhaseKey(key)) => key,
-            Ok(other) => {
-                return Ok(Err(format!(
-                    "the validator sent {} instead of the phase key",
-                    other.kind().name()
-                )));
-            }
+            Ok(_) => return Err(TransportError::Closed("expect gave another kind".into())),
             Err(TransportError::Timeout(_)) => {
                 return Ok(Err(format!(
                     "no phase key within {:.1} s of PhaseDone {}",

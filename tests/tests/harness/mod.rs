@@ -235,7 +235,11 @@ impl Planner for FixedPlanner {
         };
         // membw has two interactive phases (the fill, then the passes): each is judged on
         // the profile's window too.
-        let phases = if module.name == "membw" { 2 } else { 0 };
+        let phases = if module.name == "membw" {
+            challenges::membw::PHASES as usize
+        } else {
+            0
+        };
         Ok(Planned {
             module,
             params,

@@ -60,8 +60,8 @@ pub use model::{
 };
 pub use sizing::{
     MATMUL_MEMORY_FRACTION, MEMBW_MEMORY_FRACTION, MEMBW_MIN_FRACTION, RENTED_MEMBW_BYTES,
-    SizeLimit, Sizing, matmul_held_bytes, membw_held_bytes, rented_envelope, size_matmul,
-    size_membw, size_rented, size_rented_membw,
+    SizeLimit, Sizing, matmul_held_bytes, membw_held_bytes, rented_envelope, rented_window,
+    size_matmul, size_membw, size_rented, size_rented_membw,
 };
 pub use table::{
     ClassKind, ClassTable, CpuRates, EMBEDDED_TOML, Efficiency, GpuClass, GpuPeaks, SCHEMA,

@@ -345,11 +345,17 @@ pub fn size_rented(class: &GpuClass, target_s: f64) -> Result<Sizing<MatmulParam
 /// [`RENTED_SLOWDOWN`] plus [`RENTED_SLACK_S`] (the renter shares the device); the `too-fast`
 /// floor is unchanged. Same guarantees as [`envelope`].
 pub fn rented_envelope(class: &GpuClass, work: &Work) -> Result<Envelope, ClassError> {
-    let e = envelope(class, work)?;
-    Ok(Envelope {
+    Ok(rented_window(envelope(class, work)?))
+}
+
+/// A window stretched for a rented machine: `max_s` × [`RENTED_SLOWDOWN`] + [`RENTED_SLACK_S`],
+/// the `too-fast` floor unchanged (what [`rented_envelope`] does to the whole work; the planner
+/// does it to each interactive phase's window too).
+pub fn rented_window(e: Envelope) -> Envelope {
+    Envelope {
         max_s: e.max_s * RENTED_SLOWDOWN + RENTED_SLACK_S,
         ..e
-    })
+    }
 }
 
 /// The small `membw` of a rented machine (module docs, §Rented machines): `V` =

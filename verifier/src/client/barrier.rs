@@ -58,7 +58,7 @@ impl PhaseBarrier {
     fn release_ready(state: &mut State) -> bool {
         let mut any = false;
         while let Some((&phase, &count)) = state.waiting.iter().next() {
-            if count < state.live && state.live > 0 {
+            if count < state.live {
                 break;
             }
             state.waiting.remove(&phase);

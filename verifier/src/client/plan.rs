@@ -16,7 +16,7 @@ pub struct Planned {
     /// The claimed class's window for these params (the whole challenge).
     pub envelope: Envelope,
     /// One window per interactive phase (protocol v2), in order; empty or one entry for a
-    /// one-phase module.
+    /// one-phase module (`SessionConfig::with_phases` keeps none then).
     pub phase_envelopes: Vec<Envelope>,
     /// The class the device's claimed name maps to.
     pub class: String,
