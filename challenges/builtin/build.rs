@@ -10,7 +10,27 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const MODULES: [(&str, &str); 2] = [("matmul-i8", "matmul_i8"), ("membw", "membw")];
+/// The module crates: the `members` of `challenges/modules/Cargo.toml` (the modules' own
+/// workspace), each built to `<crate name with '_' for '-'>.wasm`.
+fn module_files(modules: &Path) -> Vec<String> {
+    let manifest = modules.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", manifest.display()));
+    let start = text
+        .find("members")
+        .and_then(|i| text[i..].find('[').map(|j| i + j + 1))
+        .unwrap_or_else(|| panic!("{} has no `members = [...]`", manifest.display()));
+    let end = text[start..]
+        .find(']')
+        .map(|j| start + j)
+        .unwrap_or_else(|| panic!("{}: unterminated `members`", manifest.display()));
+    text[start..end]
+        .split(',')
+        .map(|m| m.trim().trim_matches('"'))
+        .filter(|m| !m.is_empty())
+        .map(|m| m.replace('-', "_"))
+        .collect()
+}
 
 fn main() {
     let manifest =
@@ -101,7 +121,7 @@ fn main() {
              target add wasm32-unknown-unknown`; RUSTUP_AUTO_INSTALL=0 keeps rustup from doing it)."
         );
     }
-    for (_, file) in MODULES {
+    for file in module_files(&modules) {
         let built = target
             .join("wasm32-unknown-unknown")
             .join("release")

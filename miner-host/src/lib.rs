@@ -1,15 +1,20 @@
 //! # miner-host — run validators' challenges on this machine's devices
 //!
-//! Today: [`run_local`], the engine behind `miner-host run-local`, which runs one challenge
-//! module in the sandbox on a local backend, prints its roots, work and timings, and can open
-//! leaves and check them in a second, CPU-only sandbox exactly as a verifier will. The CUDA
-//! backend (issue #4) and the QUIC server (issue #5) come next; this crate never depends on
-//! `verifier`.
+//! - [`session`]: the miner's side of one challenge as a sans-IO state machine
+//!   ([`session::MinerSession`], the twin of the verifier's `VerifierSession`).
+//! - [`serve`]: `miner-host serve`, the QUIC server; its challenge streams are the glue
+//!   around a session.
+//! - [`run_local`]: `miner-host run-local`, one challenge in the sandbox on a local backend,
+//!   with its leaves opened and checked in a second, CPU-only sandbox as a verifier would.
+//! - [`cuda`]: the CUDA backend; [`params`]: module names and JSON params.
+//!
+//! This crate never depends on `verifier`.
 
 pub mod cuda;
 pub mod params;
 pub mod run_local;
 pub mod serve;
+pub mod session;
 
 #[cfg(test)]
 mod tests {

@@ -1,12 +1,11 @@
 //! Turning a module name or path and a JSON params object into module bytes and binary params.
 //!
-//! The JSON form of the built-in modules' params is pinned in `challenges` (`matmul-i8`:
-//! `{"m", "n", "k", "count"}`; `membw`: `{"bytes", "group", "rounds", "passes"}`); any module
-//! also accepts `{"hex": "<binary params>"}`, which is how a custom module's params are given.
+//! A built-in module's JSON form is its descriptor's
+//! ([`builtin_modules::ChallengeModule::params_from_json`]: `matmul-i8` takes
+//! `{"m", "n", "k", "count"}`, `membw` `{"bytes", "group", "rounds", "passes"}`); any module also
+//! accepts `{"hex": "<binary params>"}`, which is how a custom module's params are given.
 #![deny(clippy::indexing_slicing)]
 
-use challenges::matmul::MatmulParams;
-use challenges::membw::MembwParams;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -14,30 +13,49 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ParamsError {
     /// Not a built-in name and not a readable file.
-    #[error("module `{0}` is neither a built-in (matmul-i8, membw) nor a readable .wasm file: {1}")]
+    #[error("module `{0}` is neither a built-in ({builtins}) nor a readable .wasm file: {1}", builtins = builtin_names())]
     Module(String, std::io::Error),
-    /// The JSON does not parse into any known params shape.
-    #[error("params {json} are not valid for {module}: {detail}")]
-    Json {
-        /// Module name.
-        module: String,
+    /// The JSON does not fit the built-in module's params.
+    #[error(transparent)]
+    Builtin(#[from] builtin_modules::ParamsError),
+    /// `{"hex": ...}` whose value is not hex.
+    #[error("params {json}: `hex` is not hex: {detail}")]
+    Hex {
         /// The JSON given.
         json: String,
         /// What was wrong.
         detail: String,
     },
+    /// A custom module's params not given as `{"hex": ...}`.
+    #[error(
+        "params {json} for {module}: a custom module's params are given as {{\"hex\": \"<binary params>\"}}"
+    )]
+    CustomNeedsHex {
+        /// The module path.
+        module: String,
+        /// The JSON given.
+        json: String,
+    },
+}
+
+fn builtin_names() -> String {
+    builtin_modules::ALL
+        .iter()
+        .map(|m| m.name)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A module to run: its bytes and the name it was given by.
 #[derive(Debug, Clone)]
 pub struct ModuleSource {
-    /// `matmul-i8`, `membw`, or the path given.
+    /// A built-in module's name, or the path given.
     pub name: String,
     /// The wasm bytes.
     pub bytes: Vec<u8>,
 }
 
-/// Resolves `matmul-i8`, `membw`, or a path to a `.wasm` file.
+/// Resolves a built-in module's name, or a path to a `.wasm` file.
 pub fn resolve_module(name: &str) -> Result<ModuleSource, ParamsError> {
     if let Some(builtin) = builtin_modules::by_name(name) {
         return Ok(ModuleSource {
@@ -54,75 +72,32 @@ pub fn resolve_module(name: &str) -> Result<ModuleSource, ParamsError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct MatmulJson {
-    m: u32,
-    n: u32,
-    k: u32,
-    count: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MembwJson {
-    bytes: u64,
-    group: u32,
-    rounds: u32,
-    passes: u32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct HexJson {
     hex: String,
 }
 
-/// The binary params for `module` from their JSON form; the built-ins' params are validated.
+/// The binary params for `module` from their JSON form; a built-in module's params are
+/// validated by its descriptor.
 pub fn encode_params(module: &str, json: &str) -> Result<Vec<u8>, ParamsError> {
-    let err = |detail: String| ParamsError::Json {
-        module: module.to_string(),
-        json: json.to_string(),
-        detail,
-    };
     if let Ok(h) = serde_json::from_str::<HexJson>(json) {
-        return hex::decode(h.hex.trim()).map_err(|e| err(format!("`hex` is not hex: {e}")));
+        return hex::decode(h.hex.trim()).map_err(|e| ParamsError::Hex {
+            json: json.to_string(),
+            detail: e.to_string(),
+        });
     }
-    match module {
-        "matmul-i8" => {
-            let j: MatmulJson = serde_json::from_str(json)
-                .map_err(|e| err(format!("{e}; expected {{\"m\", \"n\", \"k\", \"count\"}}")))?;
-            let p = MatmulParams {
-                m: j.m,
-                n: j.n,
-                k: j.k,
-                count: j.count,
-            };
-            p.validate().map_err(|e| err(e.to_string()))?;
-            Ok(p.encode().to_vec())
-        }
-        "membw" => {
-            let j: MembwJson = serde_json::from_str(json).map_err(|e| {
-                err(format!(
-                    "{e}; expected {{\"bytes\", \"group\", \"rounds\", \"passes\"}}"
-                ))
-            })?;
-            let p = MembwParams {
-                bytes: j.bytes,
-                group: j.group,
-                rounds: j.rounds,
-                passes: j.passes,
-            };
-            p.validate().map_err(|e| err(e.to_string()))?;
-            Ok(p.encode().to_vec())
-        }
-        _ => Err(err(
-            "a custom module's params are given as {\"hex\": \"<binary params>\"}".into(),
-        )),
+    match builtin_modules::by_name(module) {
+        Some(builtin) => Ok(builtin.spec().params_from_json(json)?),
+        None => Err(ParamsError::CustomNeedsHex {
+            module: module.to_string(),
+            json: json.to_string(),
+        }),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use challenges::matmul::MatmulParams;
 
     #[test]
     fn builtins_and_hex() {

@@ -6,9 +6,10 @@
 use builtin_modules::Builtin;
 use protocol::GpuInfo;
 
+use crate::classes::sizing::{class_error, sizing_target};
 use crate::classes::{
     ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
-    rented_window, size_matmul, size_membw, size_rented, size_rented_membw, step_envelopes,
+    rented_window, step_envelopes,
 };
 use crate::client::{Planned, Planner};
 use crate::session::Envelope;
@@ -90,25 +91,11 @@ impl Planner for ClassPlanner {
     fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String> {
         let class = self.class_for(gpu)?;
         let target = class.target_s() * self.target_scale;
-        let (params, work) = match (module.name, rented) {
-            ("membw", true) => {
-                let sizing = size_rented_membw(class).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), sizing.work)
-            }
-            ("matmul-i8", true) => {
-                let sizing = size_rented(class, target).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), sizing.work)
-            }
-            ("matmul-i8", false) => {
-                let sizing = size_matmul(class, target).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), sizing.work)
-            }
-            ("membw", false) => {
-                let sizing = size_membw(class, target).map_err(|e| e.to_string())?;
-                (sizing.params.encode().to_vec(), sizing.work)
-            }
-            (other, _) => return Err(format!("no sizing rule for module {other}")),
-        };
+        let sized = module
+            .spec()
+            .size(&sizing_target(class, target, rented))
+            .map_err(|e| class_error(e).to_string())?;
+        let (params, work) = (sized.params, sized.work);
         // Every interactive phase is judged on its own part of the work (DESIGN.md
         // §Interactive phases); a rented machine's small challenge gets the rented slack on
         // each phase as on the whole.

@@ -1,38 +1,34 @@
-//! One challenge on one stream: `Prepare` → `Ready`, `Go` → (`PhaseDone` → `PhaseKey`)* →
-//! `Commitment`, `Open` → `Openings`. A module with interactive phases (`gpu.phase_end`) has
-//! each phase end relayed to the validator while the run waits ([`super::phases`]).
+//! One challenge on one stream: the QUIC glue around a [`Responder`] (the honest
+//! [`MinerSession`], or an adversary wrapping one).
 //!
-//! Refusals are typed [`ErrorMsg`]s: a rate-limited validator, a `Prepare` the gate refuses
-//! (unsigned, expired, replayed, wrongly addressed, bad module bytes), an unknown module without
-//! bytes, bad params, a missing or busy device. A device is reserved from `Prepare` until the
-//! stream ends, so one device runs one challenge at a time; everything the challenge held on
-//! the device is freed when the stream ends, whatever way it ends. Reservations are short
-//! (DESIGN.md §No score without proof, rule 5): a validator that does not send its `Go` within
-//! [`ServeLimits::reserve`](super::ServeLimits::reserve) of `Ready` loses the device (another
-//! validator's `Prepare` then gets it) and its stream is refused with `unexpected-message`;
-//! that validator's next `Prepare` for the same device within `reserve` is refused with
-//! `rate-limited` (rule 9), so reserving and never starting cannot hold a device back to back.
+//! The server admits the stream first (per-validator rate limit, the `PrepareGate`: unsigned,
+//! expired, replayed or wrongly addressed `Prepare`s are refused with a typed error); then the
+//! session decides everything else and this file only carries out its [`Action`]s: loading the
+//! module, reserving the device (one challenge per device at a time; a validator whose last
+//! reservation of it lapsed without a `Go` waits `reserve` before reserving it again, DESIGN.md
+//! §No score without proof, rule 9), running the sandbox on a blocking thread (each
+//! `gpu.phase_end` comes back as an [`Event::PhaseEnd`] through [`super::phases`]), opening
+//! leaves, sending, and ending the stream. Everything the challenge held on the device is freed
+//! when the stream ends, whatever way it ends.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use challenge_runtime::{LoadedModule, RunOutcome, SandboxError};
-use protocol::{
-    Commitment, ErrorCode, ErrorMsg, Go, Message, MessageKind, MinerTimings, NodePair, Open,
-    OpeningWire, Openings, Prepare, Ready, Root, Sender, Signed,
-};
+use protocol::{ErrorCode, ErrorMsg, Message, NodePair, OpeningWire, Prepare, Sender, Signed};
+use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use transport::identity::unix_ms_now;
 use transport::{FramedStream, Peer, TransportError};
 
-use super::adversary::Adversary;
-use super::phases::{self, PhaseRelay};
+use super::phases::{self, PhaseEnd};
 use super::server::{ConnectionState, Shared};
+use crate::session::{Action, Event, MinerSession, Responder, SessionLimits};
 
 /// Releases a device reservation when dropped.
 struct Reservation<'a> {
-    flag: &'a std::sync::atomic::AtomicBool,
+    flag: &'a AtomicBool,
 }
 
 impl Drop for Reservation<'_> {
@@ -41,10 +37,13 @@ impl Drop for Reservation<'_> {
     }
 }
 
-fn refuse(code: ErrorCode, detail: impl Into<String>) -> Message {
-    Message::Error(ErrorMsg::new(code, detail))
+fn refuse(code: ErrorCode, detail: impl Into<String>) -> ErrorMsg {
+    ErrorMsg::new(code, detail)
 }
 
+/// The refusal code for a failed run: a busy device is `busy-device`; a phase key the session
+/// refused has its own code (the session keeps it); anything else is the module's failure on
+/// its params.
 fn sandbox_code(e: &SandboxError) -> ErrorCode {
     match e {
         SandboxError::Busy => ErrorCode::BusyDevice,
@@ -53,29 +52,14 @@ fn sandbox_code(e: &SandboxError) -> ErrorCode {
     }
 }
 
-/// Sends `message` and returns `Err(reason)` (the stream is done).
-async fn refuse_and_end(
-    stream: &mut FramedStream,
-    shared: &Shared,
-    message: Message,
-) -> Result<(), TransportError> {
-    shared.stats.refusals.fetch_add(1, Ordering::Relaxed);
-    if let Message::Error(e) = &message {
-        info!(code = ?e.code, detail = %e.detail, "challenge refused");
-    }
-    stream.send(&message).await?;
-    stream.finish();
-    Ok(())
-}
-
 /// How long `validator` must still wait before reserving `device` again, when its last
 /// reservation of it lapsed without a `Go` less than `reserve` ago.
 fn cooling_down(
     shared: &Shared,
     validator: &protocol::Hotkey,
     device: u32,
-    reserve: std::time::Duration,
-) -> Option<std::time::Duration> {
+    reserve: Duration,
+) -> Option<Duration> {
     let lapsed = shared.lapsed.lock().ok()?;
     let at = lapsed.get(&(*validator, device))?;
     reserve.checked_sub(at.elapsed()).filter(|w| !w.is_zero())
@@ -89,6 +73,10 @@ fn lapse(shared: &Shared, validator: &protocol::Hotkey, device: u32) {
         lapsed.retain(|_, at| at.elapsed() < reserve);
         lapsed.insert((*validator, device), Instant::now());
     }
+    shared
+        .stats
+        .reservations_expired
+        .fetch_add(1, Ordering::Relaxed);
 }
 
 /// Runs a blocking closure off the async threads.
@@ -100,7 +88,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| TransportError::Closed(format!("worker failed: {e}")))
 }
 
-/// Serves one challenge whose `Prepare` has arrived.
+/// Admits a challenge whose `Prepare` has arrived (rate limit, gate) and serves it.
 pub(crate) async fn serve_challenge(
     stream: &mut FramedStream,
     connection: &quinn::Connection,
@@ -130,144 +118,335 @@ pub(crate) async fn serve_challenge(
         .map(|mut gate| gate.accept(&signed, &sender, unix_ms_now()))?;
     let prepare = match accepted {
         Ok(p) => p,
-        Err(e) => return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await,
+        Err(e) => return refuse_and_end(stream, shared, ErrorMsg::from(&e)).await,
     };
-    let stall = match shared.adversary() {
-        Some(Adversary::StallLastModule(delay)) => {
-            let first = state
-                .first_module
-                .lock()
-                .map(|mut first| *first.get_or_insert(prepare.module_hash))
-                .map_err(|_| TransportError::Closed("lock poisoned".into()))?;
-            if first != prepare.module_hash {
-                // Never answered: the stream stays open, nothing is read, until the
-                // connection ends.
-                debug!(
-                    device = prepare.device,
-                    "stall-last-module: leaving a Prepare unanswered"
-                );
-                let _ = connection.closed().await;
+    let session = MinerSession::new(
+        shared.settings.identity.signing_key().clone(),
+        peer.session_key,
+        prepare.clone(),
+        signed.digest(),
+        SessionLimits {
+            reserve: shared.settings.limits.reserve,
+            message: shared.settings.limits.message_timeout,
+        },
+    );
+    let responder: Box<dyn Responder> = match shared.adversary() {
+        Some(adversary) => adversary.wrap_session(session, &shared.memory, &state.memory),
+        None => Box::new(session),
+    };
+    let mut driver = Driver {
+        stream,
+        connection,
+        shared,
+        peer,
+        state,
+        prepare,
+        clock: Instant::now(),
+        module: None,
+        reservation: None,
+        run: None,
+        outcome: None,
+        answer: None,
+    };
+    driver.drive(responder).await
+}
+
+/// Sends a refusal before a session exists and ends the stream.
+async fn refuse_and_end(
+    stream: &mut FramedStream,
+    shared: &Shared,
+    error: ErrorMsg,
+) -> Result<(), TransportError> {
+    shared.stats.refusals.fetch_add(1, Ordering::Relaxed);
+    info!(code = ?error.code, detail = %error.detail, "challenge refused");
+    stream.send(&Message::Error(error)).await?;
+    stream.finish();
+    Ok(())
+}
+
+/// A run on its blocking thread: its result, and the phase ends it reports on the way.
+struct RunningModule {
+    done: JoinHandle<Result<RunOutcome, SandboxError>>,
+    ends: tokio::sync::mpsc::Receiver<PhaseEnd>,
+}
+
+/// What the glue holds for one challenge while it carries out the session's actions.
+struct Driver<'a> {
+    stream: &'a mut FramedStream,
+    connection: &'a quinn::Connection,
+    shared: &'a Arc<Shared>,
+    peer: &'a Peer,
+    state: &'a ConnectionState,
+    prepare: Prepare,
+    /// The session's clock: `now` is the time since this instant.
+    clock: Instant,
+    module: Option<LoadedModule>,
+    reservation: Option<Reservation<'a>>,
+    run: Option<RunningModule>,
+    outcome: Option<RunOutcome>,
+    /// Where the pending phase end waits for its nonce.
+    answer: Option<PhaseEnd>,
+}
+
+/// Whether the session goes on after an action.
+enum Flow {
+    Continue,
+    /// The stream is over (finished, held to its end, or its connection closed).
+    Over,
+}
+
+impl<'a> Driver<'a> {
+    fn now(&self) -> Duration {
+        self.clock.elapsed()
+    }
+
+    async fn drive(&mut self, mut responder: Box<dyn Responder>) -> Result<(), TransportError> {
+        let mut actions = responder.start(self.now());
+        loop {
+            for action in std::mem::take(&mut actions) {
+                match self.perform(action, responder.as_mut()).await? {
+                    Flow::Continue => {}
+                    Flow::Over => return Ok(()),
+                }
+            }
+            if let Some(ended) = responder.ended() {
+                debug!(?ended, device = self.prepare.device, "challenge ended");
                 return Ok(());
             }
-            Some(*delay)
+            let (awaits, deadline) = (responder.awaits_message(), responder.poll_timeout());
+            let Some(event) = self.next_event(awaits, deadline).await? else {
+                return Ok(());
+            };
+            actions = responder.handle(event, self.now());
         }
-        _ => None,
-    };
-    // Untimed: load (compile) the module and check the params, before the device is reserved,
-    // so a validator told `unknown-module` can ask again at once.
-    let module = match load_module(shared, &prepare).await? {
-        Ok(m) => m,
-        Err(message) => return refuse_and_end(stream, shared, *message).await,
-    };
-    if let Some(delay) = stall {
-        tokio::time::sleep(delay).await;
     }
-    let device = prepare.device;
-    let offered = state.offer.devices;
-    let flag = usize::try_from(device)
-        .ok()
-        .filter(|d| *d < offered)
-        .and_then(|d| shared.reserved.get(d));
-    let Some(flag) = flag else {
-        let detail = format!("no device {device}; this machine has {offered}");
-        return refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await;
-    };
-    let reserve = shared.settings.limits.reserve;
-    if let Some(wait) = cooling_down(shared, &peer.hotkey, device, reserve) {
-        let detail = format!(
-            "your last reservation of device {device} lapsed without a Go; reserve it again in \
-             {:.1} s",
-            wait.as_secs_f64()
-        );
-        return refuse_and_end(stream, shared, refuse(ErrorCode::RateLimited, detail)).await;
+
+    /// Carries out one action. Actions whose result is immediate (load, reserve, open) feed it
+    /// back to the responder at once and carry out what it answers.
+    async fn perform(
+        &mut self,
+        action: Action,
+        responder: &mut dyn Responder,
+    ) -> Result<Flow, TransportError> {
+        let event = match action {
+            Action::Load => Event::Loaded(self.load().await?),
+            Action::Reserve => Event::Reserved(self.reserve()),
+            Action::Open(leaves) => Event::Opened(self.open(leaves).await?),
+            Action::Send(message) => {
+                self.send(&message).await?;
+                return Ok(Flow::Continue);
+            }
+            Action::SendRaw(bytes) => {
+                self.stream.send_raw(&bytes).await?;
+                return Ok(Flow::Continue);
+            }
+            Action::Run { seed } => {
+                self.start_run(seed);
+                return Ok(Flow::Continue);
+            }
+            Action::Resume(nonce) => {
+                if let Some(end) = self.answer.take() {
+                    end.answer(nonce);
+                }
+                return Ok(Flow::Continue);
+            }
+            Action::Release => {
+                self.reservation = None;
+                return Ok(Flow::Continue);
+            }
+            Action::Lapse => {
+                lapse(self.shared, &self.peer.hotkey, self.prepare.device);
+                return Ok(Flow::Continue);
+            }
+            Action::Finish => {
+                self.stream.finish();
+                return Ok(Flow::Over);
+            }
+            Action::CloseConnection => {
+                self.connection.close(quinn::VarInt::from_u32(0), b"bye");
+                return Ok(Flow::Over);
+            }
+            Action::Hold => {
+                let _ = self.connection.closed().await;
+                return Ok(Flow::Over);
+            }
+        };
+        let actions = responder.handle(event, self.now());
+        for action in actions {
+            if let Flow::Over = Box::pin(self.perform(action, responder)).await? {
+                return Ok(Flow::Over);
+            }
+        }
+        Ok(Flow::Continue)
     }
-    if matches!(shared.adversary(), Some(Adversary::BusyForever))
-        || flag
+
+    async fn send(&mut self, message: &Message) -> Result<(), TransportError> {
+        match message {
+            Message::Error(e) => {
+                self.shared.stats.refusals.fetch_add(1, Ordering::Relaxed);
+                info!(code = ?e.code, detail = %e.detail, device = self.prepare.device, "challenge refused");
+            }
+            Message::Commitment(_) => {
+                self.shared
+                    .stats
+                    .commitments
+                    .fetch_add(1, Ordering::Relaxed);
+                debug!(device = self.prepare.device, "committed");
+            }
+            _ => {}
+        }
+        self.stream.send(message).await
+    }
+
+    /// The next event: a message when the responder awaits one, else the run's next report,
+    /// else the responder's timer (`deadline`, on the session's clock). `None` when nothing can
+    /// come any more.
+    async fn next_event(
+        &mut self,
+        awaits_message: bool,
+        deadline: Option<Duration>,
+    ) -> Result<Option<Event>, TransportError> {
+        let left = deadline.map(|d| d.saturating_sub(self.now()));
+        if awaits_message {
+            let wait = left.unwrap_or(self.shared.settings.limits.message_timeout);
+            return match self.stream.recv(wait).await {
+                Ok(message) => Ok(Some(Event::Message(message))),
+                Err(TransportError::Timeout(_)) => Ok(Some(Event::Timeout)),
+                Err(TransportError::Protocol(e)) => {
+                    let _ = self.stream.send(&Message::Error(ErrorMsg::from(&e))).await;
+                    Err(TransportError::Protocol(e))
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let timer = async {
+            match left {
+                Some(left) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+        };
+        let Some(run) = self.run.as_mut() else {
+            if left.is_none() {
+                return Ok(None);
+            }
+            timer.await;
+            return Ok(Some(Event::Timeout));
+        };
+        tokio::select! {
+            done = &mut run.done => {
+                self.run = None;
+                let done = done.map_err(|e| TransportError::Closed(format!("worker failed: {e}")))?;
+                Ok(Some(self.run_finished(done)))
+            }
+            Some(end) = run.ends.recv() => {
+                let event = Event::PhaseEnd { ended: end.ended(), roots: end.roots().to_vec() };
+                self.answer = Some(end);
+                Ok(Some(event))
+            }
+            () = timer => Ok(Some(Event::Timeout)),
+        }
+    }
+
+    fn run_finished(&mut self, done: Result<RunOutcome, SandboxError>) -> Event {
+        match done {
+            Ok(outcome) => {
+                let event = Event::RunDone {
+                    roots: outcome.roots(),
+                    compute: outcome.timings.backend,
+                };
+                self.outcome = Some(outcome);
+                event
+            }
+            Err(e) => {
+                warn!(error = %e, device = self.prepare.device, "challenge run failed");
+                Event::RunFailed(refuse(sandbox_code(&e), e.to_string()))
+            }
+        }
+    }
+
+    /// Loads the module (from the bytes sent, or the cache) and checks the params with its
+    /// `work`. Untimed, before the device is reserved, so a validator told `unknown-module`
+    /// can ask again at once.
+    async fn load(&mut self) -> Result<Result<(), ErrorMsg>, TransportError> {
+        let hash = *self.prepare.module_hash.as_bytes();
+        let shared = Arc::clone(self.shared);
+        let bytes = self.prepare.module_bytes.clone();
+        let params = self.prepare.params.clone();
+        let loaded = blocking(move || {
+            let module = match (shared.sandbox.cached(&hash), bytes) {
+                (Some(m), _) => m,
+                (None, Some(bytes)) => shared.sandbox.load(&bytes).map_err(|e| {
+                    refuse(
+                        ErrorCode::BadModule,
+                        format!("the module does not load: {e}"),
+                    )
+                })?,
+                (None, None) => {
+                    return Err(refuse(
+                        ErrorCode::UnknownModule,
+                        "module not cached here; send its bytes",
+                    ));
+                }
+            };
+            shared.sandbox.work(&module, &params).map_err(|e| {
+                refuse(
+                    ErrorCode::BadParams,
+                    format!("the module rejects its params: {e}"),
+                )
+            })?;
+            Ok(module)
+        })
+        .await?;
+        Ok(loaded.map(|module| self.module = Some(module)))
+    }
+
+    /// Reserves the device, or says why not.
+    fn reserve(&mut self) -> Result<(), ErrorMsg> {
+        let device = self.prepare.device;
+        let offered = self.state.offer.devices;
+        let flag = usize::try_from(device)
+            .ok()
+            .filter(|d| *d < offered)
+            .and_then(|d| self.shared.reserved.get(d))
+            .ok_or_else(|| {
+                refuse(
+                    ErrorCode::BadParams,
+                    format!("no device {device}; this machine has {offered}"),
+                )
+            })?;
+        let reserve = self.shared.settings.limits.reserve;
+        if let Some(wait) = cooling_down(self.shared, &self.peer.hotkey, device, reserve) {
+            let detail = format!(
+                "your last reservation of device {device} lapsed without a Go; reserve it \
+                 again in {:.1} s",
+                wait.as_secs_f64()
+            );
+            return Err(refuse(ErrorCode::RateLimited, detail));
+        }
+        if flag
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
-    {
-        let detail = format!("device {device} is running another challenge");
-        return refuse_and_end(stream, shared, refuse(ErrorCode::BusyDevice, detail)).await;
+        {
+            let detail = format!("device {device} is running another challenge");
+            return Err(refuse(ErrorCode::BusyDevice, detail));
+        }
+        self.reservation = Some(Reservation { flag });
+        Ok(())
     }
-    // Released before the last message of every path, so the validator's next challenge on
-    // this device never finds it still reserved.
-    let reservation = Reservation { flag };
 
-    let ready = Ready {
-        challenge_id: prepare.challenge_id,
-        prepare: signed.digest(),
-    };
-    stream.send(&Message::Ready(ready)).await?;
-
-    // The device is held for `reserve` at most unless the Go arrives.
-    let go_signed = match stream.expect(MessageKind::Go, reserve).await {
-        Ok(Message::Go(g)) => g,
-        Ok(_) => return Ok(()),
-        Err(TransportError::Timeout(_)) => {
-            drop(reservation);
-            lapse(shared, &peer.hotkey, device);
-            shared
-                .stats
-                .reservations_expired
-                .fetch_add(1, Ordering::Relaxed);
-            let detail = format!(
-                "no Go within {:.1} s of Ready: the reservation of device {device} has lapsed \
-                 (reserve_s); send a new Prepare",
-                reserve.as_secs_f64()
-            );
-            return refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail))
-                .await;
-        }
-        Err(e) => return Err(e),
-    };
-    // Timed: Go → run → Commitment.
-    let timeout = shared.settings.limits.message_timeout;
-    let go_received = Instant::now();
-    let go: Go = match go_signed.verify_from(&peer.session_key) {
-        Ok(go) => go,
-        Err(e) => {
-            drop(reservation);
-            return refuse_and_end(stream, shared, Message::Error(ErrorMsg::from(&e))).await;
-        }
-    };
-    if go.prepare != signed.digest() || go.challenge_id != prepare.challenge_id {
-        let detail = "this Go cites another Prepare";
-        return {
-            drop(reservation);
-            refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await
+    /// Starts the module's run on a blocking thread; its phase ends come back on a channel.
+    fn start_run(&mut self, seed: [u8; 32]) {
+        let Some(module) = self.module.clone() else {
+            // The session asks to run only after a successful load; nothing to run otherwise.
+            return;
         };
-    }
-    match shared.adversary() {
-        Some(Adversary::Garbage) => {
-            stream.send_raw(b"\xffthis is not a frame at all").await?;
-            stream.finish();
-            return Ok(());
-        }
-        Some(Adversary::Oversized) => {
-            let mut header = vec![MessageKind::Commitment.tag()];
-            header.extend_from_slice(&u32::MAX.to_le_bytes());
-            stream.send_raw(&header).await?;
-            stream.send_raw(&[0u8; 4096]).await?;
-            stream.finish();
-            return Ok(());
-        }
-        _ => {}
-    }
-    let seed = challenges::prf::challenge_seed(
-        go.nonce.as_bytes(),
-        prepare.validator.as_bytes(),
-        prepare.miner.as_bytes(),
-        prepare.module_hash.as_bytes(),
-        &prepare.params,
-        device,
-    );
-    let run = {
-        let shared_run = Arc::clone(shared);
-        let backend = Arc::clone(&state.offer.backend);
-        let params = prepare.params.clone();
-        let (hook, mut ends) = phases::channel();
-        let run = blocking(move || {
-            shared_run.sandbox.run_phased(
+        let shared = Arc::clone(self.shared);
+        let backend = Arc::clone(&self.state.offer.backend);
+        let params = self.prepare.params.clone();
+        let device = self.prepare.device;
+        let (hook, ends) = phases::channel();
+        let done = tokio::task::spawn_blocking(move || {
+            shared.sandbox.run_phased(
                 &module,
                 backend.as_ref(),
                 device,
@@ -276,152 +455,25 @@ pub(crate) async fn serve_challenge(
                 Box::new(hook),
             )
         });
-        tokio::pin!(run);
-        let mut relay = PhaseRelay::new(
-            go_signed.digest(),
-            shared.settings.identity.signing_key().clone(),
-            peer.session_key,
-            timeout,
-        );
-        loop {
-            tokio::select! {
-                done = &mut run => break done?,
-                Some(end) = ends.recv() => relay.relay(stream, end).await?,
-            }
-        }
-    };
-    let outcome: RunOutcome = match run {
-        Ok(o) => o,
-        Err(e) => {
-            warn!(error = %e, device, "challenge run failed");
-            let code = sandbox_code(&e);
-            return {
-                drop(reservation);
-                refuse_and_end(stream, shared, refuse(code, e.to_string())).await
-            };
-        }
-    };
-    if let Some(Adversary::Slow(delay)) = shared.adversary() {
-        tokio::time::sleep(*delay).await;
+        self.run = Some(RunningModule { done, ends });
     }
-    let timings = MinerTimings {
-        total_ms: ms(go_received.elapsed()),
-        fill_ms: 0,
-        compute_ms: ms(outcome.timings.backend),
-        hash_ms: 0,
-    };
-    let commitment = Commitment {
-        challenge: go_signed.digest(),
-        roots: outcome.roots().into_iter().map(Root::new).collect(),
-        timings,
-    };
-    let key = match shared.adversary() {
-        Some(Adversary::ForgeSignature) => ed25519_dalek::SigningKey::from_bytes(&[0x66; 32]),
-        _ => shared.settings.identity.signing_key().clone(),
-    };
-    let message = Message::Commitment(Signed::sign(&key, &commitment)?);
-    let to_send = match shared.adversary() {
-        Some(Adversary::ReplayCommitment) => {
-            let mut last = shared
-                .last_commitment
-                .lock()
-                .map_err(|_| TransportError::Closed("lock poisoned".into()))?;
-            let previous = last.replace(message.clone());
-            previous.unwrap_or(message)
-        }
-        _ => message,
-    };
-    stream.send(&to_send).await?;
-    shared.stats.commitments.fetch_add(1, Ordering::Relaxed);
-    debug!(device, ms = timings.total_ms, "committed");
 
-    // Openings.
-    let open: Open = match stream.expect(MessageKind::Open, timeout).await? {
-        Message::Open(o) => o,
-        _ => return Ok(()),
-    };
-    if matches!(shared.adversary(), Some(Adversary::HangUpOnOpen)) {
-        connection.close(quinn::VarInt::from_u32(0), b"bye");
-        return Ok(());
-    }
-    if open.challenge != go_signed.digest() {
-        let detail = "this Open cites another challenge";
-        return {
-            drop(reservation);
-            refuse_and_end(stream, shared, refuse(ErrorCode::UnexpectedMessage, detail)).await
+    /// Opens the leaves asked for from the run's outputs.
+    async fn open(
+        &mut self,
+        leaves: Vec<protocol::LeafRef>,
+    ) -> Result<Result<Vec<OpeningWire>, String>, TransportError> {
+        let Some(outcome) = self.outcome.take() else {
+            return Ok(Err("no committed outputs".into()));
         };
+        let (outcome, opened) = blocking(move || {
+            let opened = open_leaves(&outcome, &leaves).map_err(|e| e.to_string());
+            (outcome, opened)
+        })
+        .await?;
+        self.outcome = Some(outcome);
+        Ok(opened)
     }
-    let opened = {
-        let leaves = open.leaves.clone();
-        blocking(move || open_leaves(&outcome, &leaves)).await?
-    };
-    let openings = match opened {
-        Ok(openings) => openings,
-        Err(e) => {
-            let detail = format!("cannot open the leaves asked for: {e}");
-            return {
-                drop(reservation);
-                refuse_and_end(stream, shared, refuse(ErrorCode::BadParams, detail)).await
-            };
-        }
-    };
-    drop(reservation);
-    let message = Message::Openings(Openings {
-        challenge: go_signed.digest(),
-        openings,
-    });
-    if matches!(shared.adversary(), Some(Adversary::DropMidOpening)) {
-        let bytes = message.encode()?;
-        stream
-            .send_raw(bytes.get(..bytes.len() / 2).unwrap_or_default())
-            .await?;
-        connection.close(quinn::VarInt::from_u32(0), b"bye");
-        return Ok(());
-    }
-    stream.send(&message).await?;
-    stream.finish();
-    Ok(())
-}
-
-fn ms(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// Loads the module (from the bytes sent, or the cache) and checks the params with its `work`.
-/// The outer error is ours (a worker failure); the inner one is a refusal to send.
-async fn load_module(
-    shared: &Arc<Shared>,
-    prepare: &Prepare,
-) -> Result<Result<LoadedModule, Box<Message>>, TransportError> {
-    let hash = *prepare.module_hash.as_bytes();
-    let shared2 = Arc::clone(shared);
-    let bytes = prepare.module_bytes.clone();
-    let params = prepare.params.clone();
-    blocking(move || {
-        let module = match (shared2.sandbox.cached(&hash), bytes) {
-            (Some(m), _) => m,
-            (None, Some(bytes)) => shared2.sandbox.load(&bytes).map_err(|e| {
-                Box::new(refuse(
-                    ErrorCode::BadModule,
-                    format!("the module does not load: {e}"),
-                ))
-            })?,
-            (None, None) => {
-                return Err(Box::new(refuse(
-                    ErrorCode::UnknownModule,
-                    "module not cached here; send its bytes",
-                )));
-            }
-        };
-        shared2.sandbox.work(&module, &params).map_err(|e| {
-            Box::new(refuse(
-                ErrorCode::BadParams,
-                format!("the module rejects its params: {e}"),
-            ))
-        })?;
-        Ok(module)
-    })
-    .await
 }
 
 fn open_leaves(

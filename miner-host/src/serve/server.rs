@@ -12,13 +12,13 @@ use challenge_runtime::{Backend, Sandbox, SandboxLimits};
 use protocol::limits::MAX_GPUS;
 use protocol::{
     ErrorCode, ErrorMsg, GatePolicy, GpuInfo, HostFacts, Hotkey, Inventory, Message, MessageKind,
-    ModuleHash, Negotiated, Pong, PrepareGate, Role,
+    Negotiated, Pong, PrepareGate, Role,
 };
 use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 use transport::{AllowList, ConnectionLimits, FramedStream, Identity, Peer, TransportError};
 
-use super::adversary::Adversary;
+use super::adversary::{Adversary, ConnectionMemory, ServerMemory};
 use super::ip_slots::IpSlots;
 use super::rate::RateLimiter;
 use super::{challenge, probe};
@@ -155,8 +155,8 @@ pub(crate) struct Shared {
     pub(crate) handshakes: AtomicU64,
     pub(crate) started: Instant,
     pub(crate) stats: Arc<ServerStats>,
-    /// The last commitment signed, for the replaying adversary.
-    pub(crate) last_commitment: Mutex<Option<Message>>,
+    /// What an adversary remembers across challenges (nothing for an honest server).
+    pub(crate) memory: Arc<ServerMemory>,
     /// When each (validator, device) reservation last lapsed without a `Go`: that validator
     /// may not reserve that device again for `reserve`, so a validator that reserves and never
     /// starts cannot hold a device back to back (DESIGN.md §No score without proof, rule 9).
@@ -174,8 +174,8 @@ impl Shared {
 
     /// `go-dark`: whether the miner has served all the connections it will.
     fn dark(&self) -> bool {
-        matches!(self.adversary(), Some(Adversary::GoDark(n))
-            if self.handshakes.load(Ordering::Acquire) >= u64::from(*n))
+        self.adversary()
+            .is_some_and(|a| a.refuses_connection(self.handshakes.load(Ordering::Acquire)))
     }
 }
 
@@ -192,8 +192,8 @@ pub(crate) struct Offer {
 /// One connection's state.
 pub(crate) struct ConnectionState {
     pub(crate) offer: Offer,
-    /// `stall-last-module`: the first module hash a `Prepare` named on this connection.
-    pub(crate) first_module: Mutex<Option<ModuleHash>>,
+    /// What an adversary remembers across this connection's challenges.
+    pub(crate) memory: Arc<ConnectionMemory>,
 }
 
 /// Why a server could not start.
@@ -381,7 +381,7 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
         backend,
         started: Instant::now(),
         stats: Arc::clone(&stats),
-        last_commitment: Mutex::new(None),
+        memory: Arc::default(),
         lapsed: Mutex::new(BTreeMap::new()),
         probes: probe::ProbeDesk::default(),
         probe_port,
@@ -521,8 +521,9 @@ async fn serve_connection(
         }
     };
     let ordinal = shared.handshakes.fetch_add(1, Ordering::AcqRel);
-    if let Some(Adversary::GoDark(n)) = shared.adversary()
-        && ordinal >= u64::from(*n)
+    if shared
+        .adversary()
+        .is_some_and(|a| a.refuses_connection(ordinal))
     {
         // Completed after the last connection it serves: closed at once, like the rest.
         shared.stats.gone_dark.fetch_add(1, Ordering::Relaxed);
@@ -530,7 +531,7 @@ async fn serve_connection(
         return Ok(());
     }
     info!(%remote, validator = %transport::identity::ss58(&peer.hotkey), "validator connected");
-    if matches!(shared.adversary(), Some(Adversary::Silent)) {
+    if shared.adversary().is_some_and(Adversary::is_silent) {
         // Hold the connection and say nothing until the peer gives up.
         let _ = connection.closed().await;
         return Ok(());
@@ -538,7 +539,7 @@ async fn serve_connection(
     let peer = Arc::new(peer);
     let state = Arc::new(ConnectionState {
         offer,
-        first_module: Mutex::new(None),
+        memory: Arc::default(),
     });
     let control_task = tokio::spawn(serve_control(control));
     loop {

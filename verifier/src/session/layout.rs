@@ -4,15 +4,16 @@
 //! The layout fixes the tree shape every opening is checked against (DESIGN.md: "the output's
 //! length and the leaf index come from the verifier's own params and request, never from the
 //! miner") and the population the leaves to open are drawn from. The built-in modules' layouts
-//! come from their specs: `matmul-i8` commits `count` outputs of `4·m·n` bytes, `membw` commits
-//! `passes` outputs of `8·G` bytes. A module the verifier does not know has no layout: the
+//! come from their descriptors (`builtin_modules::ChallengeModule::outputs`: `matmul-i8` commits
+//! `count` outputs of `4·m·n` bytes, `membw` `passes` outputs of `8·G` bytes). A module the
+//! verifier does not know has no layout: the
 //! host ABI has no export that declares one, so its caller must give it with
 //! [`OutputLayout::uniform`].
 
 use challenges::SpecError;
 use challenges::commitment::leaf_count;
-use challenges::matmul::{self, MatmulParams};
-use challenges::membw::{self, MembwParams};
+use challenges::matmul::MatmulParams;
+use challenges::membw::MembwParams;
 use protocol::limits::MAX_ROOTS;
 use protocol::{LeafRef, ModuleHash};
 
@@ -21,8 +22,7 @@ use protocol::{LeafRef, ModuleHash};
 pub enum LayoutError {
     /// The module is not a built-in one, so its layout is unknown.
     #[error(
-        "module {0} is not a built-in module (matmul-i8, membw): give its output layout with \
-         OutputLayout::uniform"
+        "module {0} is not a built-in module: give its output layout with OutputLayout::uniform"
     )]
     UnknownModule(ModuleHash),
     /// The params do not decode or break the module's rules.
@@ -64,18 +64,15 @@ impl OutputLayout {
         })
     }
 
-    /// The layout of a built-in module (`matmul-i8` or `membw`) with these binary params.
+    /// The layout of a built-in module with these binary params, from its descriptor.
     ///
     /// Fails for any other module hash, for params the module's spec rejects, and for params
     /// giving more outputs than a `Commitment` can carry.
     pub fn builtin(module_hash: &ModuleHash, params: &[u8]) -> Result<Self, LayoutError> {
         let module = builtin_modules::by_hash(module_hash.as_bytes())
             .ok_or(LayoutError::UnknownModule(*module_hash))?;
-        match module.name {
-            matmul::NAME => Self::matmul(&MatmulParams::decode(params)?),
-            membw::NAME => Self::membw(&MembwParams::decode(params)?),
-            _ => Err(LayoutError::UnknownModule(*module_hash)),
-        }
+        let shape = module.spec().outputs(params)?;
+        Self::counted(shape.outputs, shape.output_bytes)
     }
 
     /// `matmul-i8`: `count` outputs of `4·m·n` bytes (one 1 KiB tile per leaf).

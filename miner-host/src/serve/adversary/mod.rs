@@ -5,19 +5,30 @@
 //!
 //! Selected with `miner-host serve --adversary KIND` (hidden from `--help`) or
 //! [`ServerSettings::adversary`](super::ServerSettings::adversary).
+//!
+//! None of them is a branch inside the honest code: a cheat in the results or the time lives
+//! in a backend wrapper ([`Adversary::wrap_backend`]: corrupted outputs, claimed devices
+//! computed on fewer real ones, a `membw` buffer partly regenerated), a cheat in the protocol
+//! wraps the honest [`MinerSession`] behind the same [`Responder`] trait
+//! ([`Adversary::wrap_session`]: forged or replayed commitments, garbage, stalls, hang-ups),
+//! and the few that shape a whole connection (what the inventory claims, going dark, silence)
+//! are asked by the server through [`Adversary::claims`], [`Adversary::inflated_backend`],
+//! [`Adversary::refuses_connection`] and [`Adversary::is_silent`].
+
+mod backend;
+mod session;
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use challenge_runtime::cpu::build_tree;
-use challenge_runtime::{
-    Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
-};
-use challenges::commitment::{CHUNK_LEN, Opening, OutputTree};
-use challenges::membw::Permutation;
-use challenges::prf::PhiloxKey;
+use challenge_runtime::Backend;
 use protocol::GpuInfo;
+
+use self::backend::{Cheat, CheatingBackend, Corruption};
+use self::session::{Cheater, SessionCheat};
+use crate::session::{MinerSession, Responder};
+pub use session::{ConnectionMemory, ServerMemory};
 
 /// The name [`Adversary::UnknownNames`] gives every GPU: a class table maps it to no class.
 pub const UNKNOWN_NAME: &str = "NVIDIA Imaginary X1";
@@ -76,12 +87,24 @@ pub enum Adversary {
     /// connection's inventory claims `N` devices (indices `0..N`, device 0's name and memory,
     /// distinct made-up UUIDs), every one of them computed on real device 0, one after another.
     RentedInflate(u32),
+    /// Claims `N` devices (device 0's name and memory, made-up UUIDs) and computes all of them
+    /// on the compute of one: every device operation of every claimed device takes one lock,
+    /// so their challenges interleave on one device's time. Each commitment is held back until
+    /// every claimed device's run of that module is done (as long as a validator waits), so
+    /// they arrive together, as concurrent devices' would. The backend must have `N` devices
+    /// to hold the buffers (a CPU backend started with `--devices N`); it is their compute
+    /// that is faked.
+    SerialShare(u32),
+    /// Keeps only this fraction of every `membw` buffer and regenerates the rest from the PRF
+    /// each time a pass needs it (a card with less memory than it claims); its results are
+    /// exact, only its time can give it away.
+    Regenerate(f64),
 }
 
 impl Adversary {
     /// Every kind's name, as [`FromStr`] takes them (`skip`, `slow`, `go-dark`,
     /// `stall-last-module` and `rented-inflate` take defaults).
-    pub const KINDS: [&'static str; 19] = [
+    pub const KINDS: [&'static str; 21] = [
         "wrong-tile",
         "skip",
         "replay",
@@ -101,6 +124,8 @@ impl Adversary {
         "stall-last-module",
         "busy-forever",
         "rented-inflate",
+        "serial-share",
+        "regenerate",
     ];
 
     /// `go-dark`'s default: serve one connection.
@@ -109,6 +134,12 @@ impl Adversary {
     pub const DEFAULT_STALL_S: f64 = 55.0;
     /// `rented-inflate`'s default claimed device count.
     pub const DEFAULT_INFLATED_DEVICES: u32 = 64;
+    /// `serial-share`'s default claimed device count.
+    pub const DEFAULT_SHARED_DEVICES: u32 = 2;
+    /// `regenerate`'s default kept fraction of the `membw` buffer.
+    pub const DEFAULT_KEPT_FRACTION: f64 = 0.5;
+    /// How long `serial-share` holds a commitment for its siblings at most.
+    pub const SHARE_HOLD: Duration = Duration::from_secs(30);
 
     /// The kind's name.
     pub fn kind(&self) -> &'static str {
@@ -132,6 +163,8 @@ impl Adversary {
             Self::StallLastModule(_) => "stall-last-module",
             Self::BusyForever => "busy-forever",
             Self::RentedInflate(_) => "rented-inflate",
+            Self::SerialShare(_) => "serial-share",
+            Self::Regenerate(_) => "regenerate",
         }
     }
 
@@ -160,31 +193,68 @@ impl Adversary {
     /// be free. `None` for every other kind.
     pub fn inflated_backend(&self, inner: &Arc<dyn Backend>) -> Option<Arc<dyn Backend>> {
         match self {
-            Self::RentedInflate(n) => Some(Arc::new(CheatingBackend {
-                inner: Arc::clone(inner),
-                cheat: Cheat::Inflate(*n),
-            })),
+            Self::RentedInflate(n) => Some(Arc::new(CheatingBackend::new(
+                Arc::clone(inner),
+                Cheat::Inflate(*n),
+            ))),
             _ => None,
         }
     }
 
     /// Wraps the honest backend as this adversary needs (most need nothing).
     pub fn wrap_backend(&self, inner: Arc<dyn Backend>) -> Arc<dyn Backend> {
-        match self {
-            Self::WrongTile => Arc::new(CheatingBackend {
-                inner,
-                cheat: Cheat::Corrupt(Corruption::FirstLeaf),
-            }),
-            Self::SkipFraction(p) => Arc::new(CheatingBackend {
-                inner,
-                cheat: Cheat::Corrupt(Corruption::Fraction(*p)),
-            }),
-            Self::Serial => Arc::new(CheatingBackend {
-                inner,
-                cheat: Cheat::Serial,
-            }),
-            _ => inner,
-        }
+        let cheat = match self {
+            Self::WrongTile => Cheat::Corrupt(Corruption::FirstLeaf),
+            Self::SkipFraction(p) => Cheat::Corrupt(Corruption::Fraction(*p)),
+            Self::Serial => Cheat::Serial,
+            Self::SerialShare(n) => Cheat::Share(*n),
+            Self::Regenerate(keep) => Cheat::Regenerate(*keep),
+            _ => return inner,
+        };
+        Arc::new(CheatingBackend::new(inner, cheat))
+    }
+
+    /// The responder for one challenge: the honest `session`, wrapped when this adversary
+    /// cheats in the protocol (`server` and `connection` are what it remembers across the
+    /// server's and the connection's challenges).
+    pub fn wrap_session(
+        &self,
+        session: MinerSession,
+        server: &Arc<ServerMemory>,
+        connection: &Arc<ConnectionMemory>,
+    ) -> Box<dyn Responder> {
+        let cheat = match self {
+            Self::Garbage => SessionCheat::RawAnswer(session::garbage()),
+            Self::Oversized => SessionCheat::RawAnswer(session::oversized()),
+            Self::Slow(delay) => SessionCheat::Slow(*delay),
+            Self::ForgeSignature => {
+                SessionCheat::Forge(protocol::ed25519_dalek::SigningKey::from_bytes(&[0x66; 32]))
+            }
+            Self::ReplayCommitment => SessionCheat::Replay,
+            Self::HangUpOnOpen => SessionCheat::HangUpOnOpen,
+            Self::DropMidOpening => SessionCheat::DropMidOpening,
+            Self::StallLastModule(delay) => SessionCheat::StallLastModule(*delay),
+            Self::BusyForever => SessionCheat::BusyForever,
+            Self::SerialShare(_) => SessionCheat::HoldForSiblings(Self::SHARE_HOLD),
+            _ => return Box::new(session),
+        };
+        Box::new(Cheater::new(
+            session,
+            cheat,
+            Arc::clone(server),
+            Arc::clone(connection),
+        ))
+    }
+
+    /// Whether a connection whose handshake is the `completed`-th (0-based) to complete is
+    /// refused (`go-dark` past its count).
+    pub fn refuses_connection(&self, completed: u64) -> bool {
+        matches!(self, Self::GoDark(n) if completed >= u64::from(*n))
+    }
+
+    /// Whether connections are held without a word after the handshake (`silent`).
+    pub fn is_silent(&self) -> bool {
+        matches!(self, Self::Silent)
     }
 }
 
@@ -195,8 +265,9 @@ impl FromStr for Adversary {
     /// `claim:NAME`, `serial`, `hang-up`, `garbage`, `oversized`, `silent`, `drop-mid-opening`,
     /// `duplicate-index`, `empty-inventory`, `unknown-names`, `go-dark[:N]` (default 1),
     /// `stall-last-module[:SECONDS]` (default 55), `busy-forever`, `rented-inflate[:N]`
-    /// (default 64, at most [`MAX_GPUS`](protocol::limits::MAX_GPUS)). Seconds are capped at
-    /// an hour.
+    /// (default 64, at most [`MAX_GPUS`](protocol::limits::MAX_GPUS)), `serial-share[:N]`
+    /// (default 2, at least 2), `regenerate[:KEPT]` (default 0.5, below 1). Seconds are capped
+    /// at an hour.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
         let number = |default: f64| -> Result<f64, String> {
@@ -228,6 +299,26 @@ impl FromStr for Adversary {
                 number(Self::DEFAULT_STALL_S)?.min(3600.0),
             )),
             "busy-forever" => no_arg(Self::BusyForever)?,
+            "serial-share" => {
+                let n = count(Self::DEFAULT_SHARED_DEVICES)?;
+                let max = protocol::limits::MAX_GPUS;
+                if n < 2 || usize::try_from(n).map_or(true, |n| n > max) {
+                    return Err(format!(
+                        "serial-share: {n} devices; claim 2 to {max} (one device shared by them)"
+                    ));
+                }
+                Self::SerialShare(n)
+            }
+            "regenerate" => {
+                let keep = number(Self::DEFAULT_KEPT_FRACTION)?;
+                if keep >= 1.0 {
+                    return Err(format!(
+                        "regenerate: kept fraction {keep}; keep less than 1 (at 1 nothing is \
+                         regenerated)"
+                    ));
+                }
+                Self::Regenerate(keep)
+            }
             "rented-inflate" => {
                 let n = count(Self::DEFAULT_INFLATED_DEVICES)?;
                 let max = protocol::limits::MAX_GPUS;
@@ -271,211 +362,13 @@ impl FromStr for Adversary {
     }
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Corruption {
-    FirstLeaf,
-    Fraction(f64),
-}
-
-/// What a cheating backend changes about the honest one it wraps.
-#[derive(Debug, Clone, Copy)]
-enum Cheat {
-    /// Commits corrupted outputs (and opens them consistently).
-    Corrupt(Corruption),
-    /// Runs every session on device 0, waiting for it to be free: two claimed devices, one
-    /// doing the work.
-    Serial,
-    /// Reports this many devices (device 0's name and memory, made-up UUIDs) and runs every
-    /// one on device 0, waiting for it to be free.
-    Inflate(u32),
-}
-
-/// The made-up UUID of claimed device `index` (NVIDIA's format, version 4 bits set).
-fn made_up_uuid(index: u32) -> String {
-    format!("GPU-1f1a7e00-0000-4000-8000-{index:012x}")
-}
-
-/// Reports the honest backend's devices and delegates to it, cheating as its [`Cheat`] says.
-struct CheatingBackend {
-    inner: Arc<dyn Backend>,
-    cheat: Cheat,
-}
-
-impl Backend for CheatingBackend {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-    fn kind(&self) -> BackendKind {
-        self.inner.kind()
-    }
-    fn devices(&self) -> Vec<DeviceInfo> {
-        match self.cheat {
-            Cheat::Inflate(n) => {
-                let Some(zero) = self.inner.devices().into_iter().find(|d| d.index == 0) else {
-                    return Vec::new();
-                };
-                (0..n)
-                    .map(|index| DeviceInfo {
-                        index,
-                        uuid: Some(made_up_uuid(index)),
-                        ..zero.clone()
-                    })
-                    .collect()
-            }
-            _ => self.inner.devices(),
-        }
-    }
-    fn open(&self, device: u32) -> Result<Box<dyn DeviceSession>, BackendError> {
-        match self.cheat {
-            Cheat::Corrupt(corrupt) => Ok(Box::new(CorruptingSession {
-                inner: self.inner.open(device)?,
-                corrupt,
-                outputs: Vec::new(),
-            })),
-            Cheat::Inflate(count) if device >= count => Err(BackendError::NoDevice {
-                index: device,
-                count,
-            }),
-            Cheat::Serial | Cheat::Inflate(_) => loop {
-                match self.inner.open(0) {
-                    Err(BackendError::Busy(_)) => std::thread::sleep(Duration::from_millis(1)),
-                    other => return other,
-                }
-            },
-        }
-    }
-}
-
-struct CorruptingSession {
-    inner: Box<dyn DeviceSession>,
-    corrupt: Corruption,
-    outputs: Vec<(OutputTree, Vec<u8>)>,
-}
-
-/// A cheap deterministic generator for the junk a skipping miner commits.
-fn junk(state: &mut u64) -> u8 {
-    *state = state
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    (*state >> 56) as u8
-}
-
-impl DeviceSession for CorruptingSession {
-    fn device(&self) -> u32 {
-        self.inner.device()
-    }
-    fn alloc(&mut self, bytes: u64) -> Result<BufferId, BackendError> {
-        self.inner.alloc(bytes)
-    }
-    fn free(&mut self, buf: BufferId) -> Result<(), BackendError> {
-        self.inner.free(buf)
-    }
-    fn prf_fill(
-        &mut self,
-        buf: BufferId,
-        offset: u64,
-        len: u64,
-        key: PhiloxKey,
-        tensor_id: u32,
-        start: u64,
-    ) -> Result<(), BackendError> {
-        self.inner.prf_fill(buf, offset, len, key, tensor_id, start)
-    }
-    fn gemm_i8(
-        &mut self,
-        a: BufferId,
-        b: BufferId,
-        c: BufferId,
-        m: u32,
-        n: u32,
-        k: u32,
-    ) -> Result<(), BackendError> {
-        self.inner.gemm_i8(a, b, c, m, n, k)
-    }
-    fn membw_fill(
-        &mut self,
-        buf: BufferId,
-        key: PhiloxKey,
-        rounds: u32,
-    ) -> Result<(), BackendError> {
-        self.inner.membw_fill(buf, key, rounds)
-    }
-    fn membw_pass(
-        &mut self,
-        buf: BufferId,
-        out: BufferId,
-        group: u32,
-        pass: u32,
-        perm: &Permutation,
-    ) -> Result<(), BackendError> {
-        self.inner.membw_pass(buf, out, group, pass, perm)
-    }
-    fn commit(&mut self, buf: BufferId) -> Result<Committed, BackendError> {
-        let honest = self.inner.commit(buf)?;
-        let mut bytes = self.inner.read(buf, 0, honest.len)?;
-        let first_output = self.outputs.is_empty();
-        let mut state = honest.len ^ u64::from(honest.root[0]);
-        match self.corrupt {
-            Corruption::FirstLeaf => {
-                if first_output && let Some(b) = bytes.first_mut() {
-                    *b ^= 0x01;
-                }
-            }
-            Corruption::Fraction(p) => {
-                let mut skipped = false;
-                for chunk in bytes.chunks_mut(CHUNK_LEN) {
-                    let draw = f64::from(junk(&mut state)) / 256.0;
-                    if draw < p {
-                        chunk.iter_mut().for_each(|b| *b = junk(&mut state));
-                        skipped = true;
-                    }
-                }
-                // A skipping miner skips at least one leaf of every output: with a handful of
-                // leaves, the per-leaf draw alone left a whole challenge honest now and then
-                // (1 in 64 with 6 leaves), and the load test's skip:0.5 cheater then passed.
-                if p > 0.0
-                    && !skipped
-                    && let Some(chunk) = bytes.chunks_mut(CHUNK_LEN).next()
-                {
-                    chunk.iter_mut().for_each(|b| *b = junk(&mut state));
-                }
-            }
-        }
-        let tree = build_tree(&bytes)?;
-        let committed = Committed::of(&tree);
-        self.outputs.push((tree, bytes));
-        Ok(committed)
-    }
-    fn roots(&self) -> Vec<[u8; 32]> {
-        self.outputs
-            .iter()
-            .map(|(tree, _)| *tree.root().as_bytes())
-            .collect()
-    }
-    fn open_leaf(&self, output: u32, leaf: u64) -> Result<Opening, BackendError> {
-        let (tree, bytes) = self
-            .outputs
-            .get(output as usize)
-            .ok_or(BackendError::NoOutput(output))?;
-        tree.open(bytes, leaf)
-            .map_err(|e| BackendError::Unavailable(e.to_string()))
-    }
-    fn copy(&mut self, src: BufferId, dst: BufferId) -> Result<(), BackendError> {
-        self.inner.copy(src, dst)
-    }
-    fn sync(&mut self) -> Result<(), BackendError> {
-        self.inner.sync()
-    }
-    fn read(&self, buf: BufferId, offset: u64, len: u64) -> Result<Vec<u8>, BackendError> {
-        self.inner.read(buf, offset, len)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+    use challenge_runtime::BackendError;
     use challenge_runtime::cpu::{CpuBackend, CpuConfig};
+    use challenges::commitment::CHUNK_LEN;
 
     #[test]
     fn every_kind_parses_with_its_defaults_and_names_itself() {
@@ -514,6 +407,10 @@ mod tests {
             "rented-inflate:0",
             "rented-inflate:65",
             "rented-inflate:many",
+            "serial-share:1",
+            "serial-share:65",
+            "regenerate:1",
+            "regenerate:-0.5",
             "busy-forever:1",
             "empty-inventory:2",
         ] {
