@@ -63,7 +63,10 @@ fn a_weak_table_produces_a_passing_cheat_above_one() {
     );
     assert_ne!(text, classes::EMBEDDED_TOML, "the replacement must apply");
     let text = text.replacen("membw_rounds = 60 #", "membw_rounds = 0 #", 1);
-    assert!(text.contains("membw_rounds = 0 #"), "the replacement must apply");
+    assert!(
+        text.contains("membw_rounds = 0 #"),
+        "the replacement must apply"
+    );
     let weak = ClassTable::from_toml(&text).unwrap();
     let a = audit(&weak).unwrap();
     assert!(a.worst_gain > 1.0, "{}", a.worst_gain);

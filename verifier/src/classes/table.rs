@@ -83,6 +83,23 @@ pub struct CpuRates {
 }
 
 impl CpuRates {
+    /// DESIGN.md's rule for `membw`'s `R` on these rates (a CPU device is its own cheater's best
+    /// card): the least `R` making regenerating a group at least 10× dearer than reading it in
+    /// a pass, `(R+1) / (16 · Philox calls/s) ≥ 10 / (pass bytes read/s)`, i.e.
+    /// `R + 1 ≥ 160 · membw_fill_blocks_per_s / membw_pass_bytes_per_s`; at most
+    /// `challenges::membw::MAX_ROUNDS`. A calibrated CPU class takes the larger of this and
+    /// the table's `membw_rounds` ([`GpuClass::with_cpu_rates`]).
+    pub fn membw_rounds(&self) -> u32 {
+        let r1 = (160.0 * self.membw_fill_blocks_per_s / self.membw_pass_bytes_per_s).ceil();
+        if r1.is_finite() && r1 >= 1.0 {
+            (r1 as u32)
+                .saturating_sub(1)
+                .min(challenges::membw::MAX_ROUNDS)
+        } else {
+            0
+        }
+    }
+
     /// True when every rate is positive and finite.
     pub fn is_valid(&self) -> bool {
         [
@@ -230,6 +247,7 @@ impl GpuClass {
         }
         let mut class = self.clone();
         class.throughput = Throughput::Cpu(Some(rates));
+        class.membw_rounds = class.membw_rounds.max(rates.membw_rounds());
         Ok(class)
     }
 }

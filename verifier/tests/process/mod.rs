@@ -26,7 +26,18 @@ pub fn miner_host_bin() -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "miner-host", "--bin", "miner-host"])
+            // The test profile, as the `verifier` binary under test was built: the
+            // `cpu-reference` class is calibrated in one and run in the other, and a dev build
+            // (opt-level 0) runs its kernels ~10× slower than a test build (opt-level 1).
+            .args([
+                "build",
+                "--profile",
+                "test",
+                "-p",
+                "miner-host",
+                "--bin",
+                "miner-host",
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "cannot build the miner-host binary");
