@@ -60,7 +60,17 @@ fn the_metadata_files_are_the_runtimes_they_claim() {
             &[]
         };
         assert_eq!(lacks, expected, "{}", rt.name);
+        // The same pallet and call indices on both (the client takes them from the metadata).
+        for (call, index) in [
+            ("set_weights", 0),
+            ("serve_axon", 4),
+            ("commit_weights", 96),
+            ("reveal_weights", 97),
+        ] {
+            assert_eq!(rt.call_prefix(call), [7, index], "{}: {call}", rt.name);
+        }
     }
+    assert_eq!(finney.call_prefix("commit_timelocked_weights"), [7, 113]);
 }
 
 #[test]
