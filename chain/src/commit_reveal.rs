@@ -365,6 +365,21 @@ pub fn epoch_index(netuid: u16, tempo: u16, block: u64) -> u64 {
         .unwrap_or(0)
 }
 
+/// Blocks until the subnet's next epoch under the fixed (legacy) schedule, as runtimes without
+/// `LastEpochBlock` compute it (`blocks_until_next_epoch`): `tempo − (block + netuid + 1) mod
+/// (tempo + 1)`; 0 means the epoch runs in `block`. `None` for tempo 0 (the subnet runs no
+/// epochs; the runtime answers `u64::MAX`).
+pub fn blocks_until_next_epoch(netuid: u16, tempo: u16, block: u64) -> Option<u64> {
+    if tempo == 0 {
+        return None;
+    }
+    let tempo_plus_one = u64::from(tempo).saturating_add(1);
+    let remainder = block
+        .saturating_add(u64::from(netuid).saturating_add(1))
+        .checked_rem(tempo_plus_one)?;
+    Some(u64::from(tempo).saturating_sub(remainder))
+}
+
 /// The inclusive block range in which a commit made at `commit_block` may be revealed: the
 /// whole epoch `commit_epoch + reveal_period_epochs` (`is_reveal_block_range`).
 pub fn reveal_window(
@@ -412,6 +427,50 @@ mod tests {
         assert_eq!(
             compact(u64::MAX),
             [0x13, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]
+        );
+    }
+
+    #[test]
+    fn blocks_until_next_epoch_is_the_runtimes_fixed_schedule() {
+        // (tempo, netuid) → the first block whose epoch runs, from subtensor's own table.
+        for (tempo, netuid, first) in [
+            (1, 0, 0),
+            (1, 1, 1),
+            (2, 0, 1),
+            (2, 1, 0),
+            (100, 0, 99),
+            (100, 1, 98),
+        ] {
+            assert_eq!(
+                blocks_until_next_epoch(netuid, tempo, first),
+                Some(0),
+                "{tempo} {netuid}"
+            );
+            let before = (0..first).map(|b| blocks_until_next_epoch(netuid, tempo, b));
+            assert!(
+                before.clone().all(|left| left != Some(0)),
+                "{tempo} {netuid}"
+            );
+            // The epoch block is the last of its epoch index: the next block starts a new one.
+            assert_eq!(
+                epoch_index(netuid, tempo, first + 1),
+                epoch_index(netuid, tempo, first) + 1
+            );
+            // And the epoch runs again tempo + 1 blocks later.
+            assert_eq!(
+                blocks_until_next_epoch(netuid, tempo, first + u64::from(tempo) + 1),
+                Some(0)
+            );
+            assert_eq!(
+                blocks_until_next_epoch(netuid, tempo, first + 1),
+                Some(u64::from(tempo))
+            );
+        }
+        assert_eq!(blocks_until_next_epoch(1, 0, 5), None);
+        // Saturates at the top instead of overflowing: u64::MAX mod 65536 = 65535 = tempo.
+        assert_eq!(
+            blocks_until_next_epoch(u16::MAX, u16::MAX, u64::MAX),
+            Some(0)
         );
     }
 

@@ -134,6 +134,20 @@ pub fn vec_u16_max_upscale_to_u16(vec: &[u16]) -> Vec<u16> {
     vec_max_upscale_to_u16(&fixed)
 }
 
+/// Whether `vec`, normalised to proportions, has no entry above `max_limit / u16::MAX`
+/// (`check_vec_max_limited`, the runtime's `MaxWeightExceeded` test, applied to the
+/// max-upscaled weights). An empty or all-zero vector passes.
+pub fn check_vec_max_limited(vec: &[u16], max_limit: u16) -> bool {
+    let limit =
+        I32F32::saturating_from_num(max_limit).safe_div(I32F32::saturating_from_num(u16::MAX));
+    let mut fixed: Vec<I32F32> = vec
+        .iter()
+        .map(|e| I32F32::saturating_from_num(*e))
+        .collect();
+    inplace_normalize(&mut fixed);
+    fixed.iter().max().is_none_or(|v| *v <= limit)
+}
+
 /// Normalises in place so the entries sum to 1; a zero-sum vector is left as it is.
 pub fn inplace_normalize(x: &mut [I32F32]) {
     let x_sum = sum(x);
@@ -537,6 +551,19 @@ mod tests {
 
     fn f(x: f64) -> I32F32 {
         I32F32::from_num(x)
+    }
+
+    #[test]
+    fn max_limited_compares_normalised_proportions() {
+        // Empty and all-zero vectors pass, as on chain.
+        assert!(check_vec_max_limited(&[], 0));
+        assert!(check_vec_max_limited(&[0, 0], 0));
+        // Two equal weights are one half each: passes a limit of one half, fails below it.
+        assert!(check_vec_max_limited(&[65535, 65535], 32768));
+        assert!(!check_vec_max_limited(&[65535, 65535], 32767));
+        // One weight alone is the whole: only the limit u16::MAX (1.0) passes.
+        assert!(check_vec_max_limited(&[7], u16::MAX));
+        assert!(!check_vec_max_limited(&[7], u16::MAX - 1));
     }
 
     #[test]

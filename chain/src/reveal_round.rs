@@ -37,7 +37,7 @@
 //!
 //! Everything here is a pure function of numbers read from the chain and the caller's clock.
 
-use crate::commit_reveal::epoch_index;
+use crate::commit_reveal::{blocks_until_next_epoch, epoch_index};
 use crate::tlock::{QUICKNET_GENESIS_TIME, QUICKNET_PERIOD_SECS};
 
 /// Blocks between the head a commit is prepared at and the block it lands in.
@@ -128,6 +128,30 @@ impl EpochSchedule {
         match self {
             EpochSchedule::Legacy { tempo, .. } => *tempo,
             EpochSchedule::Stateful(s) => s.tempo,
+        }
+    }
+
+    /// The first block after `head` (the block the schedule was read at) whose epoch step runs
+    /// the subnet's epoch; `None` for tempo 0 (no epochs). Legacy: the next block with
+    /// `blocks_until_next_epoch = 0` ([`crate::commit_reveal::blocks_until_next_epoch`]);
+    /// stateful: the state stepped block by block (at most `MAX_TEMPO + 2` blocks, the
+    /// watchdog's bound).
+    pub fn next_epoch_block(&self, head: u64) -> Option<u64> {
+        let next = head.checked_add(1)?;
+        match self {
+            EpochSchedule::Legacy { netuid, tempo } => {
+                blocks_until_next_epoch(*netuid, *tempo, next).map(|b| next.saturating_add(b))
+            }
+            EpochSchedule::Stateful(state) => {
+                let mut state = *state;
+                for block in next..=next.saturating_add(MAX_TEMPO + 1) {
+                    if state.runs_epoch(block) {
+                        return Some(block);
+                    }
+                    state = state.step(block);
+                }
+                None
+            }
         }
     }
 }
@@ -243,4 +267,48 @@ pub fn reveal_target(
         reveal_block,
         reveal_round: reveal_round(current_block, reveal_block, now_ms, block_time_ms),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_next_epoch_block_follows_each_schedule() {
+        // Legacy, tempo 99, netuid 1: epochs run where (b + 2) mod 100 = 99, i.e. b = 97, 197, …
+        let legacy = EpochSchedule::Legacy {
+            netuid: 1,
+            tempo: 99,
+        };
+        assert_eq!(legacy.next_epoch_block(100), Some(197));
+        assert_eq!(legacy.next_epoch_block(96), Some(97));
+        assert_eq!(legacy.next_epoch_block(97), Some(197));
+        let idle = EpochSchedule::Legacy {
+            netuid: 1,
+            tempo: 0,
+        };
+        assert_eq!(idle.next_epoch_block(100), None);
+        // Stateful: tempo blocks after the last epoch, or a pending owner-triggered one sooner.
+        let state = StatefulSchedule {
+            tempo: 10,
+            last_epoch_block: 95,
+            pending_epoch_at: 0,
+            subnet_epoch_index: 7,
+            blocks_since_last_step: 5,
+        };
+        assert_eq!(
+            EpochSchedule::Stateful(state).next_epoch_block(100),
+            Some(105)
+        );
+        let pending = StatefulSchedule {
+            pending_epoch_at: 102,
+            ..state
+        };
+        assert_eq!(
+            EpochSchedule::Stateful(pending).next_epoch_block(100),
+            Some(102)
+        );
+        let stopped = StatefulSchedule { tempo: 0, ..state };
+        assert_eq!(EpochSchedule::Stateful(stopped).next_epoch_block(100), None);
+    }
 }

@@ -144,7 +144,11 @@ fn invalid(call: &'static str, reason: String) -> ClientError {
 }
 
 /// One value per uid, no uid twice.
-fn check_uid_values(call: &'static str, uids: &[u16], values: &[u16]) -> Result<(), ClientError> {
+pub(crate) fn check_uid_values(
+    call: &'static str,
+    uids: &[u16],
+    values: &[u16],
+) -> Result<(), ClientError> {
     if uids.len() != values.len() {
         return Err(invalid(
             call,

@@ -8,6 +8,9 @@
 //! [`Submitted`], an `ExtrinsicFailed` event is [`ClientError::Dispatch`] with the module
 //! error's name (`SubtensorModule::SettingWeightsTooFast`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use subxt::config::RpcConfigFor;
 use subxt::error::TransactionEventsError;
 use subxt::rpcs::RpcClient;
@@ -19,16 +22,16 @@ use subxt_signer::sr25519::Keypair;
 
 use chain::reveal_round::{DEFAULT_BLOCK_TIME_MS, EpochSchedule};
 
+use crate::acceptance::ValidatorStanding;
 use crate::calls::{
     CommitTimelockedWeights, CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall,
 };
 use crate::config::{SubtensorConfig, SubtensorParamsBuilder};
 use crate::error::{ClientError, boxed};
-use crate::hyperparams::{
-    SubnetHyperparams, WEIGHTS_VERSION_KEY, read_epoch_schedule, read_hyperparams,
-};
-use crate::metagraph::{Metagraph, read_metagraph};
+use crate::hyperparams::{SubnetHyperparams, read_epoch_schedule, read_hyperparams};
+use crate::metagraph::{Metagraph, read_metagraph, read_validator_standing};
 use crate::read::Reader;
+use crate::runtime::{RuntimeSupport, has_call};
 
 /// How long [`ChainClient`] waits after submitting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,6 +66,24 @@ pub struct ChainClient {
     wait_for: WaitFor,
     mortality_blocks: u64,
     block_time_ms: u64,
+    /// `spec_version + 1` of the runtime whose fallbacks were last logged (0: none yet), shared
+    /// by clones so each runtime version is described once.
+    logged_runtime: Arc<AtomicU64>,
+}
+
+/// What [`ChainClient::submit_weights`] reads before deciding, all at one finalized block.
+#[derive(Debug, Clone)]
+pub(crate) struct SubmissionState {
+    /// The subnet's hyperparameters.
+    pub(crate) hyperparams: SubnetHyperparams,
+    /// What the runtime offers.
+    pub(crate) support: RuntimeSupport,
+    /// The signer's standing on the subnet (`None` without a signer).
+    pub(crate) standing: Option<ValidatorStanding>,
+    /// The finalized head read at.
+    pub(crate) head: u64,
+    /// The subnet's epoch schedule at `head`.
+    pub(crate) schedule: EpochSchedule,
 }
 
 impl std::fmt::Debug for ChainClient {
@@ -141,6 +162,7 @@ impl ChainClient {
             wait_for: WaitFor::default(),
             mortality_blocks: 64,
             block_time_ms: DEFAULT_BLOCK_TIME_MS,
+            logged_runtime: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -186,13 +208,60 @@ impl ChainClient {
     }
 
     async fn finalized(&self) -> Result<OnlineClientAtBlock<SubtensorConfig>, ClientError> {
-        self.api
+        let at = self
+            .api
             .at_current_block()
             .await
             .map_err(|e| ClientError::Block {
                 what: "latest finalized block",
                 source: boxed(e),
-            })
+            })?;
+        self.describe_runtime_once(&at);
+        Ok(at)
+    }
+
+    /// Logs, once per runtime version met, what the runtime lacks and what is used instead.
+    fn describe_runtime_once(&self, at: &OnlineClientAtBlock<SubtensorConfig>) {
+        let spec_version = at.spec_version();
+        let tag = u64::from(spec_version).saturating_add(1);
+        if self.logged_runtime.swap(tag, Ordering::Relaxed) == tag {
+            return;
+        }
+        let support = RuntimeSupport::of(at.metadata_ref(), spec_version);
+        if support.fallbacks.is_empty() {
+            tracing::info!(
+                spec_version,
+                "runtime has every storage item chain-client reads"
+            );
+        }
+        for fallback in &support.fallbacks {
+            tracing::info!(
+                spec_version,
+                missing = fallback.missing(),
+                used = fallback.used(),
+                "runtime lacks a storage item; using the behaviour of runtimes without it"
+            );
+        }
+        let missing: Vec<&str> = support
+            .calls
+            .iter()
+            .filter(|(_, has)| !has)
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            tracing::info!(
+                spec_version,
+                calls = missing.join(", "),
+                "runtime lacks these calls; a submission path that needs one is refused"
+            );
+        }
+    }
+
+    /// What the runtime at the latest finalized block offers: its spec version, the storage
+    /// items it lacks (and the behaviour used instead), and which of gpuproof's calls it has.
+    pub async fn runtime_support(&self) -> Result<RuntimeSupport, ClientError> {
+        let at = self.finalized().await?;
+        Ok(RuntimeSupport::of(at.metadata_ref(), at.spec_version()))
     }
 
     /// Whether `netuid` exists (`NetworksAdded`) at the latest finalized block.
@@ -203,7 +272,7 @@ impl ChainClient {
             .await
     }
 
-    async fn existing_subnet(
+    pub(crate) async fn existing_subnet(
         &self,
         netuid: u16,
     ) -> Result<OnlineClientAtBlock<SubtensorConfig>, ClientError> {
@@ -218,26 +287,43 @@ impl ChainClient {
         }
     }
 
-    /// The hyperparameters of `netuid` at the latest finalized block.
+    /// The hyperparameters of `netuid` at the latest finalized block, read from the items the
+    /// runtime has ([`SubnetHyperparams::defaulted`] lists those it lacks).
     pub async fn read_hyperparams(&self, netuid: u16) -> Result<SubnetHyperparams, ClientError> {
         let at = self.existing_subnet(netuid).await?;
         read_hyperparams(&Reader::new(&at), netuid).await
     }
 
-    /// The hyperparameters of `netuid` and, separately, its `WeightsVersionKey` as the runtime
-    /// stores it (`None` where the runtime's metadata has no such entry), both at the latest
-    /// finalized block.
-    pub(crate) async fn read_hyperparams_and_version_key(
+    /// Where `hotkey` stands on `netuid` at the latest finalized block: its uid (`Uids`),
+    /// permit, `LastUpdate` and the subnet's size.
+    pub async fn read_validator_standing(
         &self,
         netuid: u16,
-    ) -> Result<(SubnetHyperparams, Option<u64>), ClientError> {
+        hotkey: [u8; 32],
+    ) -> Result<ValidatorStanding, ClientError> {
+        let at = self.existing_subnet(netuid).await?;
+        read_validator_standing(&Reader::new(&at), netuid, hotkey).await
+    }
+
+    /// Everything [`Self::submit_weights`] decides on, at one finalized block.
+    pub(crate) async fn read_submission_state(
+        &self,
+        netuid: u16,
+    ) -> Result<SubmissionState, ClientError> {
         let at = self.existing_subnet(netuid).await?;
         let reader = Reader::new(&at);
         let hyperparams = read_hyperparams(&reader, netuid).await?;
-        let version_key = reader
-            .has_entry(WEIGHTS_VERSION_KEY)
-            .then_some(hyperparams.weights_version_key);
-        Ok((hyperparams, version_key))
+        let standing = match self.signer_account() {
+            Some(hotkey) => Some(read_validator_standing(&reader, netuid, hotkey).await?),
+            None => None,
+        };
+        Ok(SubmissionState {
+            hyperparams,
+            support: RuntimeSupport::of(at.metadata_ref(), at.spec_version()),
+            standing,
+            head: reader.block_number(),
+            schedule: read_epoch_schedule(&reader, netuid).await?,
+        })
     }
 
     /// The epoch schedule of `netuid` at the latest finalized block, and that block's number:
@@ -358,6 +444,11 @@ impl ChainClient {
             })?;
         let payload = call.payload()?;
         let at = self.finalized().await?;
+        if !has_call(at.metadata_ref(), C::NAME) {
+            return Err(
+                RuntimeSupport::of(at.metadata_ref(), at.spec_version()).missing_call(C::NAME)
+            );
+        }
         let account = signer.public_key().to_account_id();
         let params = self.params(&account, name).await?;
         let build_err = |e| ClientError::BuildExtrinsic {
@@ -456,11 +547,13 @@ fn outcome_error(
     let block_hash = format!("0x{}", hex::encode(block_hash));
     match error {
         TransactionEventsError::ExtrinsicFailed(dispatch) => {
+            let module_error = module_error(&dispatch);
             let (error, docs) = describe_dispatch_error(&dispatch);
             ClientError::Dispatch {
                 call,
                 block_hash,
                 error,
+                module_error: module_error.is_some(),
                 docs,
             }
         }
@@ -474,15 +567,19 @@ fn outcome_error(
 
 /// `Pallet::Error` and the error's docs for a module error; the dispatch error in words otherwise.
 pub fn describe_dispatch_error(error: &subxt::error::DispatchError) -> (String, Option<String>) {
-    if let subxt::error::DispatchError::Module(module) = error
-        && let Ok(details) = module.details()
-    {
-        let docs = details.variant.docs.join(" ");
-        let docs = (!docs.trim().is_empty()).then(|| docs.trim().to_owned());
-        return (
-            format!("{}::{}", details.pallet.name(), details.variant.name),
-            docs,
-        );
-    }
-    (error.to_string(), None)
+    module_error(error).unwrap_or_else(|| (error.to_string(), None))
+}
+
+/// `Pallet::Error` and its docs when `error` is a module error the metadata resolves.
+fn module_error(error: &subxt::error::DispatchError) -> Option<(String, Option<String>)> {
+    let subxt::error::DispatchError::Module(module) = error else {
+        return None;
+    };
+    let details = module.details().ok()?;
+    let docs = details.variant.docs.join(" ");
+    let docs = (!docs.trim().is_empty()).then(|| docs.trim().to_owned());
+    Some((
+        format!("{}::{}", details.pallet.name(), details.variant.name),
+        docs,
+    ))
 }

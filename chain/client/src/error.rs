@@ -146,6 +146,8 @@ pub enum ClientError {
         block_hash: String,
         /// `Pallet::ErrorName` for module errors, else the dispatch error in words.
         error: String,
+        /// Whether `error` is a module error's `Pallet::ErrorName` resolved by the metadata.
+        module_error: bool,
         /// The error's documentation from the metadata, when there is any.
         docs: Option<String>,
     },
@@ -195,6 +197,32 @@ pub enum ClientError {
         /// The `version_key` this validator was going to submit.
         version_key: u64,
     },
+    /// The connected runtime has no such call (an older runtime: `commit_timelocked_weights`
+    /// arrived with timelocked commit-reveal). Nothing was signed or submitted.
+    #[error(
+        "the connected runtime (spec version {spec_version}) has no call {call}: this chain's runtime predates it. Check that [chain] url names the chain you mean; on this runtime gpuproof submits weights through the calls it does have (see `verifier chain info`)"
+    )]
+    CallNotInRuntime {
+        /// `SubtensorModule::<call>`.
+        call: String,
+        /// The runtime's `spec_version`.
+        spec_version: u32,
+    },
+    /// The weights would be refused by the chain (rate limit, permit, too few weights, a weight
+    /// above the subnet's limit, unknown uids, an unregistered hotkey), so nothing was signed or
+    /// submitted. [`WeightsRefusal::chain_error`] names the runtime error it would have been.
+    ///
+    /// [`WeightsRefusal::chain_error`]: crate::acceptance::WeightsRefusal::chain_error
+    #[error(
+        "weights for subnet netuid {netuid} not submitted: the chain would refuse them with {}: {refusal}",
+        refusal.chain_error()
+    )]
+    WeightsRefused {
+        /// The subnet.
+        netuid: u16,
+        /// Why.
+        refusal: crate::acceptance::WeightsRefusal,
+    },
     /// The subnet needs a weight submission path this client does not implement.
     #[error(transparent)]
     CommitReveal(#[from] chain::commit_reveal::CommitRevealError),
@@ -210,6 +238,26 @@ pub enum ClientError {
         /// The error.
         reason: String,
     },
+}
+
+impl ClientError {
+    /// The runtime error a weight submission failed on, or would have: the module error of a
+    /// dispatch failure (`SubtensorModule::SettingWeightsTooFast`), or the one a refused or
+    /// version-key check stands for. `None` for every other error (connection, decoding, …).
+    pub fn chain_error(&self) -> Option<&str> {
+        match self {
+            ClientError::Dispatch {
+                error,
+                module_error: true,
+                ..
+            } => Some(error),
+            ClientError::WeightsRefused { refusal, .. } => Some(refusal.chain_error()),
+            ClientError::WeightsVersionKeyTooLow { .. } => {
+                Some("SubtensorModule::IncorrectWeightVersionKey")
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Boxes any error as a [`BoxError`].

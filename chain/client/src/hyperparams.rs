@@ -10,7 +10,11 @@
 //! `StakeThreshold` and `TaoWeight`. The epoch schedule for timelocked commits reads `Tempo`
 //! and, where the runtime has them, `LastEpochBlock`, `PendingEpochAt`, `SubnetEpochIndex`,
 //! `BlocksSinceLastStep` (the finney metadata in `metadata/` predates them: legacy schedule).
-//! `WeightsVersionKey` reads as 0 (no requirement) where the runtime's metadata has no such entry.
+//!
+//! Where the connected runtime lacks an item, the behaviour of the runtimes that lack it is used
+//! and [`SubnetHyperparams::defaulted`] says so (`crate::runtime`): no
+//! `CommitRevealWeightsVersion` reads as 2 (commit-reveal v2 when enabled), no
+//! `MechanismCountCurrent` as 1, no `WeightsVersionKey` as 0 (no requirement).
 
 use chain::Hyperparameters;
 use chain::commit_reveal::{CommitRevealError, WeightSubmission, weight_submission};
@@ -20,6 +24,9 @@ use subxt::utils::AccountId32;
 
 use crate::error::ClientError;
 use crate::read::{PALLET, Reader};
+use crate::runtime::{
+    EPOCH_SCHEDULE_ITEMS, Fallback, LEGACY_COMMIT_REVEAL_VERSION, LEGACY_MECHANISM_COUNT,
+};
 
 /// A subnet's hyperparameters as stored on chain, in the runtime's units.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,6 +78,12 @@ pub struct SubnetHyperparams {
     pub tao_weight: u64,
     /// `SubnetOwnerHotkey` (all zeros when unset).
     pub owner_hotkey: [u8; 32],
+    /// `spec_version` of the runtime the values were read from.
+    pub spec_version: u32,
+    /// The items that runtime lacks, whose field above holds the value its behaviour implies
+    /// ([`Fallback::CommitRevealVersion`], [`Fallback::MechanismCount`],
+    /// [`Fallback::WeightsVersionKey`]); empty on finney.
+    pub defaulted: Vec<Fallback>,
 }
 
 impl SubnetHyperparams {
@@ -146,13 +159,15 @@ pub(crate) async fn read_weights_version_key(
 }
 
 /// Reads every field of [`SubnetHyperparams`] for `netuid` (which must exist; the caller checks).
-/// `WeightsVersionKey` is 0 where the runtime has no such entry.
+/// An item the runtime lacks takes the value of the runtimes without it (module docs) and is
+/// listed in [`SubnetHyperparams::defaulted`].
 pub(crate) async fn read_hyperparams(
     reader: &Reader<'_>,
     netuid: u16,
 ) -> Result<SubnetHyperparams, ClientError> {
     let key = format!("netuid {netuid}");
     let k = &key;
+    let mut defaulted = Vec::new();
     let (alpha_low, alpha_high): (u16, u16) = reader.value("AlphaValues", (netuid,), k).await?;
     if alpha_low > alpha_high {
         return Err(ClientError::InvalidChainData {
@@ -162,15 +177,23 @@ pub(crate) async fn read_hyperparams(
             reason: format!("alpha_low {alpha_low} is above alpha_high {alpha_high}"),
         });
     }
-    let mechanism_count: u8 = reader.value("MechanismCountCurrent", (netuid,), k).await?;
-    if mechanism_count == 0 {
-        return Err(ClientError::InvalidChainData {
-            pallet: PALLET,
-            entry: "MechanismCountCurrent",
-            key,
-            reason: "a subnet has at least one mechanism, found 0".into(),
-        });
-    }
+    let mechanism_count = read_mechanism_count(reader, netuid, &mut defaulted).await?;
+    let commit_reveal_version = if reader.has_entry("CommitRevealWeightsVersion") {
+        reader
+            .value("CommitRevealWeightsVersion", (), "the global value")
+            .await?
+    } else {
+        defaulted.push(Fallback::CommitRevealVersion);
+        LEGACY_COMMIT_REVEAL_VERSION
+    };
+    let weights_version_key = match read_weights_version_key(reader, netuid).await? {
+        Some(key) => key,
+        None => {
+            defaulted.push(Fallback::WeightsVersionKey);
+            0
+        }
+    };
+    defaulted.sort_unstable();
     let owner: AccountId32 = reader.value("SubnetOwnerHotkey", (netuid,), k).await?;
     Ok(SubnetHyperparams {
         netuid,
@@ -190,19 +213,43 @@ pub(crate) async fn read_hyperparams(
             .await?,
         min_allowed_weights: reader.value("MinAllowedWeights", (netuid,), k).await?,
         max_weights_limit: reader.value("MaxWeightsLimit", (netuid,), k).await?,
-        weights_version_key: read_weights_version_key(reader, netuid).await?.unwrap_or(0),
+        weights_version_key,
         weights_set_rate_limit: reader.value("WeightsSetRateLimit", (netuid,), k).await?,
         commit_reveal_enabled: reader
             .value("CommitRevealWeightsEnabled", (netuid,), k)
             .await?,
-        commit_reveal_version: reader
-            .value("CommitRevealWeightsVersion", (), "the global value")
-            .await?,
+        commit_reveal_version,
         reveal_period_epochs: reader.value("RevealPeriodEpochs", (netuid,), k).await?,
         mechanism_count,
         tao_weight: reader.value("TaoWeight", (), "the global value").await?,
         owner_hotkey: owner.0,
+        spec_version: reader.spec_version(),
+        defaulted,
     })
+}
+
+/// `MechanismCountCurrent` (at least 1), or 1 where the runtime has no such item.
+async fn read_mechanism_count(
+    reader: &Reader<'_>,
+    netuid: u16,
+    defaulted: &mut Vec<Fallback>,
+) -> Result<u8, ClientError> {
+    const ENTRY: &str = "MechanismCountCurrent";
+    if !reader.has_entry(ENTRY) {
+        defaulted.push(Fallback::MechanismCount);
+        return Ok(LEGACY_MECHANISM_COUNT);
+    }
+    let key = format!("netuid {netuid}");
+    let count: u8 = reader.value(ENTRY, (netuid,), &key).await?;
+    if count == 0 {
+        return Err(ClientError::InvalidChainData {
+            pallet: PALLET,
+            entry: ENTRY,
+            key,
+            reason: "a subnet has at least one mechanism, found 0".into(),
+        });
+    }
+    Ok(count)
 }
 
 /// Reads the subnet's epoch schedule at the reader's block: the stateful scheduler's
@@ -215,7 +262,7 @@ pub(crate) async fn read_epoch_schedule(
     let key = format!("netuid {netuid}");
     let k = &key;
     let tempo: u16 = reader.value("Tempo", (netuid,), k).await?;
-    let stateful = ["LastEpochBlock", "PendingEpochAt", "SubnetEpochIndex"]
+    let stateful = EPOCH_SCHEDULE_ITEMS
         .iter()
         .all(|entry| reader.has_entry(entry));
     if !stateful {

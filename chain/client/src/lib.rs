@@ -14,26 +14,41 @@
 //!   `chain::commit_reveal::weight_submission`, `chain::weights::WeightLimits`).
 //! * [`calls`]: the call argument structs, encoded by name against the runtime metadata.
 //! * [`wallet`]: keys from a bittensor hotkey file or a secret URI.
+//! * [`runtime`]: one client for every runtime it meets (a local subtensor, testnet, finney):
+//!   what the connected runtime's metadata offers ([`RuntimeSupport`]), and the behaviour of
+//!   runtimes that lack an item ([`Fallback`]: no `CommitRevealWeightsVersion` → commit-reveal
+//!   v2, no `MechanismCountCurrent` → one mechanism, no epoch-schedule items → the fixed epoch
+//!   schedule), logged once per runtime version; a call the runtime lacks is
+//!   [`ClientError::CallNotInRuntime`] naming its spec version.
+//! * [`acceptance`]: [`check_weights`], what the runtime would refuse (rate limit, permit,
+//!   `MinAllowedWeights`, `MaxWeightsLimit`, version key…), checked by `submit_weights` before
+//!   signing ([`ClientError::WeightsRefused`] names the runtime error it would have been).
+//! * [`info`]: [`ChainInfo`], everything `verifier chain info` prints.
 //!
 //! Only subxt's **dynamic** API is used (no codegen): storage entries and calls are looked up
 //! by name in the metadata the node serves. `metadata/finney.scale` (the finney runtime's
-//! metadata) is used only by tests. Everything read from the chain is hostile input: decoding is
+//! metadata, spec 393, V16) and `metadata/spec293.scale` (an older subtensor runtime, spec 293,
+//! July 2025, V14) are used only by tests; both come from the project's `shared/chain/` copies. Everything read from the chain is hostile input: decoding is
 //! checked against the metadata's types, and inconsistencies are typed [`ClientError`]s naming
 //! the storage entry, netuid and uid.
 
 #![deny(missing_docs)]
 #![deny(clippy::indexing_slicing)]
 
+pub mod acceptance;
 pub mod calls;
 pub mod client;
 pub mod config;
 pub mod error;
 pub mod hyperparams;
+pub mod info;
 pub mod metagraph;
 mod read;
+pub mod runtime;
 pub mod submit;
 pub mod wallet;
 
+pub use acceptance::{ValidatorStanding, WeightsRefusal, check_weights};
 pub use calls::{
     CommitTimelockedWeights, CommitWeights, RevealWeights, ServeAxon, SetWeights, SubtensorCall,
 };
@@ -41,7 +56,9 @@ pub use client::{ChainClient, Submitted, WaitFor};
 pub use config::{SubtensorConfig, SubtensorParamsBuilder};
 pub use error::ClientError;
 pub use hyperparams::SubnetHyperparams;
+pub use info::{ChainInfo, HotkeyStanding};
 pub use metagraph::{AxonInfo, Metagraph, Neuron};
+pub use runtime::{Fallback, RuntimeSupport};
 pub use submit::{PendingReveal, WeightsSubmitted};
 pub use wallet::{KeySource, Keypair};
 

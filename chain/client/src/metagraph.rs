@@ -18,6 +18,7 @@ use chain::SubnetState;
 use subxt::ext::futures::{StreamExt, TryStreamExt, stream};
 use subxt::utils::AccountId32;
 
+use crate::acceptance::ValidatorStanding;
 use crate::error::ClientError;
 use crate::hyperparams::SubnetHyperparams;
 use crate::read::{PALLET, Reader};
@@ -353,6 +354,36 @@ fn check_len(entry: &'static str, key: &str, len: usize, n: u16) -> Result<(), C
         entry,
         key: key.to_owned(),
         reason: format!("{len} entries for SubnetworkN = {n} neurons"),
+    })
+}
+
+/// Where `hotkey` stands on `netuid` (mechanism 0): `SubnetworkN`, its uid (`Uids`), and that
+/// uid's `ValidatorPermit` and `LastUpdate` entries (false / 0 where the vectors are short).
+pub(crate) async fn read_validator_standing(
+    reader: &Reader<'_>,
+    netuid: u16,
+    hotkey: [u8; 32],
+) -> Result<ValidatorStanding, ClientError> {
+    let key = format!("netuid {netuid}");
+    let subnet_n: u16 = reader.value("SubnetworkN", (netuid,), &key).await?;
+    let account = AccountId32(hotkey);
+    let uid_key = format!("netuid {netuid}, hotkey {account}");
+    let uid: Option<u16> = reader.optional("Uids", (netuid, account), &uid_key).await?;
+    let Some(uid) = uid.filter(|u| *u < subnet_n) else {
+        return Ok(ValidatorStanding {
+            subnet_n,
+            uid: None,
+            validator_permit: false,
+            last_update: 0,
+        });
+    };
+    let permits: Vec<bool> = reader.value("ValidatorPermit", (netuid,), &key).await?;
+    let last_update: Vec<u64> = reader.value("LastUpdate", (netuid,), &key).await?;
+    Ok(ValidatorStanding {
+        subnet_n,
+        uid: Some(uid),
+        validator_permit: permits.get(usize::from(uid)).copied().unwrap_or(false),
+        last_update: last_update.get(usize::from(uid)).copied().unwrap_or(0),
     })
 }
 

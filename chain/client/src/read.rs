@@ -35,17 +35,17 @@ impl<'a> Reader<'a> {
     /// Whether the runtime's metadata has storage `SubtensorModule::entry` (entries come and
     /// go with runtime upgrades).
     pub(crate) fn has_entry(&self, entry: &str) -> bool {
-        self.at
-            .metadata_ref()
-            .pallet_by_name(PALLET)
-            .and_then(|p| p.storage())
-            .and_then(|s| s.entry_by_name(entry))
-            .is_some()
+        crate::runtime::has_storage(self.at.metadata_ref(), entry)
     }
 
     /// The number of the block reads happen at.
     pub(crate) fn block_number(&self) -> u64 {
         self.at.block_number()
+    }
+
+    /// The `spec_version` of the runtime at the block reads happen at.
+    pub(crate) fn spec_version(&self) -> u32 {
+        self.at.spec_version()
     }
 
     /// Reads `SubtensorModule::entry` at `keys`, falling back to the metadata's default value

@@ -2,10 +2,15 @@
 //! decided from chain state at submission time.
 //!
 //! The path comes from `chain::commit_reveal::weight_submission` on the subnet's hyperparameters
-//! (`CommitRevealWeightsEnabled`, `CommitRevealWeightsVersion`, `RevealPeriodEpochs`). Whatever
-//! the path, the `version_key` is first checked against the subnet's `WeightsVersionKey`, read
-//! at the same block (see [`ChainClient::submit_weights`] for the rule): a key the chain would
-//! refuse is [`ClientError::WeightsVersionKeyTooLow`] and nothing is submitted.
+//! (`CommitRevealWeightsEnabled`, `CommitRevealWeightsVersion`, `RevealPeriodEpochs`; on a
+//! runtime without `CommitRevealWeightsVersion`, v2: see [`crate::runtime`]), and the runtime
+//! must have its calls ([`ClientError::CallNotInRuntime`] otherwise). Whatever the path, the
+//! `version_key` is first checked against the subnet's `WeightsVersionKey`, read at the same
+//! block (see [`ChainClient::submit_weights`] for the rule): a key the chain would refuse is
+//! [`ClientError::WeightsVersionKeyTooLow`] and nothing is submitted. Then the weights go
+//! through [`crate::acceptance::check_weights`] with the signer's standing read at that block
+//! (uid, permit, `LastUpdate`): whatever the chain would refuse is
+//! [`ClientError::WeightsRefused`], naming the runtime error, and nothing is submitted.
 //!
 //! * commit-reveal off → `set_weights`; done.
 //! * commit-reveal v2 → `commit_weights` with a fresh random salt; the caller keeps the returned
@@ -28,9 +33,14 @@ use chain::commit_reveal::{
 };
 use chain::tlock::TlockRandomness;
 
-use crate::client::{ChainClient, Submitted};
+use chain::reveal_round::COMMIT_INCLUSION_OFFSET;
+
+use crate::acceptance::check_weights;
+use crate::calls::{SetWeights, SubtensorCall};
+use crate::client::{ChainClient, SubmissionState, Submitted};
 use crate::error::ClientError;
 use crate::hyperparams::version_key_accepted;
+use crate::runtime::Fallback;
 
 /// How many u16 a v2 salt has (as the Python SDK).
 const SALT_LEN: usize = 8;
@@ -129,12 +139,65 @@ fn check_version_key(
     }
 }
 
+/// Everything the chain would refuse, checked before signing: the path must be one gpuproof
+/// implements and the runtime has the calls for, the version key the subnet's, and the weights
+/// pass [`check_weights`] for the signer's standing.
+fn check_submission(
+    state: &SubmissionState,
+    netuid: u16,
+    uids: &[u16],
+    values: &[u16],
+    version_key: u64,
+) -> Result<WeightSubmission, ClientError> {
+    let hyperparams = &state.hyperparams;
+    let path = hyperparams.weight_submission()?;
+    state.support.supports(&path)?;
+    let subnet_version_key = (!hyperparams.defaulted.contains(&Fallback::WeightsVersionKey))
+        .then_some(hyperparams.weights_version_key);
+    check_version_key(netuid, subnet_version_key, version_key)?;
+    crate::calls::check_uid_values(SetWeights::FULL_NAME, uids, values)?;
+    let standing = state
+        .standing
+        .ok_or_else(|| no_signer(SetWeights::FULL_NAME))?;
+    let landing = state.head.saturating_add(COMMIT_INCLUSION_OFFSET);
+    check_weights(
+        hyperparams,
+        &standing,
+        &path,
+        landing,
+        uids,
+        values,
+        version_key,
+    )
+    .map_err(|refusal| ClientError::WeightsRefused { netuid, refusal })?;
+    Ok(path)
+}
+
+/// A fresh OS-random v2 salt.
+fn fresh_salt() -> Result<Vec<u16>, ClientError> {
+    let mut raw = [0u8; 2 * SALT_LEN];
+    os_random(&mut raw)?;
+    Ok(raw
+        .chunks_exact(2)
+        .map(|c| {
+            u16::from_le_bytes([
+                c.first().copied().unwrap_or(0),
+                c.get(1).copied().unwrap_or(0),
+            ])
+        })
+        .collect())
+}
+
 impl ChainClient {
     /// Submits weights for `netuid` the way the subnet requires, read from chain now:
     /// `set_weights`, a commit-reveal v2 commit, or a timelocked (v4) commit (see the module
     /// docs). Fails before anything is signed for invalid weights (lengths, duplicate uids, a
     /// timelocked commit over the chain's 5000 bytes), a commit-reveal version gpuproof does
-    /// not implement, a `version_key` the subnet refuses, or a missing signer.
+    /// not implement, a path whose call the runtime lacks ([`ClientError::CallNotInRuntime`]),
+    /// a `version_key` the subnet refuses, weights the chain would refuse
+    /// ([`ClientError::WeightsRefused`]: rate limit, permit, `MinAllowedWeights`,
+    /// `MaxWeightsLimit`, unknown uids, an unregistered hotkey; see [`crate::acceptance`]), or
+    /// a missing signer.
     ///
     /// **Version key.** The subnet's `WeightsVersionKey` is read at the same finalized block
     /// as the commit-reveal settings. The rule is subtensor's `check_version_key`, which
@@ -153,11 +216,8 @@ impl ChainClient {
         values: &[u16],
         version_key: u64,
     ) -> Result<WeightsSubmitted, ClientError> {
-        let (hyperparams, subnet_version_key) =
-            self.read_hyperparams_and_version_key(netuid).await?;
-        let submission = hyperparams.weight_submission()?;
-        check_version_key(netuid, subnet_version_key, version_key)?;
-        match submission {
+        let state = self.read_submission_state(netuid).await?;
+        match check_submission(&state, netuid, uids, values, version_key)? {
             WeightSubmission::SetWeights => Ok(WeightsSubmitted::Set(
                 self.set_weights(netuid, uids, values, version_key).await?,
             )),
@@ -167,17 +227,7 @@ impl ChainClient {
                 let hotkey = self
                     .signer_account()
                     .ok_or_else(|| no_signer("SubtensorModule::commit_weights"))?;
-                let mut raw = [0u8; 2 * SALT_LEN];
-                os_random(&mut raw)?;
-                let salt: Vec<u16> = raw
-                    .chunks_exact(2)
-                    .map(|c| {
-                        u16::from_le_bytes([
-                            c.first().copied().unwrap_or(0),
-                            c.get(1).copied().unwrap_or(0),
-                        ])
-                    })
-                    .collect();
+                let salt = fresh_salt()?;
                 crate::calls::SubtensorCall::check(&crate::calls::RevealWeights {
                     netuid,
                     uids: uids.to_vec(),
@@ -185,7 +235,6 @@ impl ChainClient {
                     salt: salt.clone(),
                     version_key,
                 })?;
-                let (head, _) = self.read_epoch_schedule(netuid).await?;
                 let hash = commit_hash_v2(&hotkey, netuid, uids, values, &salt, version_key);
                 let submitted = self.commit_weights(netuid, hash).await?;
                 Ok(WeightsSubmitted::CommittedV2 {
@@ -198,8 +247,8 @@ impl ChainClient {
                         version_key,
                         reveal_window: reveal_window(
                             netuid,
-                            hyperparams.tempo,
-                            head.saturating_add(1),
+                            state.hyperparams.tempo,
+                            state.head.saturating_add(COMMIT_INCLUSION_OFFSET),
                             reveal_period_epochs,
                         ),
                     },
@@ -209,42 +258,54 @@ impl ChainClient {
                 reveal_period_epochs,
                 version,
             } => {
-                let hotkey = self
-                    .signer_account()
-                    .ok_or_else(|| no_signer("SubtensorModule::commit_timelocked_weights"))?;
-                let (current_block, schedule) = self.read_epoch_schedule(netuid).await?;
-                let mut secrets = [0u8; 76];
-                os_random(&mut secrets)?;
-                let payload = WeightsTlockPayload {
-                    hotkey,
-                    uids: uids.to_vec(),
-                    values: values.to_vec(),
-                    version_key,
-                };
-                let context = TimelockContext {
-                    schedule,
-                    current_block,
+                self.commit_timelocked(
+                    &state,
+                    (uids, values, version_key),
                     reveal_period_epochs,
-                    now_ms: now_ms()?,
-                    block_time_ms: self.block_time_ms(),
-                };
-                let commit =
-                    timelocked_commit(&payload, &context, &TlockRandomness::from_bytes(secrets))?;
-                let submitted = self
-                    .commit_timelocked_weights(
-                        netuid,
-                        commit.commit,
-                        commit.target.reveal_round,
-                        version,
-                    )
-                    .await?;
-                Ok(WeightsSubmitted::Timelocked {
-                    submitted,
-                    reveal_round: commit.target.reveal_round,
-                    reveal_block: commit.target.reveal_block,
-                })
+                    version,
+                )
+                .await
             }
         }
+    }
+
+    /// Encrypts the weights to the drand round of their reveal block and submits
+    /// `commit_timelocked_weights`.
+    async fn commit_timelocked(
+        &self,
+        state: &SubmissionState,
+        (uids, values, version_key): (&[u16], &[u16], u64),
+        reveal_period_epochs: u64,
+        version: u16,
+    ) -> Result<WeightsSubmitted, ClientError> {
+        let netuid = state.hyperparams.netuid;
+        let hotkey = self
+            .signer_account()
+            .ok_or_else(|| no_signer("SubtensorModule::commit_timelocked_weights"))?;
+        let mut secrets = [0u8; 76];
+        os_random(&mut secrets)?;
+        let payload = WeightsTlockPayload {
+            hotkey,
+            uids: uids.to_vec(),
+            values: values.to_vec(),
+            version_key,
+        };
+        let context = TimelockContext {
+            schedule: state.schedule,
+            current_block: state.head,
+            reveal_period_epochs,
+            now_ms: now_ms()?,
+            block_time_ms: self.block_time_ms(),
+        };
+        let commit = timelocked_commit(&payload, &context, &TlockRandomness::from_bytes(secrets))?;
+        let submitted = self
+            .commit_timelocked_weights(netuid, commit.commit, commit.target.reveal_round, version)
+            .await?;
+        Ok(WeightsSubmitted::Timelocked {
+            submitted,
+            reveal_round: commit.target.reveal_round,
+            reveal_block: commit.target.reveal_block,
+        })
     }
 
     /// Reveals a commit-reveal v2 commit made by [`Self::submit_weights`]. The chain refuses it

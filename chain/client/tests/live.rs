@@ -17,6 +17,16 @@ async fn reads_a_live_metagraph_when_subtensor_url_is_set() {
         .map(|v| v.parse().expect("SUBTENSOR_NETUID is a u16"))
         .unwrap_or(1);
     let client = ChainClient::connect(&url).await.expect("connects");
+    let info = client.chain_info(netuid, None).await.expect("chain info");
+    println!(
+        "runtime spec {}: lacks {:?}; calls {:?}; hyperparameters defaulted {:?}; submission {:?}; next epoch at {:?}",
+        info.runtime.spec_version,
+        info.runtime.fallbacks,
+        info.runtime.calls,
+        info.hyperparams.defaulted,
+        info.submission,
+        info.next_epoch_block
+    );
     let hp = client
         .read_hyperparams(netuid)
         .await

@@ -365,6 +365,7 @@ mod tests {
                 values: vec![65535],
                 outcome: evil.to_owned(),
                 reference: Some(evil.to_owned()),
+                refusal: Some(evil.to_owned()),
             }],
             duplicates: vec![DuplicateUuid {
                 gpu_uuid: evil.to_owned(),

@@ -217,6 +217,7 @@ fn input() -> ReportInput {
                 values: vec![65535, 41000, 9000, 300],
                 outcome: "ok".to_owned(),
                 reference: Some("reveal round 123456".to_owned()),
+                refusal: None,
             },
             SubmissionRow {
                 id: 2,
@@ -227,6 +228,7 @@ fn input() -> ReportInput {
                 values: vec![65535, 41000, 6000],
                 outcome: "chain: SettingWeightsTooFast".to_owned(),
                 reference: None,
+                refusal: Some("SubtensorModule::SettingWeightsTooFast".to_owned()),
             },
         ],
         duplicates: vec![DuplicateUuid {

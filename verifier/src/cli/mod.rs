@@ -1,6 +1,7 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
 mod calibrate;
+mod chain;
 mod challenge;
 mod classes;
 mod localnet;
@@ -52,6 +53,10 @@ enum Command {
     /// Inspect the GPU-class table: `classes audit` models every card claiming every class
     /// (1..=64 devices) and prints what a cheat would earn against honest.
     Classes(classes::ClassesArgs),
+    /// First contact with a chain: `chain info` prints the runtime's version and what it lacks,
+    /// the subnet's hyperparameters, the weight submission path, this validator's standing and
+    /// the miners of the metagraph with their axons.
+    Chain(chain::ChainArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -67,5 +72,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rented(args) => service::rented(&args),
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Classes(args) => classes::run(&args),
+        Command::Chain(args) => chain::run(&args),
     }
 }

@@ -309,12 +309,11 @@ impl RoundEngine {
         method: &str,
         outcome: Result<(WeightPlan, Option<String>), E>,
     ) {
-        let ok = outcome.is_ok();
-        self.metrics.count_submission(method, ok);
-        let row = match outcome {
+        match outcome {
             Ok((plan, reference)) => {
+                self.metrics.count_submission(method, true);
                 info!(method, uids = plan.uids.len(), "weights recorded");
-                SubmissionRow {
+                self.insert_submission(SubmissionRow {
                     id: 0,
                     at: now_unix(),
                     round_id,
@@ -323,22 +322,47 @@ impl RoundEngine {
                     values: plan.values,
                     outcome: "ok".into(),
                     reference,
-                }
+                    refusal: None,
+                })
+                .await;
             }
             Err(e) => {
-                warn!(method, error = %e, "weight submission failed");
-                SubmissionRow {
-                    id: 0,
-                    at: now_unix(),
-                    round_id,
-                    method: method.to_string(),
-                    uids: Vec::new(),
-                    values: Vec::new(),
-                    outcome: e.to_string(),
-                    reference: None,
-                }
+                self.record_failure(round_id, method, &e.to_string(), None)
+                    .await;
             }
-        };
+        }
+    }
+
+    /// Records a failed (or withheld) weight submission under `method`: the error in words and,
+    /// when the chain refused the weights or would have (`refusal`), the runtime error's name
+    /// (`SubtensorModule::SettingWeightsTooFast`), in the log and the store.
+    pub async fn record_failure(
+        &self,
+        round_id: i64,
+        method: &str,
+        message: &str,
+        refusal: Option<&str>,
+    ) {
+        self.metrics.count_submission(method, false);
+        match refusal {
+            Some(refusal) => warn!(method, refusal, error = message, "weights refused"),
+            None => warn!(method, error = message, "weight submission failed"),
+        }
+        self.insert_submission(SubmissionRow {
+            id: 0,
+            at: now_unix(),
+            round_id,
+            method: method.to_string(),
+            uids: Vec::new(),
+            values: Vec::new(),
+            outcome: message.to_owned(),
+            reference: None,
+            refusal: refusal.map(str::to_owned),
+        })
+        .await;
+    }
+
+    async fn insert_submission(&self, row: SubmissionRow) {
         if let Err(e) = self.store.with(move |s| s.record_submission(&row)).await {
             self.store_failed("record a weight submission", &e);
         }

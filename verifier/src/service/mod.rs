@@ -20,8 +20,14 @@
 //!    ([`weights`]) submitted by `ChainClient::submit_weights`, which reads the subnet's
 //!    commit-reveal setting at that moment and uses `set_weights`, a commit-reveal v2 commit
 //!    (its reveal kept in the store and sent when the reveal window opens, also after a
-//!    restart) or a timelocked v4 commit. Without a chain the weights are computed and recorded
-//!    as `local` each round. Every submission (or failure) is recorded.
+//!    restart) or a timelocked v4 commit — whichever the connected runtime offers (an older
+//!    runtime without `CommitRevealWeightsVersion` or `MechanismCountCurrent` gets the behaviour
+//!    of its own version: `chain_client::runtime`). Weights the chain would refuse (rate limit,
+//!    permit, `MinAllowedWeights`, `MaxWeightsLimit`, version key) are not sent: the reason is
+//!    logged and recorded instead, under the runtime error it would have been. Without a chain
+//!    the weights are computed and recorded as `local` each round. Every submission (or
+//!    failure) is recorded; a refusal, the chain's or predicted, with its runtime error's name
+//!    (`SubtensorModule::SettingWeightsTooFast`) in the store's `refusal` column.
 //! 4. **Wait** until `interval_s` after the round's start, or a shutdown signal.
 //!
 //! Shutdown (SIGINT/SIGTERM): no new miner is started, the ones in flight finish (bounded by
@@ -399,49 +405,69 @@ impl Service {
             info!("no miner has earned weight yet; nothing submitted");
             return;
         }
-        let submitted = client
-            .submit_weights(chain.netuid, &plan.uids, &plan.values, chain.version_key)
+        self.submit_plan(client, chain, round_id, plan, &hyperparams, metagraph.block)
             .await;
-        let (method, outcome) = match submitted {
-            Ok(WeightsSubmitted::Set(s)) => (
-                "set-weights",
-                Ok((plan, Some(hex::encode(s.extrinsic_hash)))),
-            ),
-            Ok(WeightsSubmitted::CommittedV2 { submitted, pending }) => {
-                self.keep_reveal(&pending).await;
-                (
-                    "commit-reveal-v2",
-                    Ok((plan, Some(hex::encode(submitted.extrinsic_hash)))),
-                )
+    }
+
+    /// Submits `plan` through `submit_weights` and records the outcome: on success the
+    /// extrinsic (or drand round) and the block; on failure the error and, when the chain
+    /// refused the weights or would have, the runtime error's name
+    /// (`SubtensorModule::SettingWeightsTooFast`) in the log and the store.
+    async fn submit_plan(
+        &self,
+        client: &ChainClient,
+        chain: &config::ChainConfig,
+        round_id: i64,
+        plan: weights::WeightPlan,
+        hyperparams: &chain_client::SubnetHyperparams,
+        block: u64,
+    ) {
+        let submitted = match client
+            .submit_weights(chain.netuid, &plan.uids, &plan.values, chain.version_key)
+            .await
+        {
+            Ok(submitted) => submitted,
+            Err(e) => {
+                self.engine
+                    .record_failure(
+                        round_id,
+                        path_label(hyperparams),
+                        &e.to_string(),
+                        e.chain_error(),
+                    )
+                    .await;
+                return;
             }
-            Ok(WeightsSubmitted::Timelocked {
+        };
+        let (method, reference) = match submitted {
+            WeightsSubmitted::Set(s) => ("set-weights", hex::encode(s.extrinsic_hash)),
+            WeightsSubmitted::CommittedV2 { submitted, pending } => {
+                self.keep_reveal(&pending).await;
+                ("commit-reveal-v2", hex::encode(submitted.extrinsic_hash))
+            }
+            WeightsSubmitted::Timelocked {
                 reveal_round,
                 reveal_block,
                 ..
-            }) => (
+            } => (
                 "timelocked-v4",
-                Ok((
-                    plan,
-                    Some(format!(
-                        "drand round {reveal_round}, reveal block {reveal_block}"
-                    )),
-                )),
+                format!("drand round {reveal_round}, reveal block {reveal_block}"),
             ),
-            Err(e) => ("submit", Err(e.to_string())),
         };
-        let ok = outcome.is_ok();
         self.engine
-            .record_submission(round_id, method, outcome)
+            .record_submission(
+                round_id,
+                method,
+                Ok::<_, std::convert::Infallible>((plan, Some(reference))),
+            )
             .await;
-        if ok {
-            let block = metagraph.block.to_string();
-            if let Err(e) = self
-                .store
-                .with(move |s| s.set_meta(LAST_WEIGHTS_BLOCK, &block))
-                .await
-            {
-                self.store_failed("record the weights block", &e);
-            }
+        let block = block.to_string();
+        if let Err(e) = self
+            .store
+            .with(move |s| s.set_meta(LAST_WEIGHTS_BLOCK, &block))
+            .await
+        {
+            self.store_failed("record the weights block", &e);
         }
     }
 
@@ -487,7 +513,8 @@ impl Service {
                 match client.reveal_pending(&reveal).await {
                     Ok(_) => info!(%key, "weights revealed"),
                     Err(e) => {
-                        warn!(%key, error = %e, "reveal failed; retrying next round");
+                        let refusal = e.chain_error().unwrap_or("none");
+                        warn!(%key, refusal, error = %e, "reveal failed; retrying next round");
                         self.metrics.count_submission("reveal-v2", false);
                         continue;
                     }
@@ -504,6 +531,17 @@ impl Service {
                 self.store_failed("drop a sent reveal", &e);
             }
         }
+    }
+}
+
+/// The store's `method` for the path `hyperparams` ask for: `set-weights`, `commit-reveal-v2`,
+/// `timelocked-v4`, or `submit` when no path is usable.
+fn path_label(hyperparams: &chain_client::SubnetHyperparams) -> &'static str {
+    match hyperparams.weight_submission() {
+        Ok(chain::commit_reveal::WeightSubmission::SetWeights) => "set-weights",
+        Ok(chain::commit_reveal::WeightSubmission::CommitRevealV2 { .. }) => "commit-reveal-v2",
+        Ok(chain::commit_reveal::WeightSubmission::Timelocked { .. }) => "timelocked-v4",
+        Err(_) => "submit",
     }
 }
 
@@ -545,6 +583,44 @@ fn parse_reveal(json: &str) -> Option<PendingReveal> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn submissions_are_recorded_under_the_path_the_subnet_asks_for() {
+        let mut hp = chain_client::SubnetHyperparams {
+            netuid: 1,
+            tempo: 99,
+            kappa: 0,
+            bonds_moving_average: 0,
+            bonds_penalty: 0,
+            activity_cutoff: 0,
+            max_allowed_validators: 0,
+            yuma3_enabled: false,
+            liquid_alpha_enabled: false,
+            alpha_low: 0,
+            alpha_high: 0,
+            alpha_sigmoid_steepness: 0,
+            stake_threshold: 0,
+            min_allowed_weights: 0,
+            max_weights_limit: 0,
+            weights_version_key: 0,
+            weights_set_rate_limit: 0,
+            commit_reveal_enabled: false,
+            commit_reveal_version: 4,
+            reveal_period_epochs: 1,
+            mechanism_count: 1,
+            tao_weight: 0,
+            owner_hotkey: [0; 32],
+            spec_version: 293,
+            defaulted: Vec::new(),
+        };
+        assert_eq!(path_label(&hp), "set-weights");
+        hp.commit_reveal_enabled = true;
+        assert_eq!(path_label(&hp), "timelocked-v4");
+        hp.commit_reveal_version = 2;
+        assert_eq!(path_label(&hp), "commit-reveal-v2");
+        hp.commit_reveal_version = 3;
+        assert_eq!(path_label(&hp), "submit");
+    }
 
     #[test]
     fn a_kept_reveal_reads_back() {

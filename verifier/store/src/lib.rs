@@ -78,7 +78,9 @@
 //! - `id` (autoincrement), `at`, `round_id` (whose standings were used; not a foreign key, so
 //!   recording a submission never fails on it), `method` (`set-weights`, `commit-reveal-v2`,
 //!   `timelocked-v4`, `local`), `uids` and `weights` (JSON arrays of `u16`, index-aligned),
-//!   `outcome` (`ok` or the error), `reference` (extrinsic hash or reveal round, or `NULL`).
+//!   `outcome` (`ok` or the error), `reference` (extrinsic hash or reveal round, or `NULL`),
+//!   `refusal` (schema 3: the runtime error by name, `SubtensorModule::SettingWeightsTooFast`,
+//!   that refused the weights or that the validator's own check predicted; `NULL` otherwise).
 //!
 //! **`pending_reveals`**: commit-reveal (v2) reveals not yet sent, so a restart can send them.
 //! `key` (primary key, the caller's name for it), `json` (opaque to the store), `reveal_after`

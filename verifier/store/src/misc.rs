@@ -5,7 +5,8 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use crate::{RentedRow, Store, StoreError, SubmissionRow};
 
 /// The columns [`raw_submission`] reads, in its order.
-const SUBMISSION_COLUMNS: &str = "id, at, round_id, method, uids, weights, outcome, reference";
+const SUBMISSION_COLUMNS: &str =
+    "id, at, round_id, method, uids, weights, outcome, reference, refusal";
 
 impl Store {
     /// Marks the miner's machine rented (`rented: true`) or not, on the verifier's own records
@@ -108,8 +109,9 @@ impl Store {
         let weights = self.to_json(&row.values)?;
         self.conn
             .execute(
-                "INSERT INTO submissions (at, round_id, method, uids, weights, outcome, reference)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO submissions
+                     (at, round_id, method, uids, weights, outcome, reference, refusal)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
                     row.at,
                     row.round_id,
@@ -117,7 +119,8 @@ impl Store {
                     uids,
                     weights,
                     row.outcome,
-                    row.reference
+                    row.reference,
+                    row.refusal
                 ],
             )
             .map_err(|e| self.sql(CONTEXT, e))?;
@@ -270,6 +273,7 @@ impl Store {
             values: decode("weights", &raw.weights)?,
             outcome: raw.outcome,
             reference: raw.reference,
+            refusal: raw.refusal,
         })
     }
 }
@@ -284,6 +288,7 @@ struct RawSubmission {
     weights: String,
     outcome: String,
     reference: Option<String>,
+    refusal: Option<String>,
 }
 
 /// A `submissions` row, selected with [`SUBMISSION_COLUMNS`].
@@ -297,6 +302,7 @@ fn raw_submission(row: &Row<'_>) -> rusqlite::Result<RawSubmission> {
         weights: row.get(5)?,
         outcome: row.get(6)?,
         reference: row.get(7)?,
+        refusal: row.get(8)?,
     })
 }
 

@@ -141,6 +141,11 @@ pub struct SubmissionRow {
     pub outcome: String,
     /// Extrinsic hash or reveal round, when there is one.
     pub reference: Option<String>,
+    /// The runtime error that refused the weights, by name
+    /// (`SubtensorModule::SettingWeightsTooFast`): the chain's answer, or the one the
+    /// validator's own check predicted when it did not send them. `None` when nothing was
+    /// refused, or a failure had no runtime error (connection, decoding…).
+    pub refusal: Option<String>,
 }
 
 /// A machine the verifier's own records say is rented (fed by the operator or a marketplace

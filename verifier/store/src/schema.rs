@@ -146,11 +146,17 @@ CREATE TABLE proven_devices (
 );
 ";
 
+/// Schema 3: the runtime error a weight submission was refused with (or would have been: the
+/// validator's own check refused to send it), by name (`SubtensorModule::SettingWeightsTooFast`).
+const V3: &str = "
+ALTER TABLE submissions ADD COLUMN refusal TEXT;
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes schema `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The schema this version writes and reads.
-pub(crate) const LATEST: u32 = 2;
+pub(crate) const LATEST: u32 = 3;
 
 // `LATEST` is the number of migrations.
 const _: () = assert!(MIGRATIONS.len() == LATEST as usize);
@@ -298,6 +304,31 @@ mod tests {
                 "{bad:?} was accepted"
             );
         }
+    }
+
+    #[test]
+    fn schema_3_keeps_schema_2_submissions_with_no_refusal() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        for sql in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 2).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute(
+            "INSERT INTO submissions (at, round_id, method, uids, weights, outcome)
+             VALUES (1, 1, 'set-weights', '[1]', '[65535]', 'ok')",
+            [],
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
+        let (outcome, refusal): (String, Option<String>) = conn
+            .query_row("SELECT outcome, refusal FROM submissions", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((outcome.as_str(), refusal), ("ok", None));
     }
 
     #[test]

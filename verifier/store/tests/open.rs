@@ -279,6 +279,7 @@ fn write_everything(store: &mut Store) {
             values: vec![65_535],
             outcome: "ok".to_owned(),
             reference: None,
+            refusal: None,
         })
         .unwrap();
     store

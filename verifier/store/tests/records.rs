@@ -92,6 +92,7 @@ fn submission(at: i64, method: &str, uids: Vec<u16>, values: Vec<u16>) -> Submis
         values,
         outcome: "ok".to_owned(),
         reference: Some("0xabc".to_owned()),
+        refusal: None,
     }
 }
 
@@ -107,6 +108,7 @@ fn submissions_round_trip_oldest_first() {
     let mut second = submission(200, "local", vec![], vec![]);
     second.outcome = "no chain configured".to_owned();
     second.reference = None;
+    second.refusal = Some("SubtensorModule::SettingWeightsTooFast".to_owned());
     let id1 = store.record_submission(&first).unwrap();
     let id2 = store.record_submission(&second).unwrap();
     assert!(id2 > id1);

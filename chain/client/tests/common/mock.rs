@@ -1,8 +1,8 @@
 //! A canned subtensor node behind subxt's `MockRpcClient`: it answers the legacy JSON-RPC
 //! methods subxt uses (block hashes and headers, `state_call` for the runtime version, metadata
 //! and nonce, storage reads and key paging, extrinsic submission with a status subscription,
-//! block bodies), from the committed finney metadata and storage values the test encodes
-//! itself. This is a transport test: no runtime executes anything.
+//! block bodies), from one committed runtime metadata file (`super::Runtime`) and storage
+//! values the test encodes itself. This is a transport test: no runtime executes anything.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use subxt::utils::H256;
 use subxt_rpcs::client::MockRpcClient;
 use subxt_rpcs::client::mock_rpc_client::Json as J;
 
-use super::{FINNEY, GENESIS, compact, metadata, runtime_version_bytes, storage_key};
+use super::{FINNEY, GENESIS, compact, runtime_version_bytes, storage_key};
 
 /// Hash of the finalized head the client reads at (block 100).
 pub const FINALIZED: [u8; 32] = [0x22; 32];
@@ -88,9 +88,9 @@ fn block_number(hash: &[u8]) -> Option<u64> {
     }
 }
 
-/// `System::Events` with one record for extrinsic 0 of the block: success or a module error.
-pub fn events_value(outcome: Outcome) -> Vec<u8> {
-    let metadata = metadata();
+/// `System::Events` with one record for extrinsic 0 of the block (success or a module error),
+/// encoded against `metadata`'s own types.
+pub fn events_value(metadata: &subxt::metadata::Metadata, outcome: Outcome) -> Vec<u8> {
     let info = Value::named_composite([
         (
             "weight",
@@ -141,14 +141,23 @@ pub fn events_value(outcome: Outcome) -> Vec<u8> {
         .expect("events encode against the metadata")
 }
 
-/// `state_call` answers: runtime version, metadata, nonce.
+/// The metadata format version of `RuntimeMetadataPrefixed` bytes (14 for V14, 16 for V16).
+fn metadata_format(metadata: &[u8]) -> u32 {
+    use subxt::ext::codec::Decode;
+    subxt::ext::frame_metadata::RuntimeMetadataPrefixed::decode(&mut &metadata[..])
+        .expect("metadata decodes")
+        .1
+        .version()
+}
+
+/// `state_call` answers: runtime version, metadata (offered in its own format version only),
+/// nonce.
 fn state_call(method: &str, runtime_version: &[u8], metadata: &[u8], nonce: u32) -> Option<String> {
     match method {
         "Core_version" => Some(hex0x(runtime_version)),
         "Metadata_metadata_versions" => {
-            let mut out = compact(2);
-            out.extend_from_slice(&15u32.to_le_bytes());
-            out.extend_from_slice(&16u32.to_le_bytes());
+            let mut out = compact(1);
+            out.extend_from_slice(&metadata_format(metadata).to_le_bytes());
             Some(hex0x(&out))
         }
         "Metadata_metadata_at_version" => {
@@ -163,9 +172,9 @@ fn state_call(method: &str, runtime_version: &[u8], metadata: &[u8], nonce: u32)
     }
 }
 
-/// An RPC client serving `chain` through subxt's mock client, with the finney metadata.
-pub fn rpc_client(chain: MockChain) -> (RpcClient, Seen) {
-    rpc_client_with_metadata(chain, FINNEY.to_vec())
+/// An RPC client serving `chain` through subxt's mock client, with `runtime`'s metadata.
+pub fn rpc_client(runtime: &super::Runtime, chain: MockChain) -> (RpcClient, Seen) {
+    rpc_client_with_metadata(chain, runtime.bytes.to_vec())
 }
 
 /// The finney metadata (V16) without storage `SubtensorModule::entry`: a runtime that lacks it.
@@ -189,18 +198,52 @@ pub fn finney_without_storage(entry: &str) -> Vec<u8> {
     prefixed.encode()
 }
 
+/// The finney metadata (V16) without call `SubtensorModule::name`: a runtime that lacks it.
+pub fn finney_without_call(name: &str) -> Vec<u8> {
+    use scale_info::TypeDef;
+    use subxt::ext::codec::{Decode, Encode};
+    use subxt::ext::frame_metadata::{RuntimeMetadata, RuntimeMetadataPrefixed};
+    let mut prefixed =
+        RuntimeMetadataPrefixed::decode(&mut &FINNEY[..]).expect("finney metadata decodes");
+    let RuntimeMetadata::V16(m) = &mut prefixed.1 else {
+        panic!("finney.scale is V16 metadata");
+    };
+    let call_ty = m
+        .pallets
+        .iter()
+        .find(|p| p.name == "SubtensorModule")
+        .and_then(|p| p.calls.as_ref())
+        .expect("SubtensorModule calls")
+        .ty
+        .id;
+    let ty = m
+        .types
+        .types
+        .iter_mut()
+        .find(|t| t.id == call_ty)
+        .expect("the call enum type");
+    let TypeDef::Variant(variants) = &mut ty.ty.type_def else {
+        panic!("the call type is an enum");
+    };
+    let before = variants.variants.len();
+    variants.variants.retain(|v| v.name != name);
+    assert_eq!(variants.variants.len() + 1, before, "{name} removed");
+    prefixed.encode()
+}
+
 /// An RPC client serving `chain` through subxt's mock client, with `metadata` (SCALE-encoded
 /// `RuntimeMetadataPrefixed`) as the runtime's metadata.
 pub fn rpc_client_with_metadata(chain: MockChain, metadata_bytes: Vec<u8>) -> (RpcClient, Seen) {
     let seen = Seen::default();
+    let metadata = chain_client::config::decode_metadata(&metadata_bytes).expect("metadata");
     let metadata_bytes = Arc::new(metadata_bytes);
     let mut storage = chain.storage;
     storage.insert(
         storage_key("System", "Events", &[]),
-        events_value(chain.outcome),
+        events_value(&metadata, chain.outcome),
     );
     let storage = Arc::new(storage);
-    let runtime_version = Arc::new(runtime_version_bytes(&metadata()));
+    let runtime_version = Arc::new(runtime_version_bytes(&metadata));
     let nonce = chain.next_nonce;
     let state_nonce = chain.state_nonce;
     let methods = seen.methods.clone();
