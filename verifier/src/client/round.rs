@@ -78,7 +78,7 @@ impl Default for ChallengeOptions {
             ready_timeout: Duration::from_secs(60),
             openings_timeout: Duration::from_secs(10),
             ping_timeout: Duration::from_secs(2),
-            modules: vec![builtin_modules::MATMUL_I8, builtin_modules::MEMBW],
+            modules: builtin_modules::ALL.to_vec(),
             busy_budget: 2.0,
         }
     }
