@@ -23,7 +23,15 @@ fn verifier_bin() -> PathBuf {
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "-p", "verifier", "--bin", "verifier"])
+            .args([
+                "build",
+                "--profile",
+                "test",
+                "-p",
+                "verifier",
+                "--bin",
+                "verifier",
+            ])
             .status()
             .unwrap();
         assert!(status.success(), "cannot build the verifier binary");

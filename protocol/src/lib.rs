@@ -69,6 +69,7 @@ pub use messages::{
     ABI_VERSION, Commitment, ErrorCode, ErrorMsg, Go, GpuInfo, Hello, HostFacts, Inventory,
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
     PhaseDone, PhaseKey, Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeReceipt,
-    ProbeRequest, ProbeTicket, Ready, Role, SessionCertificate, negotiate, probe_data,
+    ProbeRequest, ProbeTicket, Ready, Role, SessionCertificate, negotiate, normalize_driver_name,
+    probe_data,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

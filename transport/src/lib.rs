@@ -7,17 +7,21 @@
 //! - [`endpoint`]: quinn endpoints with the connection limits.
 //! - [`framed`]: protocol frames over a QUIC stream, with deadlines.
 //! - [`handshake`]: Hello, Certificate and Inventory on a connection's first stream.
+//! - [`logging`], [`progress`] and [`cli_docs`]: what both binaries show a person (log lines
+//!   with local times, progress of long commands, man pages).
 //!
 //! The protocol logic itself (what to send when, verdicts) lives in `protocol`, the verifier's
 //! session state machine and the miner's server; this crate only moves authenticated frames.
 #![deny(clippy::indexing_slicing)]
 
+pub mod cli_docs;
 pub mod endpoint;
 pub mod error;
 pub mod framed;
 pub mod handshake;
 pub mod identity;
 pub mod logging;
+pub mod progress;
 pub mod tls;
 
 pub use endpoint::{

@@ -9,7 +9,7 @@ use protocol::GpuInfo;
 use crate::classes::sizing::{class_error, sizing_target};
 use crate::classes::{
     ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
-    rented_window, step_envelopes,
+    refine_with_reference_runs, rented_window, step_envelopes,
 };
 use crate::client::{Planned, Planner};
 use crate::session::Envelope;
@@ -42,7 +42,9 @@ impl ClassPlanner {
         self
     }
 
-    /// Measures this machine's single-thread rates for the table's `cpu-reference` class.
+    /// Measures this machine's single-thread rates for the table's `cpu-reference` class: each
+    /// kernel alone, then refined by one honest reference run of each module at this
+    /// planner's target (`classes::refine_with_reference_runs`).
     pub fn calibrate_cpu(&mut self) -> Result<CpuCalibration, ClassError> {
         let base = self
             .table
@@ -51,6 +53,8 @@ impl ClassPlanner {
             .find(|c| c.kind() == ClassKind::Cpu)
             .ok_or_else(|| ClassError::Calibration("the class table has no CPU class".into()))?;
         let calibration = calibrate_cpu_reference(base)?;
+        let target = base.target_s() * self.target_scale;
+        let calibration = refine_with_reference_runs(calibration, target)?;
         self.cpu = Some(calibration.class.clone());
         Ok(calibration)
     }

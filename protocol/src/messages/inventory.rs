@@ -56,3 +56,20 @@ pub struct HostFacts {
     /// Operating system description, e.g. `"Ubuntu 22.04, Linux 6.5"`.
     pub os: String,
 }
+
+/// The form driver names are compared in: surrounding space trimmed, inner runs of white space
+/// made one space, ASCII lower case, and a leading `nvidia ` dropped (older drivers report
+/// `A100-SXM4-40GB` where newer ones report `NVIDIA A100-SXM4-40GB`; every leading `nvidia `,
+/// so that the form is a fixed point: normalizing it again changes nothing).
+pub fn normalize_driver_name(name: &str) -> String {
+    let joined = name
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_ascii_lowercase();
+    let mut rest = joined.as_str();
+    while let Some(shorter) = rest.strip_prefix("nvidia ") {
+        rest = shorter;
+    }
+    rest.to_string()
+}

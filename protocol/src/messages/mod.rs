@@ -18,5 +18,5 @@ pub use challenge::{
 pub use error_msg::{ErrorCode, ErrorMsg};
 pub use hello::{ABI_VERSION, Hello, Negotiated, PROTOCOL_VERSION, Role, negotiate};
 pub use identity::{CERTIFICATE_CONTEXT, Ping, Pong, SessionCertificate};
-pub use inventory::{GpuInfo, HostFacts, Inventory};
+pub use inventory::{GpuInfo, HostFacts, Inventory, normalize_driver_name};
 pub use probe::{ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest, ProbeTicket, probe_data};

@@ -1,4 +1,55 @@
-//! Text for people: UTC times, durations, scores, short hotkeys.
+//! Text for people: local times with how long ago they were, UTC times, durations, scores,
+//! short hotkeys.
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+/// A Unix time as a person reads it: the local date and time of this machine's time zone and
+/// how long before `now` it was (`2026-12-05 20:14:03 CET (3 min ago)`). Times the time zone
+/// database cannot place fall back to [`utc`]. JSON output keeps Unix seconds instead.
+pub fn readable_time(ts: i64, now: i64) -> String {
+    readable_time_in(ts, now, &TimeZone::system())
+}
+
+/// [`readable_time`] in the time zone `tz`.
+pub fn readable_time_in(ts: i64, now: i64, tz: &TimeZone) -> String {
+    format!("{} ({})", local_time_in(ts, tz), ago(ts, now))
+}
+
+/// A Unix time as the local date and time of this machine's time zone
+/// (`2026-12-05 20:14:03 CET`); [`utc`] where the time zone database cannot place it.
+pub fn local_time(ts: i64) -> String {
+    local_time_in(ts, &TimeZone::system())
+}
+
+fn local_time_in(ts: i64, tz: &TimeZone) -> String {
+    Timestamp::from_second(ts)
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|_| utc(ts))
+}
+
+/// How long before `now` the Unix time `ts` was, in the largest whole unit: `just now`,
+/// `42 s ago`, `3 min ago`, `5 h ago`, `12 d ago`; `in 3 min` for a time after `now`.
+pub fn ago(ts: i64, now: i64) -> String {
+    let delta = now.saturating_sub(ts);
+    let span = delta.unsigned_abs();
+    let amount = match span {
+        0..=4 => return "just now".to_owned(),
+        5..=59 => format!("{span} s"),
+        60..=3_599 => format!("{} min", span / 60),
+        3_600..=86_399 => format!("{} h", span / 3_600),
+        _ => format!("{} d", span / 86_400),
+    };
+    if delta >= 0 {
+        format!("{amount} ago")
+    } else {
+        format!("in {amount}")
+    }
+}
 
 /// A Unix time as `YYYY-MM-DD HH:MM:SS UTC` (proleptic Gregorian, any i64).
 pub(crate) fn utc(ts: i64) -> String {
@@ -89,6 +140,27 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readable_times_are_local_with_how_long_ago() {
+        let tz = TimeZone::fixed(jiff::tz::offset(1));
+        let t = 1_700_000_000;
+        assert_eq!(
+            readable_time_in(t, t + 180, &tz),
+            "2023-11-14 23:13:20 +01 (3 min ago)"
+        );
+        assert_eq!(
+            readable_time_in(t, t, &TimeZone::UTC),
+            "2023-11-14 22:13:20 UTC (just now)"
+        );
+        assert_eq!(ago(t, t + 42), "42 s ago");
+        assert_eq!(ago(t, t + 5 * 3600 + 7), "5 h ago");
+        assert_eq!(ago(t, t + 12 * 86_400), "12 d ago");
+        assert_eq!(ago(t + 600, t), "in 10 min");
+        // Out of the time zone database's range: UTC, and no overflow.
+        assert!(readable_time_in(i64::MAX, 0, &tz).contains("UTC"));
+        assert!(!ago(i64::MIN, i64::MAX).is_empty());
+    }
 
     #[test]
     fn utc_known_dates() {

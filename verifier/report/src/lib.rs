@@ -17,6 +17,7 @@ mod tables;
 use std::fmt::Write as _;
 
 pub use escape::escape;
+pub use format::{ago, local_time, readable_time, readable_time_in};
 pub use validator_store::{
     DuplicateUuid, RoundRow, StandingRow, SubmissionRow, VerdictRecord, VerdictRow,
 };
@@ -112,7 +113,7 @@ pub fn render_html(input: &ReportInput) -> String {
          <a href=\"#timeline\">verdicts over time</a><a href=\"#envelope\">time vs envelope</a>\
          <a href=\"#submissions\">weight submissions</a><a href=\"#failures\">non-pass \
          verdicts</a></nav></header>\n",
-        format::utc(input.generated_at),
+        format::local_time(input.generated_at),
         title = Esc(&input.title),
     );
 
@@ -249,7 +250,7 @@ mod tests {
         assert!(html.contains("No weight submissions yet."));
         assert!(html.contains("No miners yet."));
         assert!(html.contains("none yet"));
-        assert!(html.contains("2023-11-14 22:13:20 UTC"));
+        assert!(html.contains(&local_time(1_700_000_000)));
         assert!(html.contains("dataset.rendered"));
         assert!(html.ends_with("</html>\n"));
     }

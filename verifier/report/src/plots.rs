@@ -43,7 +43,7 @@ fn tooltip(v: &VerdictRow) -> String {
         format::uid(v.uid),
         v.hotkey,
         v.round_id,
-        format::utc(v.recorded_at),
+        format::local_time(v.recorded_at),
         r.device_index,
         r.gpu_name,
         class,

@@ -86,7 +86,7 @@ pub(crate) fn summary(
                 Esc(&format::truncate(&s.outcome, 120)),
                 Esc(&s.method),
                 s.round_id,
-                Esc(&format::utc(s.at)),
+                Esc(&format::readable_time(s.at, input.generated_at)),
                 s.uids.len(),
             );
         }
@@ -108,10 +108,13 @@ pub(crate) fn summary(
                 "<p>Rounds {} to {}: first started {}, latest started {}{}.</p>",
                 a.id,
                 b.id,
-                format::utc(a.started_at),
-                format::utc(b.started_at),
+                format::readable_time(a.started_at, input.generated_at),
+                format::readable_time(b.started_at, input.generated_at),
                 match b.finished_at {
-                    Some(t) => format!(", finished {}", format::utc(t)),
+                    Some(t) => format!(
+                        ", finished {}",
+                        format::readable_time(t, input.generated_at)
+                    ),
                     None => " (still open)".to_owned(),
                 }
             );
@@ -250,7 +253,7 @@ pub(crate) fn submissions(input: &ReportInput) -> String {
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td><td><code>{}</code></td>\
              <td><details><summary>{} UID(s)",
-            Esc(&format::utc(s.at)),
+            Esc(&format::readable_time(s.at, input.generated_at)),
             s.round_id,
             Esc(&s.method),
             if ok { "ok" } else { "bad" },
@@ -309,7 +312,7 @@ pub(crate) fn failures(input: &ReportInput) -> String {
             out,
             "<tr><td>{}</td><td>{}</td><td>",
             v.round_id,
-            Esc(&format::utc(v.recorded_at))
+            Esc(&format::readable_time(v.recorded_at, input.generated_at))
         );
         miner_label(&mut out, v.uid, &v.hotkey);
         let _ = write!(

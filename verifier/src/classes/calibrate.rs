@@ -186,3 +186,151 @@ pub fn calibrate_cpu_reference(base: &GpuClass) -> Result<CpuCalibration, ClassE
         elapsed: started.elapsed(),
     })
 }
+
+/// Refines a calibration with reference runs: the `matmul-i8` and `membw` challenges the class
+/// would get at `target_s`, run once each (the faster of [`REFERENCE_RUNS`]) on one thread of
+/// this machine through the very path a miner takes (the sandbox, the module, the CPU
+/// backend), each interactive phase timed on its own. The rates of each phase's kernels are
+/// then scaled so the model's one-thread time equals the reference run's: `matmul-i8` scales
+/// the PRF fill, GEMM and hash rates; `membw`'s fill phase its fill rate, its pass phase its
+/// pass rate. The kernels measured alone miss what a challenge adds around them (the guest's
+/// glue, buffer handling, shapes other than the calibration's), which read as a device
+/// 1.5× slower than calibrated; after this an honest one-thread device takes the model's time,
+/// and the class's window can be as narrow as the table sets it.
+///
+/// This never looks at a miner: it is this machine's own honest run, before the round.
+pub fn refine_with_reference_runs(
+    calibration: CpuCalibration,
+    target_s: f64,
+) -> Result<CpuCalibration, ClassError> {
+    let started = Instant::now();
+    let mut rates = calibration.rates;
+    let class = &calibration.class;
+    let backend = CpuBackend::new(CpuConfig {
+        devices: 1,
+        threads_per_device: 1,
+        memory_bytes: 1 << 30,
+    })
+    .map_err(backend_err("starting the CPU backend"))?;
+    let sandbox = challenge_runtime::Sandbox::new(challenge_runtime::SandboxLimits::default())
+        .map_err(|e| ClassError::Calibration(format!("starting the reference sandbox: {e}")))?;
+
+    let matmul = super::sizing::size_matmul(class, target_s)?;
+    let times = reference_run(
+        &sandbox,
+        &backend,
+        builtin_modules::MATMUL_I8,
+        &matmul.params.encode(),
+    )?;
+    let factor = ratio(
+        super::model::cpu_seconds(&rates, &matmul.work)?,
+        times.first(),
+    )?;
+    rates.prf_fill_blocks_per_s *= factor;
+    rates.gemm_ops_per_s *= factor;
+    rates.hash_bytes_per_s *= factor;
+
+    let membw = super::sizing::size_membw(class, target_s)?;
+    let times = reference_run(
+        &sandbox,
+        &backend,
+        builtin_modules::MEMBW,
+        &membw.params.encode(),
+    )?;
+    let fill = ratio(
+        super::model::cpu_seconds(&rates, &membw.work.step(0))?,
+        times.first(),
+    )?;
+    rates.membw_fill_blocks_per_s *= fill;
+    let pass = ratio(
+        super::model::cpu_seconds(&rates, &membw.work.step(1))?,
+        times.get(1),
+    )?;
+    rates.membw_pass_bytes_per_s *= pass;
+
+    let base_rounds = class.membw_rounds();
+    let class = class.with_cpu_rates(rates)?;
+    // R stays the kernels' own (measured alone): the reference runs scale both costs of the
+    // ratio it rests on by their own overheads, which says nothing about regeneration.
+    let class = class.with_membw_rounds(base_rounds);
+    Ok(CpuCalibration {
+        rates,
+        class,
+        elapsed: calibration.elapsed + started.elapsed(),
+    })
+}
+
+/// Reference runs of each module, the fastest kept.
+pub const REFERENCE_RUNS: usize = 2;
+
+/// `model / measured`: the factor that makes the rates give the measured time.
+fn ratio(model_s: f64, measured: Option<&Duration>) -> Result<f64, ClassError> {
+    let measured = measured
+        .map(Duration::as_secs_f64)
+        .filter(|m| *m > 0.0)
+        .ok_or_else(|| ClassError::Calibration("a reference run timed no phase".into()))?;
+    let f = model_s / measured;
+    if f.is_finite() && f > 0.0 {
+        Ok(f)
+    } else {
+        Err(ClassError::Calibration(format!(
+            "a reference run took {measured} s for a modelled {model_s} s"
+        )))
+    }
+}
+
+/// Records when each interactive phase of a reference run ended; answers with fixed nonces.
+struct PhaseClock {
+    ends: std::sync::Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl challenge_runtime::PhaseHook for PhaseClock {
+    fn phase_end(
+        &mut self,
+        ended: u32,
+        _roots: &[[u8; 32]],
+    ) -> Result<[u8; 32], challenge_runtime::PhaseRefused> {
+        if let Ok(mut ends) = self.ends.lock() {
+            ends.push(Instant::now());
+        }
+        Ok([u8::try_from(ended).unwrap_or(u8::MAX); 32])
+    }
+}
+
+/// The time of each interactive phase of the fastest of [`REFERENCE_RUNS`] runs of `module`
+/// with `params` on device 0 of `backend`.
+fn reference_run(
+    sandbox: &challenge_runtime::Sandbox,
+    backend: &CpuBackend,
+    module: builtin_modules::Builtin,
+    params: &[u8],
+) -> Result<Vec<Duration>, ClassError> {
+    let failed = |e: challenge_runtime::SandboxError| {
+        ClassError::Calibration(format!("reference run of {}: {e}", module.name))
+    };
+    let loaded = sandbox.load(module.bytes).map_err(failed)?;
+    let mut best: Option<Vec<Duration>> = None;
+    for run in 0..REFERENCE_RUNS {
+        let ends = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hook = PhaseClock {
+            ends: std::sync::Arc::clone(&ends),
+        };
+        let seed = [u8::try_from(run).unwrap_or(0); 32];
+        let start = Instant::now();
+        sandbox
+            .run_phased(&loaded, backend, 0, seed, params, Box::new(hook))
+            .map_err(failed)?;
+        let end = Instant::now();
+        let mut marks = vec![start];
+        if let Ok(ends) = ends.lock() {
+            marks.extend(ends.iter().copied());
+        }
+        marks.push(end);
+        let phases: Vec<Duration> = marks.windows(2).map(|w| w[1] - w[0]).collect();
+        let total = |p: &[Duration]| p.iter().sum::<Duration>();
+        if best.as_ref().is_none_or(|b| total(&phases) < total(b)) {
+            best = Some(phases);
+        }
+    }
+    best.ok_or_else(|| ClassError::Calibration(format!("no reference run of {}", module.name)))
+}

@@ -33,8 +33,11 @@
 //!   lower bound, so a well-optimised honest backend is never `too-fast`.
 //!
 //! The `cpu-reference` class has no datasheet: its per-phase rates are measured on the machine
-//! that runs the local network by [`calibrate_cpu_reference`](crate::classes::calibrate_cpu_reference) (one thread = one device), before
-//! the round and never from the runs it judges; phases then run one after another on one core.
+//! that runs the local network by [`calibrate_cpu_reference`](crate::classes::calibrate_cpu_reference) (one thread = one device),
+//! refined by one honest reference run of each module on this machine
+//! ([`refine_with_reference_runs`](crate::classes::refine_with_reference_runs)), before the round
+//! and never from the runs it judges; phases then run one after another on one core. Its `R`
+//! follows DESIGN's rule from the kernels' measured rates ([`CpuRates::membw_rounds`]).
 //!
 //! # Sizing ([`size_matmul`](crate::classes::size_matmul), [`size_membw`](crate::classes::size_membw), [`size_rented`](crate::classes::size_rented))
 //!
@@ -53,7 +56,10 @@ mod table;
 
 pub use audit::{Audit, Cheat, CheatDetail, MAX_CLAIMED, StepCheck, audit, same_silicon};
 pub use bench::{Against, BenchComparison, GEMM_GOAL, MEMBW_GOAL, RoundsCheck, compare_bench};
-pub use calibrate::{CALIBRATION_BUDGET, CpuCalibration, calibrate_cpu_reference};
+pub use calibrate::{
+    CALIBRATION_BUDGET, CpuCalibration, REFERENCE_RUNS, calibrate_cpu_reference,
+    refine_with_reference_runs,
+};
 pub use model::{
     BLAKE3_INSTR_PER_BYTE, Bound, ExpectedTime, PHILOX_INSTR_PER_BLOCK, PhaseTime, envelope,
     expected_time, step_envelopes,

@@ -173,6 +173,19 @@ pub fn expected_time(class: &GpuClass, work: &Work) -> Result<ExpectedTime, Clas
     phases_at(class, work, Edge::Nominal)
 }
 
+/// Seconds `work` takes on one thread at the calibrated CPU `rates` themselves (efficiency 1,
+/// phases one after another): what a `cpu-reference` device needs at the measured speed.
+pub(crate) fn cpu_seconds(rates: &CpuRates, work: &Work) -> Result<f64, ClassError> {
+    let ones = Efficiency {
+        tensor: ONE,
+        int: ONE,
+        dram: ONE,
+    };
+    work.phases.iter().try_fold(0.0, |sum, ph| {
+        Ok(sum + cpu_phase(rates, &ones, Edge::Nominal, kind(ph)?, ph).0)
+    })
+}
+
 /// The shortest time `work` can take on `class`'s datasheet peaks (the window plays no part),
 /// divided by the class's `peak_headroom`.
 ///

@@ -231,6 +231,14 @@ impl GpuClass {
         self.target_s
     }
 
+    /// This class with `membw`'s `R` set to `rounds` (calibration sets a CPU class's `R` from
+    /// its measured rates).
+    pub fn with_membw_rounds(&self, rounds: u32) -> Self {
+        let mut class = self.clone();
+        class.membw_rounds = rounds;
+        class
+    }
+
     /// This CPU class with measured rates. Fails for a GPU class or invalid rates.
     pub fn with_cpu_rates(&self, rates: CpuRates) -> Result<Self, ClassError> {
         if self.kind != ClassKind::Cpu {
@@ -404,22 +412,7 @@ impl ClassTable {
     }
 }
 
-/// The form driver names are compared in: surrounding space trimmed, inner runs of white space
-/// made one space, ASCII lower case, and a leading `nvidia ` dropped (older drivers report
-/// `A100-SXM4-40GB` where newer ones report `NVIDIA A100-SXM4-40GB`; every leading `nvidia `,
-/// so that the form is a fixed point: normalizing it again changes nothing).
-pub fn normalize_driver_name(name: &str) -> String {
-    let joined = name
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-        .to_ascii_lowercase();
-    let mut rest = joined.as_str();
-    while let Some(shorter) = rest.strip_prefix("nvidia ") {
-        rest = shorter;
-    }
-    rest.to_string()
-}
+pub use protocol::normalize_driver_name;
 
 fn field_err(class: &str, field: &str, problem: &str) -> ClassError {
     ClassError::Field {

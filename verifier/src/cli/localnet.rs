@@ -1,11 +1,14 @@
 //! `verifier localnet`: the README's main job (see [`verifier::localnet`]).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use verifier::localnet::{LocalnetOptions, LocalnetReport, Progress, run_localnet};
+use transport::progress::{Progress, Style};
+use verifier::localnet::{
+    LocalnetOptions, LocalnetReport, Progress as LocalnetProgress, run_localnet,
+};
 
 /// Arguments of `verifier localnet`.
 #[derive(Debug, Args)]
@@ -72,31 +75,44 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let bar = if std::io::stderr().is_terminal() {
-        indicatif::ProgressBar::new(0)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} miner rounds {msg}",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message("calibrating cpu-reference, starting miners");
-    let progress_bar = bar.clone();
-    let progress = move |p: Progress| match p {
-        Progress::Started { total } => {
-            progress_bar.set_length(u64::try_from(total).unwrap_or(u64::MAX));
-            progress_bar.set_message("");
-        }
-        Progress::RoundDone { round } => {
-            progress_bar.set_message(format!("(round {})", round + 1));
-            progress_bar.inc(1);
+    // On a terminal a bar, in a pipe or with --json one line per step (never both).
+    let style = Style::for_output(args.json);
+    let shown = Arc::new(Mutex::new(Progress::new("localnet", None, style)));
+    let rounds = args.rounds;
+    let progress_shown = Arc::clone(&shown);
+    let progress = move |p: LocalnetProgress| {
+        let shown = &progress_shown;
+        let Ok(mut shown) = shown.lock() else { return };
+        match p {
+            LocalnetProgress::Calibrating => {
+                shown.set_message("calibrating cpu-reference on one thread");
+            }
+            LocalnetProgress::StartingMiners { miners } => {
+                shown.set_message(format!("starting {miners} miner-host processes"));
+            }
+            LocalnetProgress::Started { total } => {
+                let total = u64::try_from(total).unwrap_or(u64::MAX);
+                std::mem::replace(
+                    &mut *shown,
+                    Progress::new("miner rounds", Some(total), style),
+                )
+                .clear();
+                shown.set_message("miners started");
+            }
+            LocalnetProgress::RoundStarted { round } => {
+                shown.set_message(format!("round {} of {rounds}", round + 1));
+            }
+            LocalnetProgress::RoundDone { round } => {
+                shown.inc(1);
+                shown.set_message(format!("round {} of {rounds}", round + 1));
+            }
         }
     };
     let report = runtime.block_on(run_localnet(&options, &progress))?;
-    bar.finish_and_clear();
+    drop(progress);
+    if let Some(shown) = Arc::into_inner(shown).and_then(|m| m.into_inner().ok()) {
+        shown.finish("localnet: rounds done");
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

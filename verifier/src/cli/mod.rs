@@ -4,6 +4,7 @@ mod calibrate;
 mod chain;
 mod challenge;
 mod classes;
+mod docs;
 mod localnet;
 mod service;
 mod yuma;
@@ -12,7 +13,11 @@ use clap::{Parser, Subcommand};
 
 /// gpuproof validator: verifies miners' GPUs and turns scores into on-chain weights.
 #[derive(Debug, Parser)]
-#[command(name = "verifier", version, about)]
+#[command(
+    name = "verifier",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (opt-level ", env!("GPUPROOF_OPT_LEVEL"), ")"),
+    about
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +62,10 @@ enum Command {
     /// the subnet's hyperparameters, the weight submission path, this validator's standing and
     /// the miners of the metagraph with their axons.
     Chain(chain::ChainArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(docs::CompletionsArgs),
+    /// Write man pages (verifier.1 and one per subcommand) into a directory.
+    Man(docs::ManArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -73,5 +82,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Classes(args) => classes::run(&args),
         Command::Chain(args) => chain::run(&args),
+        Command::Completions(args) => docs::completions(&args),
+        Command::Man(args) => docs::man(&args),
     }
 }

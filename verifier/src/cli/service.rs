@@ -181,16 +181,17 @@ pub(crate) fn status(args: &StatusArgs) -> Result<()> {
         return Ok(());
     }
     println!("store {}", path.display());
+    let now = service::now_unix();
+    let when = |ts: i64| validator_report::readable_time(ts, now);
     match rounds.last() {
         Some(r) => println!(
             "{} round(s); last #{} started {} ({})",
             rounds.len(),
             r.id,
-            r.started_at,
-            if r.finished_at.is_some() {
-                "finished"
-            } else {
-                "unfinished: resumes at the next start"
+            when(r.started_at),
+            match r.finished_at {
+                Some(t) => format!("finished {}", when(t)),
+                None => "unfinished: resumes at the next start".to_string(),
             }
         ),
         None => println!("no rounds yet"),
@@ -214,7 +215,7 @@ pub(crate) fn status(args: &StatusArgs) -> Result<()> {
         Some(l) => println!(
             "last weights: {} at {} for round {}: {} ({} uids)",
             l.method,
-            l.at,
+            when(l.at),
             l.round_id,
             l.outcome,
             l.uids.len()
@@ -281,7 +282,8 @@ pub(crate) fn rented(args: &RentedArgs) -> Result<()> {
         }
         RentedAction::List => {
             for r in open_existing(&path)?.rented()? {
-                println!("{}  {}  since {}", r.hotkey, r.source, r.since);
+                let since = validator_report::readable_time(r.since, now);
+                println!("{}  {}  since {since}", r.hotkey, r.source);
             }
         }
     }

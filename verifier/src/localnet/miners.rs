@@ -38,6 +38,36 @@ pub enum LocalnetError {
     Other(String),
 }
 
+/// The optimisation level this verifier was built with (from its build script).
+pub const OPT_LEVEL: &str = env!("GPUPROOF_OPT_LEVEL");
+
+/// Refuses a `miner-host` binary built at another optimisation level than this verifier: the
+/// `cpu-reference` class is calibrated in this process and run in the miners, and a dev build
+/// (opt-level 0) runs the kernels about 10× slower than a test build (1) or a release build,
+/// so honest miners would be judged too slow (or too fast).
+pub fn check_same_build(binary: &Path) -> Result<(), LocalnetError> {
+    let out = Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| LocalnetError::MinerHost(format!("cannot run {}: {e}", binary.display())))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let theirs = text
+        .split("(opt-level ")
+        .nth(1)
+        .and_then(|rest| rest.split(')').next())
+        .unwrap_or("unknown");
+    if theirs == OPT_LEVEL {
+        return Ok(());
+    }
+    Err(LocalnetError::MinerHost(format!(
+        "{} was built at opt-level {theirs}, this verifier at opt-level {OPT_LEVEL}: the \
+         cpu-reference class is calibrated here and run there, so honest miners would be judged \
+         too slow or too fast; build both with one profile (`cargo build --release -p verifier \
+         -p miner-host`) or pass --miner-host with a matching binary",
+        binary.display()
+    )))
+}
+
 /// Finds the `miner-host` binary: `explicit`, else next to this executable; if it is not there
 /// and this runs under cargo (`CARGO` is set), builds it with the same profile.
 pub fn find_miner_host(explicit: Option<&Path>) -> Result<PathBuf, LocalnetError> {

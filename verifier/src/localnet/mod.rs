@@ -44,7 +44,10 @@ use crate::service::metrics::Metrics;
 use crate::service::record::MinerId;
 use crate::service::weights::{WeightPlan, plan_weights};
 use crate::session::SandboxChecker;
-pub use miners::{LocalnetError, MinerProcess, find_miner_host, start_miner, start_miner_with};
+pub use miners::{
+    LocalnetError, MinerProcess, OPT_LEVEL, check_same_build, find_miner_host, start_miner,
+    start_miner_with,
+};
 
 /// Cheating kinds the local network assigns (`miner-host serve --adversary`), each of which
 /// should earn nothing (or, for `rented-inflate` and `go-dark`, no more than it proved):
@@ -168,6 +171,18 @@ pub struct LocalnetReport {
 /// A progress event.
 #[derive(Debug, Clone)]
 pub enum Progress {
+    /// The `cpu-reference` class is being calibrated on this machine.
+    Calibrating,
+    /// `miners` miner-host processes are being started.
+    StartingMiners {
+        /// How many.
+        miners: usize,
+    },
+    /// Round `round` (0-based) begins for every validator.
+    RoundStarted {
+        /// The round.
+        round: usize,
+    },
     /// Miners are up.
     Started {
         /// Rounds against miners to run in all (rounds × validators × miners).
@@ -236,6 +251,7 @@ pub async fn run_localnet(
         .filter(|n| *n <= usize::from(u16::MAX))
         .ok_or_else(|| LocalnetError::Other("too many neurons for one subnet".into()))?;
     let binary = find_miner_host(options.miner_host.as_deref())?;
+    check_same_build(&binary)?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
     let concurrent = (cores / 2).max(1);
 
@@ -252,6 +268,7 @@ pub async fn run_localnet(
     }
     let validator_hotkeys: Vec<_> = identities.iter().map(Identity::hotkey).collect();
     let mut planner = ClassPlanner::new(ClassTable::embedded().map_err(other)?);
+    progress(Progress::Calibrating);
     planner.calibrate_cpu().map_err(other)?;
     let table = planner.table().clone();
     let planner = Arc::new(planner);
@@ -261,6 +278,9 @@ pub async fn run_localnet(
     let dir = tempdir()?;
     let cheaters = choose_cheaters(options.miners, options.cheaters, options.seed);
     let mut processes = Vec::new();
+    progress(Progress::StartingMiners {
+        miners: options.miners,
+    });
     for index in 0..options.miners {
         let kind = cheaters
             .iter()
@@ -349,6 +369,7 @@ pub async fn run_localnet(
         if round == 1 {
             mark_rented(&engines, &miners, &processes).await?;
         }
+        progress(Progress::RoundStarted { round });
         let ends = {
             let handles: Vec<_> = engines
                 .iter()

@@ -218,6 +218,7 @@ impl RoundEngine {
             .miners
             .store(u64::try_from(miners.len()).unwrap_or(u64::MAX), Relaxed);
 
+        let todo_count = todo.len();
         let mut tasks = tokio::task::JoinSet::new();
         let mut cut_short = false;
         for miner in todo {
@@ -236,12 +237,22 @@ impl RoundEngine {
                 engine.challenge_and_record(round_id, miner).await
             });
         }
+        let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut recorded = miners.len() - todo_count;
         while let Some(result) = tasks.join_next().await {
-            if let Err(e) = result {
-                // A task that panicked: its miner is not recorded this round; the round still
-                // finishes for everyone else (rule 3).
-                self.metrics.store_errors.fetch_add(1, Relaxed);
-                error!(error = %e, "a miner's task failed; it is not recorded this round");
+            match result {
+                Ok(counts) => {
+                    recorded += usize::from(!counts.is_empty());
+                    for (kind, n) in counts {
+                        *verdicts.entry(kind).or_default() += n;
+                    }
+                }
+                Err(e) => {
+                    // A task that panicked: its miner is not recorded this round; the round still
+                    // finishes for everyone else (rule 3).
+                    self.metrics.store_errors.fetch_add(1, Relaxed);
+                    error!(error = %e, "a miner's task failed; it is not recorded this round");
+                }
             }
         }
         if cut_short {
@@ -264,9 +275,12 @@ impl RoundEngine {
             u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             Relaxed,
         );
+        let summary: Vec<String> = verdicts.iter().map(|(k, n)| format!("{k}:{n}")).collect();
         info!(
             round = round.id,
-            elapsed_s = elapsed.as_secs_f64(),
+            miners = format!("{recorded}/{}", miners.len()),
+            verdicts = %summary.join(" "),
+            elapsed_s = format!("{:.1}", elapsed.as_secs_f64()),
             "round finished"
         );
         match self.store.with(|s| s.duplicate_uuids()).await {
@@ -376,7 +390,9 @@ impl RoundEngine {
 
     /// Challenges one miner and records the outcome. A failure to record is recorded as a
     /// verifier error for the miner; if that fails too, it is logged and counted.
-    async fn challenge_and_record(&self, round_id: i64, miner: Miner) {
+    /// Challenges `miner` and records its round; the verdict counts recorded (empty when
+    /// nothing could be recorded).
+    async fn challenge_and_record(&self, round_id: i64, miner: Miner) -> BTreeMap<String, u64> {
         let hotkey = miner.id.hotkey.clone();
         let read = self
             .store
@@ -395,9 +411,9 @@ impl RoundEngine {
             Err(e) => {
                 self.metrics.store_errors.fetch_add(1, Relaxed);
                 error!(miner = %miner.id.hotkey, error = %e, "cannot read the miner's records");
-                self.record_verifier_error(round_id, &miner, None, &e.to_string())
+                return self
+                    .record_verifier_error(round_id, &miner, None, &e.to_string())
                     .await;
-                return;
             }
         };
         let target = MinerTarget {
@@ -441,23 +457,26 @@ impl RoundEngine {
                 self.metrics.miner_rounds.fetch_add(1, Relaxed);
                 info!(miner = %miner.id.hotkey, uid = ?miner.id.uid, verdicts = ?counts, score, error = ?report.error, "miner recorded");
                 self.done(&miner.id);
+                counts
             }
             Err(e) => {
                 self.metrics.store_errors.fetch_add(1, Relaxed);
                 error!(miner = %miner.id.hotkey, error = %e, "cannot record the miner's round; recording a verifier error instead");
                 self.record_verifier_error(round_id, &miner, Some(&report), &e.to_string())
-                    .await;
+                    .await
             }
         }
     }
 
+    /// Records a verifier error for `miner`; its verdict counts (`verifier-error`: 1), empty
+    /// when even that could not be recorded.
     async fn record_verifier_error(
         &self,
         round_id: i64,
         miner: &Miner,
         report: Option<&MinerReport>,
         reason: &str,
-    ) {
+    ) -> BTreeMap<String, u64> {
         let id = miner.id.clone();
         let addr = report.map_or(miner.addr, |r| r.addr).to_string();
         let reason = reason.to_string();
@@ -476,17 +495,20 @@ impl RoundEngine {
                 s.record_miner_round(&record)
             })
             .await;
-        match fallback {
+        let counts = match fallback {
             Ok(_) => {
                 self.metrics.count_verdicts("verifier-error", 1);
                 self.metrics.miner_rounds.fetch_add(1, Relaxed);
+                BTreeMap::from([("verifier-error".to_string(), 1)])
             }
             Err(e) => {
                 self.metrics.store_errors.fetch_add(1, Relaxed);
                 error!(miner = %miner.id.hotkey, error = %e, "cannot record even a verifier error for the miner; it is skipped this round");
+                BTreeMap::new()
             }
-        }
+        };
         self.done(&miner.id);
+        counts
     }
 
     fn done(&self, miner: &MinerId) {
