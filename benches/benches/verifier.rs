@@ -1,6 +1,9 @@
-//! The verifier's costs per challenge (issue #5): CPU to check one challenge (32 openings of
+//! The verifier's costs (issues #5 and #20): CPU to check one challenge (32 openings of
 //! `matmul-i8` at K = 4096: every path verified, every leaf recomputed by the module's `check`
-
+//! in the verifier's sandbox); CPU to check one GPU's whole round at the production plan sizes
+//! the class table gives today (`h100-sxm`, `h200`, `rtx-4090`: 32 `matmul-i8` leaves and 32
+//! `membw` leaves with their samples, one thread, `verifier::checkcost`); the tile check's
+//! multiply-add rate; and the bandwidth probe against raw TCP.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -26,6 +29,8 @@ use protocol::{
 use subxt_signer::sr25519::dev;
 use transport::identity::hotkey_of;
 use transport::{AllowList, ConnectionLimits, Identity};
+use verifier::checkcost::{self, PreparedRound, RoundPlan, RoundShape};
+use verifier::classes::ClassTable;
 use verifier::session::{
     ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, SandboxChecker, SessionConfig,
     VerifierSession,
@@ -302,5 +307,60 @@ fn probe_vs_tcp(c: &mut Criterion) {
     runtime.block_on(miner.shutdown());
 }
 
-criterion_group!(benches, check_cost, probe_vs_tcp);
+/// The classes whose round the bench checks (ids of `verifier/classes.toml`).
+const ROUND_CLASSES: [&str; 3] = ["h100-sxm", "h200", "rtx-4090"];
+
+fn round_check_cost(c: &mut Criterion) {
+    let table = ClassTable::embedded().unwrap();
+    let checker = checkcost::checker().unwrap();
+    let mut g = c.benchmark_group("verifier: one GPU's round at the production plan (one thread)");
+    g.sample_size(10);
+    for id in ROUND_CLASSES {
+        let plan = RoundPlan::for_class(table.get(id).unwrap(), RoundShape::default()).unwrap();
+        let (mm, mb) = (plan.matmul, plan.membw);
+        let name = format!(
+            "{id}: 32 tiles K={} + 32 membw leaves g={} R={} ({} samples)",
+            mm.k, mb.group, mb.rounds, plan.shape.samples
+        );
+        let round = PreparedRound::new(plan, [9; 32]).unwrap();
+        let split = round.check(&checker).unwrap();
+        println!(
+            "{id}: matmul-i8 {mm:?}, membw {mb:?}; one check: matmul {:.1} ms + membw {:.1} ms",
+            split.matmul_s * 1e3,
+            split.membw_s * 1e3
+        );
+        g.bench_function(name, |b| b.iter(|| round.check(&checker).unwrap()));
+    }
+    g.finish();
+}
+
+/// The tile check's multiply-adds alone (operands already generated) at the `h100-sxm` plan's
+/// `K`: criterion's element rate is multiply-adds per second.
+fn tile_multiply_adds(c: &mut Criterion) {
+    let table = ClassTable::embedded().unwrap();
+    let plan = RoundPlan::for_class(table.get("h100-sxm").unwrap(), RoundShape::default()).unwrap();
+    let p = plan.matmul;
+    let key = prf::key(&[9; 32], challenges::matmul::STREAM);
+    let a = challenges::matmul::a_rows(key, &p, 0, 1).unwrap();
+    let b = challenges::matmul::b_block(key, &p, 0, 2).unwrap();
+    let k = p.k as usize;
+    let mut g = c.benchmark_group("verifier: tile multiply-adds");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(256 * p.k as u64));
+    g.bench_function(format!("spec tile_from_operands K={k}"), |bch| {
+        bch.iter(|| challenges::matmul::tile_from_operands(&a, &b, k).unwrap())
+    });
+    g.bench_function(format!("operands + tile K={k} (matmul::tile)"), |bch| {
+        bch.iter(|| challenges::matmul::tile(key, &p, 0, 7).unwrap())
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    round_check_cost,
+    tile_multiply_adds,
+    check_cost,
+    probe_vs_tcp
+);
 criterion_main!(benches);
