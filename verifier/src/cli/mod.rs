@@ -1,5 +1,6 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
+mod bench;
 mod calibrate;
 mod challenge;
 mod classes;
@@ -52,6 +53,10 @@ enum Command {
     /// Inspect the GPU-class table: `classes audit` models every card claiming every class
     /// (1..=64 devices) and prints what a cheat would earn against honest.
     Classes(classes::ClassesArgs),
+    /// Measure what checking one GPU's round costs this machine, per GPU class (every opened
+    /// leaf of a matmul-i8 and a membw challenge at the class's plan sizes, recomputed on one
+    /// thread), and how many GPUs a round of `round.interval_s` can check: sizes the verifier.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -67,5 +72,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rented(args) => service::rented(&args),
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Classes(args) => classes::run(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
