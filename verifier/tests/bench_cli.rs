@@ -61,7 +61,10 @@ fn one_class_on_a_reduced_plan() {
     assert_eq!(c["class"], "rtx-4090");
     // A reduced plan: the full one has K = 65 536 (benches/README.md).
     let k = c["matmul"]["k"].as_u64().unwrap();
-    assert!((4096..65_536).contains(&k) && k.is_multiple_of(16), "K = {k}");
+    assert!(
+        (4096..65_536).contains(&k) && k.is_multiple_of(16),
+        "K = {k}"
+    );
     assert_eq!(c["shape"]["openings"], 2);
     // At least rtx-4090's R in verifier/classes.toml (the sizer may take up to a quarter more).
     let rounds = c["membw"]["rounds"].as_u64().unwrap();
