@@ -1,6 +1,9 @@
-//! The verifier's costs per challenge (issue #5): CPU to check one challenge (32 openings of
+//! The verifier's costs (issues #5 and #20): CPU to check one challenge (32 openings of
 //! `matmul-i8` at K = 4096: every path verified, every leaf recomputed by the module's `check`
-
+//! in the verifier's sandbox); CPU to check one GPU's whole round at the production plan sizes
+//! the class table gives today (`h100-sxm`, `h200`, `rtx-4090`: 32 `matmul-i8` leaves and 32
+//! `membw` leaves with their samples, one thread, `verifier::checkcost`); the tile check's
+//! multiply-add rate; and the bandwidth probe against raw TCP.
 #![allow(
     missing_docs,
     clippy::unwrap_used,
@@ -9,6 +12,7 @@
     clippy::panic
 )]
 
+use std::hint::black_box;
 use std::io::{Read, Write};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -17,6 +21,7 @@ use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use challenge_runtime::{RunOutcome, Sandbox, SandboxLimits};
 use challenges::matmul::MatmulParams;
 use challenges::prf;
+use challenges::simd::{Isa, Kernels};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
@@ -26,6 +31,8 @@ use protocol::{
 use subxt_signer::sr25519::dev;
 use transport::identity::hotkey_of;
 use transport::{AllowList, ConnectionLimits, Identity};
+use verifier::checkcost::{self, PreparedRound, RoundPlan, RoundShape};
+use verifier::classes::ClassTable;
 use verifier::session::{
     ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, SandboxChecker, SessionConfig,
     VerifierSession,
@@ -302,5 +309,171 @@ fn probe_vs_tcp(c: &mut Criterion) {
     runtime.block_on(miner.shutdown());
 }
 
-criterion_group!(benches, check_cost, probe_vs_tcp);
+/// The classes whose round the bench checks (ids of `verifier/classes.toml`).
+const ROUND_CLASSES: [&str; 3] = ["h100-sxm", "h200", "rtx-4090"];
+
+fn round_check_cost(c: &mut Criterion) {
+    let table = ClassTable::embedded().unwrap();
+    let checker = checkcost::checker().unwrap();
+    let mut g = c.benchmark_group("verifier: one GPU's round at the production plan (one thread)");
+    g.sample_size(10);
+    for id in ROUND_CLASSES {
+        let plan = RoundPlan::for_class(table.get(id).unwrap(), RoundShape::default()).unwrap();
+        let (mm, mb) = (plan.matmul, plan.membw);
+        let name = format!(
+            "{id}: 32 tiles K={} + 32 membw leaves g={} R={} ({} samples)",
+            mm.k, mb.group, mb.rounds, plan.shape.samples
+        );
+        let round = PreparedRound::new(plan, [9; 32]).unwrap();
+        let split = round.check(&checker).unwrap();
+        println!(
+            "{id}: matmul-i8 {mm:?}, membw {mb:?}; one check: matmul {:.1} ms + membw {:.1} ms",
+            split.matmul_s * 1e3,
+            split.membw_s * 1e3
+        );
+        g.bench_function(name, |b| b.iter(|| round.check(&checker).unwrap()));
+    }
+    g.finish();
+}
+
+/// The tile check's multiply-adds at the `h100-sxm` plan's `K` (criterion's element rate is
+/// multiply-adds per second): the spec's loop, then every SIMD kernel set this CPU runs, on
+/// operands already generated (`tile_from_operands`) and straight from the PRF (`tile`, what the
+/// host import `tile_i8` runs for the module's `check`).
+fn tile_multiply_adds(c: &mut Criterion) {
+    let table = ClassTable::embedded().unwrap();
+    let plan = RoundPlan::for_class(table.get("h100-sxm").unwrap(), RoundShape::default()).unwrap();
+    let p = plan.matmul;
+    let key = prf::key(&[9; 32], challenges::matmul::STREAM);
+    let a = challenges::matmul::a_rows(key, &p, 0, 1).unwrap();
+    let b = challenges::matmul::b_block(key, &p, 0, 2).unwrap();
+    let k = p.k as usize;
+    let mut g = c.benchmark_group("verifier: tile multiply-adds");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(256 * p.k as u64));
+    g.bench_function(format!("spec tile_from_operands K={k}"), |bch| {
+        bch.iter(|| challenges::matmul::tile_from_operands(&a, &b, k).unwrap())
+    });
+    g.bench_function(format!("operands + tile K={k} (matmul::tile)"), |bch| {
+        bch.iter(|| challenges::matmul::tile(key, &p, 0, 7).unwrap())
+    });
+    for isa in Isa::available() {
+        let kernels = Kernels::new(isa).unwrap();
+        g.bench_function(format!("{isa} tile_from_operands K={k}"), |bch| {
+            bch.iter(|| kernels.tile_from_operands(&a, &b, k).unwrap())
+        });
+        g.bench_function(format!("{isa} tile from the PRF K={k}"), |bch| {
+            bch.iter(|| kernels.tile(key, 0, 1, p.n, p.k, 1, 2))
+        });
+    }
+    g.finish();
+}
+
+/// The fastest of `runs` timings of `f`, in seconds.
+fn fastest(runs: usize, mut f: impl FnMut()) -> f64 {
+    f();
+    (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// This machine's multiply-add peak on `kernels`' instruction (`Kernels::multiply_add_peak`:
+/// a tight `vpmaddwd` loop for AVX2, `vpdpbusd` for AVX-512), in multiply-adds per second.
+fn peak(kernels: Kernels) -> f64 {
+    let iterations = 1_000_000;
+    let macs = kernels.multiply_add_peak(iterations).0 as f64;
+    macs / fastest(7, || {
+        black_box(kernels.multiply_add_peak(black_box(iterations)));
+    })
+}
+
+/// Prints the tile check's multiply-add rate against this machine's own peaks, measured in the
+/// same run: the kernel alone, the whole tile from the PRF, and the round's 32 sandboxed tile
+/// checks (`h100-sxm` plan).
+fn tile_rate_against_peak(_: &mut Criterion) {
+    let table = ClassTable::embedded().unwrap();
+    let plan = RoundPlan::for_class(table.get("h100-sxm").unwrap(), RoundShape::default()).unwrap();
+    let p = plan.matmul;
+    let key = prf::key(&[9; 32], challenges::matmul::STREAM);
+    let a = challenges::matmul::a_rows(key, &p, 0, 1).unwrap();
+    let b = challenges::matmul::b_block(key, &p, 0, 2).unwrap();
+    let macs = 256.0 * f64::from(p.k);
+    let best = Kernels::best();
+    let kernel = macs
+        / fastest(20, || {
+            black_box(best.tile_from_operands(&a, &b, p.k as usize).unwrap());
+        });
+    let tile_s = fastest(20, || {
+        black_box(best.tile(key, 0, 1, p.n, p.k, 1, 2));
+    });
+    // The same number of Philox blocks as the tile's operands (A: 16 rows of K/16 blocks, B: K
+    // rows of one block), generated alone: the tile's multiply-adds are roughly the rest.
+    let mut blocks = vec![0u8; 2 * 16 * p.k as usize];
+    let philox_s = fastest(20, || best.philox_blocks(key, 0, 0, 1, 0, &mut blocks));
+    let checker = checkcost::checker().unwrap();
+    let round = PreparedRound::new(plan.clone(), [9; 32]).unwrap();
+    let matmul_s = (0..5)
+        .map(|_| round.check(&checker).unwrap().matmul_s)
+        .fold(f64::INFINITY, f64::min);
+    let sandboxed = plan.tile_multiply_adds() as f64 / matmul_s;
+    let g = |x: f64| x / 1e9;
+    println!(
+        "tile check, K = {} (h100-sxm), on {} kernels:",
+        p.k,
+        best.isa()
+    );
+    let mut peaks = vec![(best.isa(), peak(best))];
+    if let Some(avx2) = Kernels::new(Isa::Avx2).filter(|_| best.isa() != Isa::Avx2) {
+        peaks.push((Isa::Avx2, peak(avx2)));
+    }
+    for (isa, peak) in &peaks {
+        let what = match isa {
+            Isa::Avx512 => "vpdpbusd zmm",
+            Isa::Avx2 => "vpmaddwd ymm",
+            Isa::Neon => "smull+sadalp",
+            Isa::Portable => "scalar",
+        };
+        println!(
+            "  machine peak, tight {what} loop: {:.1} G multiply-adds/s",
+            g(*peak)
+        );
+    }
+    println!(
+        "  one tile from the PRF: {:.3} ms, of which its {} Philox blocks alone take {:.3} ms \
+         ({:.2} ns a block)",
+        tile_s * 1e3,
+        2 * p.k,
+        philox_s * 1e3,
+        philox_s * 1e9 / (2.0 * f64::from(p.k))
+    );
+    let multiply_adds_s = (tile_s - philox_s).max(f64::MIN_POSITIVE);
+    for (what, rate) in [
+        (
+            "tile check's multiply-adds (tile - its Philox)",
+            macs / multiply_adds_s,
+        ),
+        ("tile from the PRF, all of it", macs / tile_s),
+        ("32 sandboxed tile checks", sandboxed),
+        ("kernel on operands given (row-major)", kernel),
+    ] {
+        let ratios: Vec<String> = peaks
+            .iter()
+            .map(|(isa, peak)| format!("{:.0} % of the {isa} peak", 100.0 * rate / peak))
+            .collect();
+        println!("  {what:<48} {:>7.1} G/s = {}", g(rate), ratios.join(", "));
+    }
+}
+
+criterion_group!(
+    benches,
+    round_check_cost,
+    tile_rate_against_peak,
+    tile_multiply_adds,
+    check_cost,
+    probe_vs_tcp
+);
 criterion_main!(benches);

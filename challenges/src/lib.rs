@@ -9,10 +9,12 @@
 //! - [`matmul`]: the `matmul-i8` module's params, inputs, output, openings and work;
 //! - [`membw`]: the `membw` module's fill, permutations, fold, openings and work;
 //! - [`commitment`]: the BLAKE3 commitment of an output and its opening proofs;
-//! - [`work`]: the per-phase work vector used for expected-time models.
+//! - [`work`]: the per-phase work vector used for expected-time models;
+//! - [`simd`]: the same hot paths (Philox fills, tiles, `membw` groups and folds) on AVX2,
+//!   AVX-512 or NEON where the CPU has them, bit-identical to the spec functions above.
 //!
-//! The crate is `no_std + alloc` (the `std` feature, on by default, only turns on BLAKE3's
-//! run-time SIMD detection), so WASM challenge modules can link the same code.
+//! The crate is `no_std + alloc` (the `std` feature, on by default, only turns on BLAKE3's and
+//! [`simd`]'s run-time CPU feature detection), so WASM challenge modules can link the same code.
 //!
 //! ```
 //! use challenges::{matmul::{self, MatmulParams}, prf};
@@ -28,6 +30,8 @@
 #![deny(missing_docs)]
 
 extern crate alloc;
+#[cfg(feature = "std")]
+extern crate std;
 
 pub mod abi;
 pub mod commitment;
@@ -35,6 +39,7 @@ mod error;
 pub mod matmul;
 pub mod membw;
 pub mod prf;
+pub mod simd;
 pub mod tiles;
 pub mod work;
 

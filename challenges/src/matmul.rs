@@ -263,6 +263,10 @@ pub fn tile_from_operands(
         }
     }
     let mut acc = [0i32; TILE * TILE];
+    if k == 0 {
+        // An empty sum (and `chunks_exact(0)` would panic).
+        return Ok(acc);
+    }
     for (a_row, acc_row) in a_rows.chunks_exact(k).zip(acc.chunks_exact_mut(TILE)) {
         // Fixed-size rows let the compiler keep the 16 sums in vector registers.
         let mut sums = [0i32; TILE];

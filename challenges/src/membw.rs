@@ -484,9 +484,51 @@ pub fn permutation(perm: &Permutation, b: u64) -> Result<u64, SpecError> {
     Ok(perm.apply(b))
 }
 
-/// The fold of pass `pass` for group `b` over the bytes of group `b` then group `π_p(b)`
-/// (module docs, §Fold). Both slices must be the same length, a multiple of 128.
-pub fn fold(pass: u32, b: u64, group_b: &[u8], group_pi: &[u8]) -> Result<u64, SpecError> {
+/// The fold's 32 lane states `(a, c)` before any word is absorbed, for pass `pass` and group
+/// `b` (module docs, §Fold): the first step of [`fold`], for kernels that absorb the words
+/// themselves (`crate::simd`).
+pub fn fold_start(pass: u32, b: u64) -> ([u32; LANES], [u32; LANES]) {
+    let mut a = [0u32; LANES];
+    let mut c = [0u32; LANES];
+    for l in 0..LANES {
+        let l32 = l as u32;
+        a[l] = 0x243F_6A88 ^ pass.wrapping_mul(0x9E37_79B9) ^ l32;
+        c[l] = 0x85A3_08D3 ^ (b as u32).wrapping_mul(0x7FEB_352D) ^ l32.wrapping_mul(0x846C_A68B);
+    }
+    (a, c)
+}
+
+/// Absorbs the words of `group` (whole 128-byte lines; a shorter tail is ignored) into the lane
+/// states: word `l + 32·i` into lane `l` (module docs, §Fold). The middle step of [`fold`].
+pub fn fold_absorb(a: &mut [u32; LANES], c: &mut [u32; LANES], group: &[u8]) {
+    for line in group.chunks_exact(4 * LANES) {
+        for (l, word) in line.chunks_exact(4).enumerate() {
+            let w = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            let mut x = (a[l] ^ w).wrapping_mul(0x9E37_79B1);
+            x ^= x >> 15;
+            a[l] = x;
+            let mut y = c[l].wrapping_add(x).wrapping_mul(0x85EB_CA77);
+            y ^= y >> 13;
+            c[l] = y;
+        }
+    }
+}
+
+/// Combines the lane states in lane order into the 64-bit output `C·2³² + A` (module docs,
+/// §Fold). The last step of [`fold`].
+pub fn fold_finish(a: &[u32; LANES], c: &[u32; LANES]) -> u64 {
+    let (mut acc_a, mut acc_c) = (0x1319_8A2Eu32, 0x0370_7344u32);
+    for l in 0..LANES {
+        acc_a = (acc_a ^ a[l]).wrapping_mul(0xC2B2_AE3D);
+        acc_a ^= acc_a >> 16;
+        acc_c = (acc_c.wrapping_add(c[l]) ^ acc_a).wrapping_mul(0x27D4_EB2F);
+        acc_c ^= acc_c >> 15;
+    }
+    (u64::from(acc_c) << 32) | u64::from(acc_a)
+}
+
+/// Checks the two groups a fold reads: equal lengths, a non-zero multiple of 128.
+pub(crate) fn check_fold_groups(group_b: &[u8], group_pi: &[u8]) -> Result<(), SpecError> {
     if group_b.len() != group_pi.len()
         || !group_b.len().is_multiple_of(GROUP_ALIGN as usize)
         || group_b.is_empty()
@@ -497,34 +539,17 @@ pub fn fold(pass: u32, b: u64, group_b: &[u8], group_pi: &[u8]) -> Result<u64, S
             got: group_pi.len() as u64,
         });
     }
-    let mut a = [0u32; LANES];
-    let mut c = [0u32; LANES];
-    for l in 0..LANES {
-        let l32 = l as u32;
-        a[l] = 0x243F_6A88 ^ pass.wrapping_mul(0x9E37_79B9) ^ l32;
-        c[l] = 0x85A3_08D3 ^ (b as u32).wrapping_mul(0x7FEB_352D) ^ l32.wrapping_mul(0x846C_A68B);
-    }
-    for group in [group_b, group_pi] {
-        for line in group.chunks_exact(4 * LANES) {
-            for (l, word) in line.chunks_exact(4).enumerate() {
-                let w = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-                let mut x = (a[l] ^ w).wrapping_mul(0x9E37_79B1);
-                x ^= x >> 15;
-                a[l] = x;
-                let mut y = c[l].wrapping_add(x).wrapping_mul(0x85EB_CA77);
-                y ^= y >> 13;
-                c[l] = y;
-            }
-        }
-    }
-    let (mut acc_a, mut acc_c) = (0x1319_8A2Eu32, 0x0370_7344u32);
-    for l in 0..LANES {
-        acc_a = (acc_a ^ a[l]).wrapping_mul(0xC2B2_AE3D);
-        acc_a ^= acc_a >> 16;
-        acc_c = (acc_c.wrapping_add(c[l]) ^ acc_a).wrapping_mul(0x27D4_EB2F);
-        acc_c ^= acc_c >> 15;
-    }
-    Ok((u64::from(acc_c) << 32) | u64::from(acc_a))
+    Ok(())
+}
+
+/// The fold of pass `pass` for group `b` over the bytes of group `b` then group `π_p(b)`
+/// (module docs, §Fold). Both slices must be the same length, a multiple of 128.
+pub fn fold(pass: u32, b: u64, group_b: &[u8], group_pi: &[u8]) -> Result<u64, SpecError> {
+    check_fold_groups(group_b, group_pi)?;
+    let (mut a, mut c) = fold_start(pass, b);
+    fold_absorb(&mut a, &mut c, group_b);
+    fold_absorb(&mut a, &mut c, group_pi);
+    Ok(fold_finish(&a, &c))
 }
 
 /// One output of pass `pass` for group `b`, regenerating both groups from the PRF: what the

@@ -40,10 +40,11 @@ pub type PhiloxKey = [u32; 2];
 /// A 128-bit Philox counter (or output) as four 32-bit words.
 pub type PhiloxBlock = [u32; 4];
 
-const M0: u32 = 0xD251_1F53;
-const M1: u32 = 0xCD9E_8D57;
-const W0: u32 = 0x9E37_79B9;
-const W1: u32 = 0xBB67_AE85;
+/// Philox4x32's multipliers and Weyl key increments (Random123).
+pub(crate) const M0: u32 = 0xD251_1F53;
+pub(crate) const M1: u32 = 0xCD9E_8D57;
+pub(crate) const W0: u32 = 0x9E37_79B9;
+pub(crate) const W1: u32 = 0xBB67_AE85;
 
 /// The seed of interactive phase `phase` (≥ 1) of a challenge, from the challenge seed and the
 /// verifier's fresh `nonce` of its `PhaseKey`:

@@ -6,6 +6,7 @@
 //! SQLite store, the epoch loop and the local network (issues #5 and #7). It never depends on
 //! `miner-host`.
 
+pub mod checkcost;
 /// GPU classes: the class table, time model, envelopes, sizing and `cpu-reference` calibration.
 pub mod classes;
 pub mod client;

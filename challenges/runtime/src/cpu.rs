@@ -3,7 +3,8 @@
 //! Each device is a fixed pool of worker threads (rayon), so a machine with no GPU can serve
 //! challenges as the `cpu-reference` class, and the verifier can recompute anything. Buffers are
 //! host memory; committed outputs are kept (bytes and tree) until the session ends, so any leaf
-//! can be opened.
+//! can be opened. The kernels (Philox fills, GEMM tiles, `membw` fill and fold) are
+//! `challenges::simd`'s widest for this CPU, bit-identical to the spec functions.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use challenges::commitment::{self, Opening, OutputTree};
 use challenges::membw::{self, Permutation};
 use challenges::prf::{self, PhiloxKey};
-use challenges::tiles::{TILE, TILE_BYTES};
+use challenges::simd::{self, Kernels};
+use challenges::tiles::TILE;
 use rayon::prelude::*;
 
 use crate::backend::{
@@ -176,33 +178,6 @@ fn invalid(msg: impl Into<String>) -> BackendError {
     BackendError::Invalid(msg.into())
 }
 
-/// The tile-major CPU GEMM of one 16-row band: `out` is that band's `n/16` tiles.
-fn gemm_band(a_band: &[u8], b: &[u8], n: usize, k: usize, out: &mut [u8]) {
-    let mut acc = vec![0i32; TILE * n];
-    for kk in 0..k {
-        let b_row = b.get(kk * n..(kk + 1) * n).unwrap_or(&[]);
-        for (r, acc_row) in acc.chunks_exact_mut(n).enumerate() {
-            let a = i32::from(a_band.get(r * k + kk).copied().unwrap_or(0) as i8);
-            if a == 0 {
-                continue;
-            }
-            for (c, bv) in acc_row.iter_mut().zip(b_row) {
-                *c += a * i32::from(*bv as i8);
-            }
-        }
-    }
-    for (tj, tile) in out.chunks_exact_mut(TILE_BYTES).enumerate() {
-        for (r, row) in tile.chunks_exact_mut(TILE * 4).enumerate() {
-            let src = acc
-                .get(r * n + tj * TILE..r * n + tj * TILE + TILE)
-                .unwrap_or(&[]);
-            for (dst, v) in row.chunks_exact_mut(4).zip(src) {
-                dst.copy_from_slice(&v.to_le_bytes());
-            }
-        }
-    }
-}
-
 impl DeviceSession for CpuSession {
     fn device(&self) -> u32 {
         self.device.index
@@ -249,7 +224,8 @@ impl DeviceSession for CpuSession {
                 .par_chunks_mut(FILL_CHUNK)
                 .enumerate()
                 .for_each(|(i, part)| {
-                    prf::fill_tensor(key, tensor_id, start + (i * FILL_CHUNK) as u64, part);
+                    let start = start + (i * FILL_CHUNK) as u64;
+                    Kernels::best().fill_tensor(key, tensor_id, start, part);
                 })
         });
         Ok(())
@@ -276,18 +252,25 @@ impl DeviceSession for CpuSession {
                 return Err(invalid("gemm buffers are smaller than m×k, k×n and 4·m·n"));
             }
             let c_out = c_data.get_mut(..m * n * 4).unwrap_or(&mut []);
+            let b_data = b_data.get(..k * n).unwrap_or(&[]);
+            let kernels = Kernels::best();
             device.pool.install(|| {
+                // B once in the kernels' layout (column blocks of `k × 16`), then every band's
+                // tiles from it (`Kernels::gemm_band`: tile-major, as the spec lays them out).
+                let packed = simd::pack_b(b_data, n, k)
+                    .ok_or_else(|| invalid("gemm B buffer does not hold k×n bytes"))?;
                 c_out
                     .par_chunks_mut(TILE * n * 4)
                     .enumerate()
-                    .for_each(|(band, out)| {
+                    .try_for_each(|(band, out)| {
                         let a_band = a_data
                             .get(band * TILE * k..(band + 1) * TILE * k)
                             .unwrap_or(&[]);
-                        gemm_band(a_band, b_data, n, k, out);
+                        kernels
+                            .gemm_band(a_band, &packed, n, k, out)
+                            .map_err(|e| invalid(e.to_string()))
                     })
-            });
-            Ok(())
+            })
         })
     }
 
@@ -307,7 +290,7 @@ impl DeviceSession for CpuSession {
                 .enumerate()
                 .for_each(|(i, part)| {
                     let first = (i * FILL_CHUNK / prf::BLOCK_BYTES) as u64;
-                    membw::fill_blocks(key, rounds, first, part);
+                    Kernels::best().membw_fill_blocks(key, rounds, first, part);
                 })
         });
         Ok(())
@@ -337,6 +320,7 @@ impl DeviceSession for CpuSession {
             let outs = out_data
                 .get_mut(..groups * membw::OUTPUT_BYTES)
                 .unwrap_or(&mut []);
+            let kernels = Kernels::best();
             device.pool.install(|| {
                 outs.par_chunks_mut(membw::OUTPUT_BYTES)
                     .enumerate()
@@ -344,7 +328,8 @@ impl DeviceSession for CpuSession {
                         let pi = perm.apply(b as u64) as usize;
                         let gb = data.get(b * g..(b + 1) * g).unwrap_or(&[]);
                         let gp = data.get(pi * g..(pi + 1) * g).unwrap_or(&[]);
-                        let v = membw::fold(pass, b as u64, gb, gp)
+                        let v = kernels
+                            .fold(pass, b as u64, gb, gp)
                             .map_err(|e| invalid(e.to_string()))?;
                         dst.copy_from_slice(&v.to_le_bytes());
                         Ok(())

@@ -7,6 +7,7 @@ use challenges::abi::{self, DeviceInfoRecord, status};
 use challenges::matmul;
 use challenges::membw::{self, MembwParams, Permutation};
 use challenges::prf;
+use challenges::simd::Kernels;
 use challenges::tiles::{TILE, tile_to_bytes};
 use std::time::Instant;
 use wasmtime::{Caller, Linker};
@@ -394,9 +395,9 @@ fn tile_i8(
         }
         state.charge(2 * (TILE * TILE) as u64 * u64::from(k))?;
         let key = prf::key(&state.seed, stream as u64);
-        let a = matmul::a_rows_of(key, a_id as u32, k, tile_row);
-        let b = matmul::b_block_of(key, b_id as u32, n, k, tile_col);
-        let tile = matmul::tile_from_operands(&a, &b, k as usize).map_err(|_| status::BAD_SHAPE)?;
+        // The widest SIMD kernels this CPU has; bit-identical to `matmul::tile_from_operands`
+        // over `a_rows_of` and `b_block_of` (challenges/tests/simd.rs).
+        let tile = Kernels::best().tile(key, a_id as u32, b_id as u32, n, k, tile_row, tile_col);
         write_guest(&mut caller, out_ptr, &tile_to_bytes(&tile))?;
         Ok(status::OK)
     })())
@@ -431,7 +432,10 @@ fn membw_output(
         let key = prf::key(&state.seed, stream as u64);
         let perm = Permutation::new(params.groups(), pass, &key_material)
             .map_err(|_| status::BAD_SHAPE)?;
-        let value = membw::output(key, &params, &perm, pass, b).map_err(|_| status::BAD_PARAMS)?;
+        // Bit-identical to `membw::output` (challenges/tests/simd.rs), on SIMD kernels.
+        let value = Kernels::best()
+            .membw_output(key, &params, &perm, pass, b)
+            .map_err(|_| status::BAD_PARAMS)?;
         write_guest(&mut caller, out_ptr, &value.to_le_bytes())?;
         Ok(status::OK)
     })())

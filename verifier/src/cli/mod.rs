@@ -1,5 +1,6 @@
 //! Argument parsing (clap derive) and dispatch of the `verifier` subcommands.
 
+mod bench;
 mod calibrate;
 mod chain;
 mod challenge;
@@ -66,6 +67,10 @@ enum Command {
     Completions(docs::CompletionsArgs),
     /// Write man pages (verifier.1 and one per subcommand) into a directory.
     Man(docs::ManArgs),
+    /// Measure what checking one GPU's round costs this machine, per GPU class (every opened
+    /// leaf of a matmul-i8 and a membw challenge at the class's plan sizes, recomputed on one
+    /// thread), and how many GPUs a round of `round.interval_s` can check: sizes the verifier.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -84,5 +89,6 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chain(args) => chain::run(&args),
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
+        Command::Bench(args) => bench::run(&args),
     }
 }
