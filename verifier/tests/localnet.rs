@@ -13,18 +13,11 @@ mod process;
 
 use std::process::Command;
 
-use process::miner_host_bin;
-
-/// One local network at a time: each calibrates `cpu-reference` on one thread before its
-/// rounds, and a calibration disturbed by another network's miners reads this machine as
-/// slower than it is, so honest devices of the other then look `too-fast`.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+use process::{miner_host_bin, one_at_a_time};
 
 /// Runs `verifier localnet` with `args` and `--json`; the report.
 fn localnet(args: &[&str]) -> serde_json::Value {
-    let _alone = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _alone = one_at_a_time();
     let out = Command::new(env!("CARGO_BIN_EXE_verifier"))
         .arg("localnet")
         .args(args)

@@ -19,18 +19,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use process::{finish, miner_host_bin, spawn_run, validator_hotkey, verifier, write_config};
+use process::{
+    finish, miner_host_bin, one_at_a_time, spawn_run, validator_hotkey, verifier, write_config,
+};
 use transport::identity::ss58;
 use validator_store::{Store, SubmissionRow, VerdictRow};
 use verifier::localnet::{MinerProcess, TempDir, start_miner_with};
-
-/// The tests of this file run one at a time: each runs `verifier run` and several miner
-/// processes whose `cpu-reference` timing would suffer from the others beside it.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// Starts one miner per kind (None: honest) serving the test validator and `others`, each with
 /// `extra` in its miner.toml.

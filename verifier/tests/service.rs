@@ -16,7 +16,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use process::{finish, miners, spawn_run, verifier, write_config};
+use process::{finish, miners, one_at_a_time, spawn_run, verifier, write_config};
 use transport::identity::ss58;
 use validator_store::Store;
 use verifier::localnet::TempDir;
@@ -41,6 +41,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 
 #[test]
 fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
+    let _alone = one_at_a_time();
     let dir = TempDir::new("service-run").unwrap();
     let miners = miners(dir.path(), &[None, None, Some("forge")]);
     let port = free_port();
@@ -128,6 +129,7 @@ fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
 
 #[test]
 fn sigkill_mid_round_loses_nothing_duplicates_nothing_and_the_round_resumes() {
+    let _alone = one_at_a_time();
     let dir = TempDir::new("service-kill").unwrap();
     let miners = miners(dir.path(), &[None, None, None, None]);
     let config = write_config(
@@ -241,6 +243,7 @@ fn config_errors_say_what_to_fix() {
 
 #[test]
 fn sigterm_stops_gracefully_and_the_next_start_resumes_the_round() {
+    let _alone = one_at_a_time();
     let dir = TempDir::new("service-term").unwrap();
     let miners = miners(dir.path(), &[None, None, None]);
     let config = write_config(

@@ -16,6 +16,17 @@ use transport::KeySource;
 use transport::identity::{hotkey_of, load_hotkey, ss58};
 use verifier::localnet::{MinerProcess, start_miner};
 
+/// The process tests of one test binary run one at a time: each runs `verifier` and miner
+/// processes on `cpu-reference` devices, whose timing would suffer from another test's beside
+/// it (and a calibration disturbed by another test's miners reads this machine as slower than
+/// it is). Hold the guard for the whole test.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// `target/<profile>/miner-host`, built if it is not there yet.
 pub fn miner_host_bin() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_BIN_EXE_verifier"))
