@@ -6,10 +6,12 @@
 //!   around a session.
 //! - [`run_local`]: `miner-host run-local`, one challenge in the sandbox on a local backend,
 //!   with its leaves opened and checked in a second, CPU-only sandbox as a verifier would.
-//! - [`cuda`]: the CUDA backend; [`params`]: module names and JSON params.
+//! - [`backend`]: the one place a backend is started from its kind; [`cuda`]: the CUDA
+//!   backend; [`params`]: module names and JSON params.
 //!
 //! This crate never depends on `verifier`.
 
+pub mod backend;
 pub mod cuda;
 pub mod params;
 pub mod run_local;

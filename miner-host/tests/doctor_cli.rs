@@ -187,6 +187,10 @@ fn each_misconfiguration_is_named_with_its_fix() {
     if out.contains("PROBLEM  backend") {
         assert!(problem(&out, "backend").contains("kind = \"cpu\""), "{out}");
     } else {
-        eprintln!("skipped: a CUDA device is present, the cuda backend started");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: a CUDA device is present, the cuda backend started"
+        );
     }
 }

@@ -12,15 +12,26 @@ use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// `target/<profile>/verifier`, built if it is not there yet (it is when the workspace's tests
-/// are built together).
+/// The `(opt-level N)` a binary's `--version` reports.
+fn opt_level(binary: &std::path::Path) -> Option<String> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let level = text.split("(opt-level ").nth(1)?.split(')').next()?;
+    Some(level.to_string())
+}
+
+/// `target/<profile>/verifier`, built (with the test profile, as the miner-host under test)
+/// if it is not there yet or was built at another optimisation level: the verifier calibrates
+/// `cpu-reference` in its own build, and a dev build's kernels run ~10× slower than a test
+/// build's.
 fn verifier_bin() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_BIN_EXE_miner-host"))
         .parent()
         .unwrap()
         .to_path_buf();
     let path = dir.join(format!("verifier{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
+    let ours = opt_level(std::path::Path::new(env!("CARGO_BIN_EXE_miner-host")));
+    if !path.exists() || opt_level(&path) != ours {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             .args([

@@ -358,11 +358,6 @@ impl AllowList {
         }
     }
 
-    /// Replaces the allowed set (the deny list stays), e.g. from the metagraph's permits.
-    pub fn set_allowed(&mut self, hotkeys: impl IntoIterator<Item = Hotkey>) {
-        self.allow = hotkeys.into_iter().collect();
-    }
-
     /// This list with `extra` hotkeys allowed as well (the deny list still wins), e.g. the
     /// metagraph's validator permits on top of the operator's entries.
     pub fn with_also(&self, extra: impl IntoIterator<Item = Hotkey>) -> Self {

@@ -55,7 +55,11 @@ fn systemd_analyze_verifies_both_units() {
         .output()
         .is_err()
     {
-        eprintln!("skipped: systemd-analyze not found (install systemd to check the units)");
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: systemd-analyze not found (install systemd to check the units)"
+        );
         return;
     }
     let dir = verifier::localnet::TempDir::new("units").unwrap();

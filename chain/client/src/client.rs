@@ -65,7 +65,7 @@ pub struct ChainClient {
     signer: Option<Keypair>,
     wait_for: WaitFor,
     mortality_blocks: u64,
-    block_time_ms: u64,
+    pub(crate) block_time_ms: u64,
     /// `spec_version + 1` of the runtime whose fallbacks were last logged (0: none yet), shared
     /// by clones so each runtime version is described once.
     logged_runtime: Arc<AtomicU64>,
@@ -176,30 +176,6 @@ impl ChainClient {
     pub fn with_wait_for(mut self, wait_for: WaitFor) -> Self {
         self.wait_for = wait_for;
         self
-    }
-
-    /// Sets the mortality of signed extrinsics, in blocks (64 by default; subxt rounds to a
-    /// power of two, at least 4).
-    pub fn with_mortality(mut self, blocks: u64) -> Self {
-        self.mortality_blocks = blocks;
-        self
-    }
-
-    /// Sets the chain's block time in milliseconds, used to turn blocks into drand rounds for
-    /// timelocked commits (12 000 by default, subtensor's; fast-block localnets use 250).
-    pub fn with_block_time_ms(mut self, block_time_ms: u64) -> Self {
-        self.block_time_ms = block_time_ms;
-        self
-    }
-
-    /// The block time used for timelocked commits, milliseconds.
-    pub fn block_time_ms(&self) -> u64 {
-        self.block_time_ms
-    }
-
-    /// The underlying subxt client.
-    pub fn online_client(&self) -> &OnlineClient<SubtensorConfig> {
-        &self.api
     }
 
     /// The signer's account id, if a signer is set.

@@ -295,7 +295,7 @@ impl ChainClient {
             current_block: state.head,
             reveal_period_epochs,
             now_ms: now_ms()?,
-            block_time_ms: self.block_time_ms(),
+            block_time_ms: self.block_time_ms,
         };
         let commit = timelocked_commit(&payload, &context, &TlockRandomness::from_bytes(secrets))?;
         let submitted = self

@@ -9,7 +9,8 @@ use chain_client::ChainClient;
 #[tokio::test]
 async fn reads_a_live_metagraph_when_subtensor_url_is_set() {
     let Ok(url) = std::env::var("SUBTENSOR_URL") else {
-        println!("skipped: SUBTENSOR_URL not set");
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), "skipped: SUBTENSOR_URL not set");
         return;
     };
     let netuid: u16 = std::env::var("SUBTENSOR_NETUID")

@@ -33,13 +33,50 @@ pub struct DeviceInfo {
     pub uuid: Option<String>,
 }
 
-/// The kind of a backend, as reported to modules by `device_info`.
+/// The kind of a backend, as reported to modules by `device_info`, and as operators name it
+/// (`cpu`, `cuda`: the one place a backend name is parsed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackendKind {
     /// The multi-threaded CPU reference.
     Cpu = 0,
     /// NVIDIA GPUs through CUDA.
     Cuda = 1,
+}
+
+impl BackendKind {
+    /// Every kind, in the order help texts list them.
+    pub const ALL: [BackendKind; 2] = [BackendKind::Cpu, BackendKind::Cuda];
+
+    /// The name operators use (`cpu`, `cuda`).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Cuda => "cuda",
+        }
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A backend name that is none of [`BackendKind::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("unknown backend {0:?}: use \"cpu\" (the CPU reference) or \"cuda\" (NVIDIA GPUs)")]
+pub struct UnknownBackend(pub String);
+
+impl std::str::FromStr for BackendKind {
+    type Err = UnknownBackend;
+
+    /// `cpu` or `cuda`; nothing else (never a fallback).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| UnknownBackend(s.to_string()))
+    }
 }
 
 /// A backend failure. Messages say which device and what to do.
@@ -228,5 +265,23 @@ pub fn byte_range(
             "{what}: bytes {offset}..{} are outside a buffer of {size} bytes",
             end.map_or_else(|| "overflow".to_string(), |e| e.to_string())
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse_one_way() {
+        for kind in BackendKind::ALL {
+            assert_eq!(kind.as_str().parse::<BackendKind>(), Ok(kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        let Err(err) = "gpu".parse::<BackendKind>() else {
+            panic!("`gpu` is no backend");
+        };
+        assert!(err.to_string().contains("\"cpu\""), "{err}");
+        assert!("CPU".parse::<BackendKind>().is_err());
     }
 }

@@ -34,7 +34,7 @@ mod sandbox;
 
 pub use backend::{
     Backend, BackendError, BackendKind, BufferId, Committed, DeviceClaim, DeviceInfo, DeviceLock,
-    DeviceSession, byte_range,
+    DeviceSession, UnknownBackend, byte_range,
 };
 pub use error::{SandboxError, TrapKind};
 pub use limits::SandboxLimits;

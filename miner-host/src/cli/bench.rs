@@ -7,14 +7,16 @@ use challenge_runtime::bench::{self, BenchPlan, BenchReport, GemmShape};
 use clap::Args;
 use transport::progress::{Progress, Style};
 
-use super::{BackendName, local_backend};
+use challenge_runtime::BackendKind;
+
+use super::{backend_arg, local_backend};
 
 /// Arguments of `miner-host bench`.
 #[derive(Args)]
 pub(super) struct BenchArgs {
-    /// Backend to measure.
-    #[arg(long, value_enum, default_value = "cuda")]
-    backend: BackendName,
+    /// Backend to measure: cpu or cuda.
+    #[arg(long, default_value = "cuda", value_parser = backend_arg)]
+    backend: BackendKind,
     /// Device index.
     #[arg(long, default_value_t = 0)]
     device: u32,

@@ -250,7 +250,7 @@ fn devices(config: &MinerConfig) -> Vec<(String, Outcome)> {
                     c.id,
                     c.memory_bytes >> 20
                 ),
-                if config.backend.kind == "cpu" {
+                if config.backend.kind == challenge_runtime::BackendKind::Cpu {
                     "raise [backend] cpu_memory_mib"
                 } else {
                     "free the GPU's memory (other processes, MIG partitions) before serving"

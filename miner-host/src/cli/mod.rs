@@ -9,8 +9,9 @@ mod run_local;
 mod serve;
 
 use anyhow::Result;
-use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use clap::{Parser, Subcommand, ValueEnum};
+use challenge_runtime::BackendKind;
+use challenge_runtime::cpu::CpuConfig;
+use clap::{Parser, Subcommand};
 
 /// gpuproof miner host: lets validators measure this machine's GPUs, and nothing else.
 #[derive(Parser)]
@@ -62,30 +63,23 @@ pub(crate) fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// The backend `run-local` and `bench` run on.
-#[derive(Clone, Copy, ValueEnum)]
-enum BackendName {
-    /// The multi-threaded CPU reference (class `cpu-reference`).
-    Cpu,
-    /// NVIDIA GPUs through CUDA.
-    Cuda,
+/// A `--backend` name: `cpu` or `cuda` (parsed by `BackendKind`, the one parser).
+fn backend_arg(name: &str) -> Result<BackendKind, String> {
+    name.parse()
+        .map_err(|e: challenge_runtime::UnknownBackend| e.to_string())
 }
 
-/// A local backend: the CPU reference with `threads` workers (default: every core), or CUDA.
+/// A local backend for `run-local` and `bench`: the CPU reference with `threads` workers
+/// (default: every core) on one device, or CUDA.
 fn local_backend(
-    backend: BackendName,
+    kind: BackendKind,
     threads: Option<usize>,
-) -> Result<Box<dyn challenge_runtime::Backend>> {
-    Ok(match backend {
-        BackendName::Cpu => {
-            let mut config = CpuConfig::default();
-            if let Some(t) = threads {
-                config.threads_per_device = t.max(1);
-            }
-            Box::new(CpuBackend::new(config)?)
-        }
-        BackendName::Cuda => Box::new(miner_host::cuda::CudaBackend::new()?),
-    })
+) -> Result<std::sync::Arc<dyn challenge_runtime::Backend>> {
+    let mut cpu = CpuConfig::default();
+    if let Some(t) = threads {
+        cpu.threads_per_device = t.max(1);
+    }
+    Ok(miner_host::backend::open(kind, cpu)?)
 }
 
 /// 32 bytes from 64 hex digits, or an error naming the flag.

@@ -6,7 +6,9 @@ use clap::Args;
 use miner_host::params::{encode_params, resolve_module};
 use miner_host::run_local::{DEFAULT_SAMPLES, RunLocalRequest, report_json, run_local};
 
-use super::{BackendName, hex32, local_backend};
+use challenge_runtime::BackendKind;
+
+use super::{backend_arg, hex32, local_backend};
 
 /// Arguments of `miner-host run-local`.
 #[derive(Args)]
@@ -21,9 +23,9 @@ pub(super) struct RunLocalArgs {
     /// The 32-byte challenge seed, 64 hex digits.
     #[arg(long)]
     seed: String,
-    /// Backend to run on.
-    #[arg(long, value_enum, default_value = "cpu")]
-    backend: BackendName,
+    /// Backend to run on: cpu or cuda.
+    #[arg(long, default_value = "cpu", value_parser = backend_arg)]
+    backend: BackendKind,
     /// Device index.
     #[arg(long, default_value_t = 0)]
     device: u32,

@@ -70,14 +70,12 @@ struct ChainSetup {
 
 /// The backend miner.toml's `[backend]` names.
 pub(super) fn config_backend(config: &MinerConfig) -> Result<Arc<dyn challenge_runtime::Backend>> {
-    Ok(match config.backend.kind.as_str() {
-        "cuda" => Arc::new(miner_host::cuda::CudaBackend::new()?),
-        _ => Arc::new(CpuBackend::new(CpuConfig {
-            devices: config.backend.cpu_devices,
-            threads_per_device: 1,
-            memory_bytes: config.backend.cpu_memory_mib.saturating_mul(1 << 20),
-        })?),
-    })
+    let cpu = CpuConfig {
+        devices: config.backend.cpu_devices,
+        threads_per_device: 1,
+        memory_bytes: config.backend.cpu_memory_mib.saturating_mul(1 << 20),
+    };
+    Ok(miner_host::backend::open(config.backend.kind, cpu)?)
 }
 
 fn config_settings(

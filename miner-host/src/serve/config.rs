@@ -48,6 +48,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use challenge_runtime::BackendKind;
 use serde::Deserialize;
 pub use transport::identity::HotkeyConfig;
 
@@ -183,9 +184,9 @@ fn default_session_key() -> PathBuf {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BackendConfig {
-    /// `cpu` or `cuda`.
-    #[serde(default = "default_kind")]
-    pub kind: String,
+    /// `cpu` or `cuda` (parsed by [`BackendKind`]'s one parser; anything else is an error).
+    #[serde(default = "default_kind", deserialize_with = "backend_kind")]
+    pub kind: BackendKind,
     /// CPU devices offered (each one thread); at most the core count.
     #[serde(default = "one")]
     pub cpu_devices: u32,
@@ -194,8 +195,14 @@ pub struct BackendConfig {
     pub cpu_memory_mib: u64,
 }
 
-fn default_kind() -> String {
-    "cpu".into()
+fn default_kind() -> BackendKind {
+    BackendKind::Cpu
+}
+
+fn backend_kind<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BackendKind, D::Error> {
+    let name = String::deserialize(d)?;
+    name.parse()
+        .map_err(|e| serde::de::Error::custom(format!("backend.kind: {e}")))
 }
 fn one() -> u32 {
     1
@@ -371,17 +378,9 @@ impl MinerConfig {
                 chain.url
             ));
         }
-        match config.backend.kind.as_str() {
-            "cpu" | "cuda" => {}
-            other => {
-                return Err(format!(
-                    "backend.kind = {other:?}: must be \"cpu\" or \"cuda\""
-                ));
-            }
-        }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let devices = usize::try_from(config.backend.cpu_devices).unwrap_or(usize::MAX);
-        if config.backend.kind == "cpu" && (devices == 0 || devices > cores) {
+        if config.backend.kind == BackendKind::Cpu && (devices == 0 || devices > cores) {
             return Err(format!(
                 "backend.cpu_devices = {devices}: each cpu-reference device is one thread, so \
                  this machine can offer 1 to {cores}"

@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -282,7 +283,11 @@ fn chromium_or_skip() -> Option<PathBuf> {
                  google-chrome): run scripts/install-chromium"
             );
         }
-        println!("skipped: chromium not installed (run scripts/install-chromium)");
+        // On the real stderr (not the test harness's capture), as the GPU tests say theirs.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: chromium not installed (run scripts/install-chromium)"
+        );
     }
     found
 }

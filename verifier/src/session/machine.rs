@@ -175,11 +175,6 @@ impl VerifierSession {
         }
     }
 
-    /// Whether the session has ended (with a verdict, or aborted by our own checker).
-    pub fn is_finished(&self) -> bool {
-        matches!(self.state, State::Done(_) | State::Aborted)
-    }
-
     /// The leaves asked for, once the `Open` is out.
     pub fn requested(&self) -> Option<&[LeafRef]> {
         match &self.state {

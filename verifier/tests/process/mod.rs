@@ -27,14 +27,21 @@ pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// `target/<profile>/miner-host`, built if it is not there yet.
+/// The `(opt-level N)` a binary's `--version` reports.
+fn opt_level(binary: &Path) -> Option<String> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let level = text.split("(opt-level ").nth(1)?.split(')').next()?;
+    Some(level.to_string())
+}
+
+/// `target/<profile>/miner-host`, built if it is not there yet or was built at another
+/// optimisation level than the `verifier` under test.
 pub fn miner_host_bin() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_BIN_EXE_verifier"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let verifier = PathBuf::from(env!("CARGO_BIN_EXE_verifier"));
+    let dir = verifier.parent().unwrap().to_path_buf();
     let path = dir.join(format!("miner-host{}", std::env::consts::EXE_SUFFIX));
-    if !path.exists() {
+    if !path.exists() || opt_level(&path) != opt_level(&verifier) {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
             // The test profile, as the `verifier` binary under test was built: the
