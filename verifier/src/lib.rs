@@ -7,10 +7,12 @@
 //! `miner-host`.
 
 /// GPU classes: the class table, time model, envelopes, sizing and `cpu-reference` calibration.
+pub mod catalogue;
 pub mod classes;
 pub mod client;
 pub mod localnet;
 pub mod planner;
+pub mod receipt;
 pub mod scoring;
 pub mod service;
 pub mod session;

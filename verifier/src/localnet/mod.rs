@@ -294,6 +294,7 @@ pub async fn run_localnet(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let rules = RoundRules {
         allow_cpu_reference: true,
+        receipt_retention_rounds: u64::MAX,
         ..RoundRules::default()
     };
     let mut engines = Vec::new();

@@ -56,8 +56,11 @@ mod layout;
 mod machine;
 pub mod sampler;
 mod spec;
+mod transcript;
 mod verdict;
 
+pub(crate) use judge::{Context as JudgeContext, Judgement, Requested};
+pub(crate) use machine::judge_time;
 pub use checker::{CheckInput, CheckerError, LeafChecker, SandboxChecker};
 pub use error::SessionError;
 pub use layout::{LayoutError, OutputLayout};
@@ -66,6 +69,7 @@ pub use spec::{
     ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, SessionConfig,
     Timeouts,
 };
+pub use transcript::{At, Transcript};
 pub use verdict::{
     Cause, Phase, PhaseTiming, ProtocolFault, TimeJudgement, TimedOut, Timing, Verdict, WrongResult,
 };

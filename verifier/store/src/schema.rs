@@ -152,11 +152,37 @@ const V3: &str = "
 ALTER TABLE submissions ADD COLUMN refusal TEXT;
 ";
 
+/// Schema 4: verification receipts, one per recorded verdict (DESIGN.md §Receipts and the
+/// catalogue): the signed receipt, zstd-compressed (`body`, `NULL` once a pass receipt is
+/// pruned), and the figures the catalogue shows, which stay when the body goes.
+const V4: &str = "
+CREATE TABLE receipts (
+    id           INTEGER PRIMARY KEY,
+    receipt_id   TEXT    NOT NULL UNIQUE,
+    verdict_id   INTEGER NOT NULL UNIQUE REFERENCES verdicts (id),
+    round_id     INTEGER NOT NULL,
+    hotkey       TEXT    NOT NULL,
+    device_index INTEGER NOT NULL CHECK (device_index BETWEEN 0 AND 4294967295),
+    module       TEXT    NOT NULL,
+    verdict      TEXT    NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    int8_ops     REAL,
+    int8_s       REAL,
+    dram_bytes   REAL,
+    dram_s       REAL,
+    memory_bytes INTEGER CHECK (memory_bytes >= 0),
+    size         INTEGER NOT NULL CHECK (size >= 0),
+    body         BLOB
+);
+CREATE INDEX receipts_by_hotkey ON receipts (hotkey, round_id);
+CREATE INDEX receipts_by_round ON receipts (round_id, verdict);
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes schema `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema this version writes and reads.
-pub(crate) const LATEST: u32 = 3;
+pub(crate) const LATEST: u32 = 4;
 
 // `LATEST` is the number of migrations.
 const _: () = assert!(MIGRATIONS.len() == LATEST as usize);
