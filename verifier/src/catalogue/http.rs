@@ -249,15 +249,24 @@ mod tests {
 
     #[test]
     fn requests_parse_and_hostile_ones_are_refused_with_a_type() {
-        let r = parse_request(b"GET /v1/machines?sort=tops&order=desc&class=h100%2Dsxm HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let r = parse_request(
+            b"GET /v1/machines?sort=tops&order=desc&class=h100%2Dsxm HTTP/1.1\r\nHost: x\r\n\r\n",
+        )
+        .unwrap();
         assert_eq!(r.path, "/v1/machines");
         assert_eq!(r.query.sort, Sort::Tops);
         assert!(r.query.descending);
         assert_eq!(r.query.class.as_deref(), Some("h100-sxm"));
         assert_eq!(parse_request(b"GET / HTTP/1.0\r\n\r\n").unwrap().path, "/");
         let cases: [(&[u8], RequestError); 8] = [
-            (b"POST / HTTP/1.1\r\n\r\n", RequestError::Method("POST".into())),
-            (b"HEAD / HTTP/1.1\r\n\r\n", RequestError::Method("HEAD".into())),
+            (
+                b"POST / HTTP/1.1\r\n\r\n",
+                RequestError::Method("POST".into()),
+            ),
+            (
+                b"HEAD / HTTP/1.1\r\n\r\n",
+                RequestError::Method("HEAD".into()),
+            ),
             (b"GET /\r\n\r\n", RequestError::Malformed),
             (b"GET / SPDY/3\r\n\r\n", RequestError::Malformed),
             (b"GET noslash HTTP/1.1\r\n\r\n", RequestError::Malformed),
@@ -271,7 +280,12 @@ mod tests {
             ),
         ];
         for (head, want) in cases {
-            assert_eq!(parse_request(head), Err(want), "{:?}", String::from_utf8_lossy(head));
+            assert_eq!(
+                parse_request(head),
+                Err(want),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
         assert_eq!(
             parse_request(&vec![b'a'; MAX_REQUEST_HEAD + 1]),

@@ -137,7 +137,9 @@ impl StoreSource {
         let state = Arc::clone(&self.state);
         let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
-            let mut state = state.lock().map_err(|_| "the catalogue's lock is poisoned")?;
+            let mut state = state
+                .lock()
+                .map_err(|_| "the catalogue's lock is poisoned")?;
             let Cached { store, catalogue } = &mut *state;
             let store = match store {
                 Some(s) => s,
@@ -221,15 +223,10 @@ impl StoreSource {
 
     async fn receipt(&self, id: &str) -> Answer {
         if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Answer::text(
-                "404 Not Found",
-                "a receipt id is 64 hex digits\n".into(),
-            );
+            return Answer::text("404 Not Found", "a receipt id is 64 hex digits\n".into());
         }
         let id_owned = id.to_ascii_lowercase();
-        let found = self
-            .with(move |store, _| store.receipt(&id_owned))
-            .await;
+        let found = self.with(move |store, _| store.receipt(&id_owned)).await;
         match found {
             Ok(Some((_, Some(bytes)))) => Answer {
                 status: "200 OK",

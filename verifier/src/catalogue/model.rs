@@ -116,9 +116,7 @@ impl ReceiptLink {
     fn of(row: &ReceiptRow) -> Self {
         Self {
             id: row.receipt_id.clone(),
-            url: row
-                .kept
-                .then(|| format!("/v1/receipts/{}", row.receipt_id)),
+            url: row.kept.then(|| format!("/v1/receipts/{}", row.receipt_id)),
             round_id: row.round_id,
             module: row.module.clone(),
             verdict: row.verdict.clone(),
@@ -145,8 +143,10 @@ impl Catalogue {
             let standing = standings.get(&seen.hotkey);
             let mine = |v: &&VerdictRow| v.hotkey == seen.hotkey;
             let verdicts: Vec<&VerdictRow> = recent.iter().filter(mine).collect();
-            let own_receipts: Vec<&ReceiptRow> =
-                receipts.iter().filter(|r| r.hotkey == seen.hotkey).collect();
+            let own_receipts: Vec<&ReceiptRow> = receipts
+                .iter()
+                .filter(|r| r.hotkey == seen.hotkey)
+                .collect();
             let own_passes: Vec<&ReceiptRow> =
                 passes.iter().filter(|r| r.hotkey == seen.hotkey).collect();
             let devices = devices(&verdicts, seen.round_id, &own_receipts, &own_passes);
@@ -347,7 +347,8 @@ fn devices(
     receipts: &[&ReceiptRow],
     passes: &[&ReceiptRow],
 ) -> Vec<Device> {
-    let device_verdict = |v: &&&VerdictRow| !matches!(v.record.module.as_str(), "connection" | "inventory");
+    let device_verdict =
+        |v: &&&VerdictRow| !matches!(v.record.module.as_str(), "connection" | "inventory");
     let mut indices: Vec<u32> = verdicts
         .iter()
         .filter(device_verdict)

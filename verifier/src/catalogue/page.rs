@@ -71,7 +71,11 @@ pub fn render_page(m: &Machines) -> String {
 /// The class filter's links.
 fn filters(out: &mut String, m: &Machines) {
     out.push_str("<nav id=\"classes\">class: ");
-    let all_on = if m.class.is_none() { " class=\"on\"" } else { "" };
+    let all_on = if m.class.is_none() {
+        " class=\"on\""
+    } else {
+        ""
+    };
     let _ = write!(
         out,
         "<a{all_on} href=\"/?sort={}&amp;order={}\">all</a> ",
@@ -98,7 +102,11 @@ fn filters(out: &mut String, m: &Machines) {
 /// A column header that sorts by `sort` (a second click reverses the order).
 fn header(m: &Machines, sort: Sort, label: &str) -> String {
     let active = m.sort == sort.name();
-    let order = if active && m.order == "asc" { "desc" } else { "asc" };
+    let order = if active && m.order == "asc" {
+        "desc"
+    } else {
+        "asc"
+    };
     let arrow = match (active, m.order.as_str()) {
         (true, "asc") => " ▲",
         (true, _) => " ▼",
@@ -119,9 +127,21 @@ fn row(out: &mut String, m: &Machine) {
     let _ = write!(out, "<tr data-hotkey=\"{}\">", escape(&m.hotkey));
     let uid = m.uid.map_or_else(|| "-".to_string(), |u| u.to_string());
     let _ = write!(out, "<td class=\"uid num\">{uid}</td>");
-    let _ = write!(out, "<td class=\"hotkey\"><code>{}</code></td>", escape(&m.hotkey));
-    let _ = write!(out, "<td class=\"axon\"><code>{}</code></td>", escape(&m.axon));
-    let _ = write!(out, "<td class=\"class\">{}</td>", escape(&m.classes.join(", ")));
+    let _ = write!(
+        out,
+        "<td class=\"hotkey\"><code>{}</code></td>",
+        escape(&m.hotkey)
+    );
+    let _ = write!(
+        out,
+        "<td class=\"axon\"><code>{}</code></td>",
+        escape(&m.axon)
+    );
+    let _ = write!(
+        out,
+        "<td class=\"class\">{}</td>",
+        escape(&m.classes.join(", "))
+    );
     out.push_str("<td><ul class=\"devices\">");
     for d in &m.devices {
         let _ = write!(
@@ -140,7 +160,8 @@ fn row(out: &mut String, m: &Machine) {
     let _ = write!(
         out,
         "<td class=\"memory num\" data-value=\"{}\">{}</td>",
-        m.proven_memory_bytes.map_or_else(String::new, |b| b.to_string()),
+        m.proven_memory_bytes
+            .map_or_else(String::new, |b| b.to_string()),
         bytes(m.proven_memory_bytes)
     );
     number_cell(out, "tops", m.int8_tops, 3);

@@ -5,6 +5,7 @@ mod chain;
 mod challenge;
 mod classes;
 mod localnet;
+mod receipts;
 mod service;
 mod yuma;
 
@@ -57,6 +58,17 @@ enum Command {
     /// the subnet's hyperparameters, the weight submission path, this validator's standing and
     /// the miners of the metagraph with their axons.
     Chain(chain::ChainArgs),
+    /// Re-check verification receipts offline (no network, no store): the validator's
+    /// signature and certificate, the miner's signatures up to its hotkey, the seeds, every
+    /// path to its signed root, every leaf through the module's check on the CPU, and that the
+    /// verdict follows from the figures under the class table. Exit 0 only if every receipt
+    /// holds.
+    Audit(receipts::AuditArgs),
+    /// The store's verification receipts: `export` writes them as files, `show` prints one.
+    Receipts(receipts::ReceiptsArgs),
+    /// Serve the renters' catalogue of the store (HTML at /, JSON at /v1/machines) until
+    /// Ctrl-C.
+    Catalogue(receipts::CatalogueArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -73,5 +85,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Calibrate(args) => calibrate::run(&args),
         Command::Classes(args) => classes::run(&args),
         Command::Chain(args) => chain::run(&args),
+        Command::Audit(args) => receipts::audit_files(&args),
+        Command::Receipts(args) => receipts::receipts(&args),
+        Command::Catalogue(args) => receipts::catalogue(&args),
     }
 }

@@ -411,7 +411,10 @@ impl Prepared {
             match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::PhaseDone(signed)) => {
                     let arrived = epoch.elapsed();
-                    if let Some(v) = session.on_phase_done(&signed, arrived).map_err(|e| Err(ours(e)))? {
+                    if let Some(v) = session
+                        .on_phase_done(&signed, arrived)
+                        .map_err(|e| Err(ours(e)))?
+                    {
                         return Err(Ok(v));
                     }
                     let Some(phase) = session.awaiting_phase_key() else {
@@ -426,7 +429,9 @@ impl Prepared {
                     let nonce = random().map_err(|e| {
                         Err(format!("verifier error (not charged to the miner): {e}"))
                     })?;
-                    let key = session.phase_key(epoch.elapsed(), nonce).map_err(|e| Err(ours(e)))?;
+                    let key = session
+                        .phase_key(epoch.elapsed(), nonce)
+                        .map_err(|e| Err(ours(e)))?;
                     let message = Message::PhaseKey(key);
                     match before_deadline(epoch, deadline, stream.send(&message)).await {
                         Some(Ok(())) => {}

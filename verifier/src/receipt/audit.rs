@@ -104,7 +104,9 @@ pub enum AuditError {
         detail: String,
     },
     /// A recorded seed is not the one its nonce and binding derive.
-    #[error("{what} is not what the nonce and the binding derive (recorded {recorded}, derived {derived})")]
+    #[error(
+        "{what} is not what the nonce and the binding derive (recorded {recorded}, derived {derived})"
+    )]
     Seed {
         /// Which seed.
         what: String,
@@ -422,9 +424,9 @@ fn audit_fault(f: &FaultRecord, table: Option<&ClassTable>, audit: &mut Audit) {
             }
             (Some(_), None) => {}
         }
-        audit
-            .attested
-            .push("the inventory is the miner's unsigned message, as the validator received it".into());
+        audit.attested.push(
+            "the inventory is the miner's unsigned message, as the validator received it".into(),
+        );
     } else {
         audit
             .attested
@@ -448,7 +450,13 @@ fn audit_challenge(
         own.prepare = check_prepare(receipt, c, &prepare.envelope.0, &validator_key, audit);
     }
     if let Some(go) = &c.go {
-        own.go = check_go(c, &go.envelope.0, &validator_key, own.prepare.as_ref(), audit);
+        own.go = check_go(
+            c,
+            &go.envelope.0,
+            &validator_key,
+            own.prepare.as_ref(),
+            audit,
+        );
     }
     own.keys = c
         .phase_keys
@@ -505,7 +513,10 @@ fn check_prepare(
     if prepare.protocol_version != receipt.protocol_version {
         differs(
             "protocol_version",
-            format!("{} vs {}", receipt.protocol_version, prepare.protocol_version),
+            format!(
+                "{} vs {}",
+                receipt.protocol_version, prepare.protocol_version
+            ),
         );
     }
     if prepare.validator != receipt.validator || prepare.miner != receipt.miner {
@@ -520,7 +531,11 @@ fn check_prepare(
     if prepare.params != c.params.0 {
         differs(
             "params",
-            format!("{} vs {}", hex::encode(&c.params.0), hex::encode(&prepare.params)),
+            format!(
+                "{} vs {}",
+                hex::encode(&c.params.0),
+                hex::encode(&prepare.params)
+            ),
         );
     }
     if prepare.device != c.device {

@@ -243,7 +243,11 @@ fn fill_from_evidence(record: &mut ChallengeRecord, evidence: &ChallengeEvidence
     record.phase_keys = t.phase_keys.iter().map(|m| timed(m, &ns)).collect();
     record.commitment = t.commitment.as_ref().map(|m| timed(m, &ns));
     record.open_ns = t.open.as_ref().map(|o| ns(o.at));
-    record.leaves = t.open.as_ref().map(|o| o.message.clone()).unwrap_or_default();
+    record.leaves = t
+        .open
+        .as_ref()
+        .map(|o| o.message.clone())
+        .unwrap_or_default();
     record.salts = t.salts.iter().copied().map(B32).collect();
     record.openings_received = t.openings.as_ref().map(|o| TimedOpenings {
         at_ns: ns(o.at),

@@ -84,6 +84,75 @@ impl fmt::Debug for ReceiptId {
     }
 }
 
+/// The file name a receipt is exported under:
+/// `r<round>-<hotkey>-d<device>-<module>-<verdict>-<first 16 hex digits of its id>.receipt`,
+/// every part from the store made safe for a file name.
+pub fn file_name(row: &validator_store::ReceiptRow) -> String {
+    let safe = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect()
+    };
+    format!(
+        "r{}-{}-d{}-{}-{}-{}.receipt",
+        row.round_id,
+        safe(&row.hotkey),
+        row.device_index,
+        safe(&row.module),
+        safe(&row.verdict),
+        safe(row.receipt_id.get(..16).unwrap_or(&row.receipt_id))
+    )
+}
+
+/// Writes every kept receipt of `store` into `dir` (created if missing) under
+/// [`file_name`]; returns how many were written.
+pub fn export_all(
+    store: &validator_store::Store,
+    dir: &std::path::Path,
+) -> Result<usize, ExportError> {
+    let rows = store.receipt_rows(&validator_store::ReceiptFilter::default())?;
+    std::fs::create_dir_all(dir).map_err(|e| ExportError::Write {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let mut written = 0;
+    for row in rows {
+        let Some((_, Some(bytes))) = store.receipt(&row.receipt_id)? else {
+            continue;
+        };
+        let path = dir.join(file_name(&row));
+        std::fs::write(&path, bytes).map_err(|e| ExportError::Write {
+            path,
+            reason: e.to_string(),
+        })?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Why receipts could not be exported.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The store could not be read.
+    #[error(transparent)]
+    Store(#[from] validator_store::StoreError),
+    /// A file could not be written.
+    #[error("cannot write {path}: {reason}; check the directory is writable")]
+    Write {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+}
+
 /// Why a receipt could not be made (the verifier's own failure: never the miner's).
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiptError {
@@ -102,3 +171,6 @@ pub enum ReceiptError {
         max: usize,
     },
 }
+
+#[cfg(test)]
+mod tests;

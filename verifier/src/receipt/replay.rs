@@ -205,7 +205,13 @@ fn expect(
         return before_commitment();
     };
     let what = "the miner's commitment";
-    within(audit, what, walk.phase_at, commitment.at_ns, c.timeouts.commitment);
+    within(
+        audit,
+        what,
+        walk.phase_at,
+        commitment.at_ns,
+        c.timeouts.commitment,
+    );
     let Some(key) = input.miner_key else {
         return Expected::Unknown;
     };
@@ -264,7 +270,13 @@ fn expect(
         };
     };
     if let Some(open_ns) = c.open_ns {
-        within(audit, "the openings", open_ns, openings.at_ns, c.timeouts.openings);
+        within(
+            audit,
+            "the openings",
+            open_ns,
+            openings.at_ns,
+            c.timeouts.openings,
+        );
     }
     let Some((seed, phase_seeds)) = seeds else {
         return Expected::Unknown;
@@ -331,7 +343,13 @@ fn walk_phases(
     let phases = phase_count(c);
     for (idx, done) in c.phase_dones.iter().enumerate() {
         let what = format!("the miner's phase-done {idx}");
-        within(audit, &what, walk.phase_at, done.at_ns, c.timeouts.commitment);
+        within(
+            audit,
+            &what,
+            walk.phase_at,
+            done.at_ns,
+            c.timeouts.commitment,
+        );
         let key = input.miner_key?;
         let signed = match Signed::<PhaseDone>::from_bytes(&done.envelope.0) {
             Ok(s) => s,
@@ -356,11 +374,8 @@ fn walk_phases(
         if let Some(why) = contradiction(layout, &walk.roots, &roots) {
             return Some(fault(Cause::BadPhase, &what, why));
         }
-        walk.timings.push(phase_timing(
-            c,
-            walk.phase,
-            span(walk.phase_at, done.at_ns),
-        ));
+        walk.timings
+            .push(phase_timing(c, walk.phase, span(walk.phase_at, done.at_ns)));
         walk.roots = roots;
         let Some(next) = c.phase_keys.get(idx) else {
             let last = idx.saturating_add(1) == c.phase_dones.len();
@@ -491,11 +506,14 @@ fn compare(input: &Input<'_>, expected: Expected, audit: &mut Audit) {
             audit.attested.push(format!("{}: {why}", recorded.kind()));
         }
         Expected::Fault { cause, what, why } => match recorded {
-            Verdict::ProtocolError(f) if f.cause == cause => audit.proven.push(format!(
-                "protocol-error ({cause:?}) proven: {what}: {why}"
-            )),
+            Verdict::ProtocolError(f) if f.cause == cause => audit
+                .proven
+                .push(format!("protocol-error ({cause:?}) proven: {what}: {why}")),
             Verdict::ProtocolError(f) => audit.fail(AuditError::Verdict {
-                detail: format!("recorded cause {:?}, {what} gives {cause:?}: {why}", f.cause),
+                detail: format!(
+                    "recorded cause {:?}, {what} gives {cause:?}: {why}",
+                    f.cause
+                ),
             }),
             _ => audit.fail(AuditError::Message { what, reason: why }),
         },
@@ -562,7 +580,9 @@ fn compare_wrong(
                     miner,
                 });
             } else {
-                audit.proven.push(format!("wrong-result ({cause:?}) proven: {why}"));
+                audit
+                    .proven
+                    .push(format!("wrong-result ({cause:?}) proven: {why}"));
             }
         }
         _ => match leaf {
@@ -699,7 +719,10 @@ fn check_envelopes(table: &ClassTable, c: &ChallengeRecord, audit: &mut Audit) {
                 });
             }
             let same = c.phase_envelopes.len() == phases.len()
-                && c.phase_envelopes.iter().zip(&phases).all(|(r, e)| close(r, e));
+                && c.phase_envelopes
+                    .iter()
+                    .zip(&phases)
+                    .all(|(r, e)| close(r, e));
             if !same {
                 audit.fail(AuditError::Envelope {
                     what: "the phase envelopes".into(),
@@ -852,7 +875,9 @@ fn unreadable(audit: &mut Audit, what: &str, e: &protocol::ProtocolError) -> Exp
 fn order(audit: &mut Audit, what: &str, from_ns: u64, to_ns: u64) {
     if to_ns < from_ns {
         audit.fail(AuditError::Times {
-            detail: format!("{what} at {to_ns} ns comes before the event it follows ({from_ns} ns)"),
+            detail: format!(
+                "{what} at {to_ns} ns comes before the event it follows ({from_ns} ns)"
+            ),
         });
     }
 }

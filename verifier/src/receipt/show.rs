@@ -44,11 +44,19 @@ pub fn summary(bytes: &[u8]) -> Result<String, AuditError> {
 }
 
 fn fault(out: &mut String, f: &FaultRecord) {
-    let _ = writeln!(out, "miner-level {} at stage {}: {}", f.kind, f.stage, f.detail);
+    let _ = writeln!(
+        out,
+        "miner-level {} at stage {}: {}",
+        f.kind, f.stage, f.detail
+    );
     if let Some(inventory) = &f.inventory {
         let _ = writeln!(out, "inventory: {} GPU(s)", inventory.gpus.len());
         for g in inventory.gpus.iter().take(16) {
-            let _ = writeln!(out, "  #{} {:?} {} {} bytes", g.index, g.name, g.uuid, g.memory_bytes);
+            let _ = writeln!(
+                out,
+                "  #{} {:?} {} {} bytes",
+                g.index, g.name, g.uuid, g.memory_bytes
+            );
         }
     }
 }
@@ -60,7 +68,11 @@ fn challenge(out: &mut String, c: &ChallengeRecord) {
     let _ = writeln!(out, "module    {} {} {params}", c.module, c.module_hash);
     let _ = write!(out, "device    #{}", c.device);
     if let Some(g) = &c.claimed {
-        let _ = write!(out, " claims {:?} {} {} bytes", g.name, g.uuid, g.memory_bytes);
+        let _ = write!(
+            out,
+            " claims {:?} {} {} bytes",
+            g.name, g.uuid, g.memory_bytes
+        );
     }
     let _ = writeln!(
         out,
@@ -76,7 +88,11 @@ fn challenge(out: &mut String, c: &ChallengeRecord) {
         );
     }
     for (k, e) in c.phase_envelopes.iter().enumerate() {
-        let _ = writeln!(out, "  phase {k} {:.6}..{:.6} s (floor {:.6})", e.min_s, e.max_s, e.peak_floor_s);
+        let _ = writeln!(
+            out,
+            "  phase {k} {:.6}..{:.6} s (floor {:.6})",
+            e.min_s, e.max_s, e.peak_floor_s
+        );
     }
     let _ = writeln!(
         out,
@@ -122,7 +138,9 @@ fn challenge(out: &mut String, c: &ChallengeRecord) {
 }
 
 /// The body of a commitment as received, without checking its signature (display only).
-fn protocol_body(signed: &Signed<Commitment>) -> Result<Commitment, ciborium::de::Error<std::io::Error>> {
+fn protocol_body(
+    signed: &Signed<Commitment>,
+) -> Result<Commitment, ciborium::de::Error<std::io::Error>> {
     let mut body = signed.body();
     ciborium::de::from_reader_with_recursion_limit(&mut body, 16)
 }

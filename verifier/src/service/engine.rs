@@ -296,7 +296,11 @@ impl RoundEngine {
     async fn prune_receipts(&self, round_id: i64) {
         let keep = i64::try_from(self.rules.receipt_retention_rounds).unwrap_or(i64::MAX);
         let before = round_id.saturating_sub(keep).saturating_add(1);
-        match self.store.with(move |s| s.prune_pass_receipts(before)).await {
+        match self
+            .store
+            .with(move |s| s.prune_pass_receipts(before))
+            .await
+        {
             Ok(0) => {}
             Ok(n) => info!(pruned = n, before_round = before, "pass receipts pruned"),
             Err(e) => {

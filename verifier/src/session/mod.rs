@@ -59,11 +59,11 @@ mod spec;
 mod transcript;
 mod verdict;
 
-pub(crate) use judge::{Context as JudgeContext, Judgement, Requested};
-pub(crate) use machine::judge_time;
 pub use checker::{CheckInput, CheckerError, LeafChecker, SandboxChecker};
 pub use error::SessionError;
+pub(crate) use judge::{Context as JudgeContext, Judgement, Requested};
 pub use layout::{LayoutError, OutputLayout};
+pub(crate) use machine::judge_time;
 pub use machine::{CommitmentOutcome, VerifierSession};
 pub use spec::{
     ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, SessionConfig,

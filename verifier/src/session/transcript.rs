@@ -13,9 +13,7 @@
 
 use std::time::Duration;
 
-use protocol::{
-    Commitment, ErrorMsg, Go, LeafRef, Openings, PhaseDone, PhaseKey, Prepare, Signed,
-};
+use protocol::{Commitment, ErrorMsg, Go, LeafRef, Openings, PhaseDone, PhaseKey, Prepare, Signed};
 
 /// A message and the time (on the caller's clock) it was sent or arrived.
 #[derive(Debug, Clone, PartialEq)]

@@ -98,8 +98,7 @@ pub(crate) fn insert(
         .map_err(err)?;
     for r in &record.receipts {
         // `validate` checked every receipt has its verdict.
-        let Some((verdict_id, kind)) = verdict_ids.get(&(r.device_index, r.module.as_str()))
-        else {
+        let Some((verdict_id, kind)) = verdict_ids.get(&(r.device_index, r.module.as_str())) else {
             continue;
         };
         let f = &r.figures;
@@ -121,8 +120,7 @@ pub(crate) fn insert(
                 f.int8_s,
                 f.dram_bytes,
                 f.dram_s,
-                f.memory_bytes
-                    .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+                f.memory_bytes.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
                 i64::try_from(r.bytes.len()).unwrap_or(i64::MAX),
                 compressed,
             ])
@@ -141,9 +139,7 @@ impl Store {
         let found = self
             .conn
             .query_row(
-                &format!(
-                    "SELECT {RECEIPT_COLUMNS}, id, body FROM receipts WHERE receipt_id = ?1"
-                ),
+                &format!("SELECT {RECEIPT_COLUMNS}, id, body FROM receipts WHERE receipt_id = ?1"),
                 [receipt_id],
                 |row| {
                     Ok((
