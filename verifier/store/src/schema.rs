@@ -348,13 +348,64 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
+        assert_eq!(migrate(&mut conn, path).unwrap(), LATEST - 2);
         let (outcome, refusal): (String, Option<String>) = conn
             .query_row("SELECT outcome, refusal FROM submissions", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
         assert_eq!((outcome.as_str(), refusal), ("ok", None));
+    }
+
+    #[test]
+    fn schema_4_adds_receipts_and_keeps_schema_3_verdicts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rounds (id, started_at) VALUES (1, 0);
+             INSERT INTO miner_rounds (round_id, hotkey, addr, reliability, round_score, score,
+                 recorded_at) VALUES (1, 'k', 'a', 1, 1, 1, 0);
+             INSERT INTO verdicts (round_id, hotkey, recorded_at, device_index, gpu_name,
+                 gpu_uuid, module, verdict, detail_json)
+             VALUES (1, 'k', 0, 0, 'n', 'u', 'membw', 'pass', '{}');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
+        assert_eq!(user_version(&conn, path).unwrap(), 4);
+        let (verdicts, receipts): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM verdicts), (SELECT count(*) FROM receipts)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((verdicts, receipts), (1, 0));
+        // A receipt must name a verdict row.
+        assert!(
+            conn.execute(
+                "INSERT INTO receipts (receipt_id, verdict_id, round_id, hotkey, device_index,
+                     module, verdict, recorded_at, size) VALUES ('x', 1, 1, 'k', 0, 'membw',
+                     'pass', 0, 1)",
+                [],
+            )
+            .is_ok()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO receipts (receipt_id, verdict_id, round_id, hotkey, device_index,
+                     module, verdict, recorded_at, size) VALUES ('y', 1, 1, 'k', 0, 'membw',
+                     'pass', 0, 1)",
+                [],
+            )
+            .is_err(),
+            "one receipt per verdict"
+        );
     }
 
     #[test]
