@@ -92,7 +92,14 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     // Export: one receipt per verdict row.
     let out = dir.path().join("receipts");
     let o = run(
-        &["receipts", "export", "--config", config.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "receipts",
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -101,7 +108,9 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     let exported = files(&out);
     assert_eq!(exported.len(), verdict_rows.len(), "{}", text(&o.stdout));
     assert!(
-        exported.iter().any(|p| p.to_string_lossy().contains("-pass-")),
+        exported
+            .iter()
+            .any(|p| p.to_string_lossy().contains("-pass-")),
         "{exported:?}"
     );
 
@@ -175,24 +184,37 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     let o = run(&["receipts", "show", "one.receipt"], fresh.path());
     assert!(o.status.success(), "{}", text(&o.stderr));
     let shown = text(&o.stdout);
-    for want in ["verdict   pass", "module    membw", "phase-done 0 received", "root 0"] {
+    for want in [
+        "verdict   pass",
+        "module    membw",
+        "phase-done 0 received",
+        "root 0",
+    ] {
         assert!(shown.contains(want), "{want:?} in\n{shown}");
     }
 
     // Filters.
-    let forger = ss58(
-        &transport::identity::hotkey_of(
-            &transport::identity::load_hotkey(&transport::KeySource::Uri(
-                verifier::localnet::miners::miner_uri(2),
-            ))
-            .unwrap(),
-        ),
-    );
+    let forger = ss58(&transport::identity::hotkey_of(
+        &transport::identity::load_hotkey(&transport::KeySource::Uri(
+            verifier::localnet::miners::miner_uri(2),
+        ))
+        .unwrap(),
+    ));
     let only = dir.path().join("only");
     let o = run(
         &[
-            "receipts", "export", "--config", config.to_str().unwrap(), "--miner", &forger,
-            "--verdict", "protocol-error", "--round", "1", "--out", only.to_str().unwrap(),
+            "receipts",
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--miner",
+            &forger,
+            "--verdict",
+            "protocol-error",
+            "--round",
+            "1",
+            "--out",
+            only.to_str().unwrap(),
         ],
         dir.path(),
     );
@@ -207,9 +229,22 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
         .unwrap();
     assert!(!want.is_empty());
     assert_eq!(selected.len(), want.len());
-    assert!(selected.iter().all(|p| p.to_string_lossy().contains(&forger)));
+    assert!(
+        selected
+            .iter()
+            .all(|p| p.to_string_lossy().contains(&forger))
+    );
     let o = run(
-        &["receipts", "export", "--config", config.to_str().unwrap(), "--verdict", "great", "--out", "x"],
+        &[
+            "receipts",
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--verdict",
+            "great",
+            "--out",
+            "x",
+        ],
         dir.path(),
     );
     assert!(!o.status.success());
@@ -218,12 +253,21 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     // The catalogue serves the same bytes, GET only, bounded.
     let (mut child, addr) = catalogue(&config);
     let id = hex_id(&alone);
-    let (status, body) = http(addr, format!("GET /v1/receipts/{id} HTTP/1.1\r\n\r\n").as_bytes());
+    let (status, body) = http(
+        addr,
+        format!("GET /v1/receipts/{id} HTTP/1.1\r\n\r\n").as_bytes(),
+    );
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert_eq!(body, bytes);
-    let (status, _) = http(addr, format!("GET /v1/receipts/{} HTTP/1.1\r\n\r\n", "0".repeat(64)).as_bytes());
+    let (status, _) = http(
+        addr,
+        format!("GET /v1/receipts/{} HTTP/1.1\r\n\r\n", "0".repeat(64)).as_bytes(),
+    );
     assert!(status.contains("404"), "{status}");
-    let (status, body) = http(addr, b"POST /v1/machines HTTP/1.1\r\nContent-Length: 0\r\n\r\n");
+    let (status, body) = http(
+        addr,
+        b"POST /v1/machines HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+    );
     assert!(status.contains("405"), "{status}");
     assert!(text(&body).contains("GET only"));
     let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
@@ -260,7 +304,14 @@ fn audit_refuses_what_is_not_a_receipt_and_asks_for_another_class_table() {
     assert!(said.contains("cannot read missing.receipt"), "{said}");
     // A --classes file that does not parse is an error before anything is audited.
     std::fs::write(dir.path().join("bad.toml"), "not = [toml").unwrap();
-    let o = run(&["audit", "--classes", "bad.toml", "junk.receipt"], dir.path());
+    let o = run(
+        &["audit", "--classes", "bad.toml", "junk.receipt"],
+        dir.path(),
+    );
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("--classes bad.toml"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--classes bad.toml"),
+        "{}",
+        text(&o.stderr)
+    );
 }

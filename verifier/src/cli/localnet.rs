@@ -121,9 +121,10 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
     }
     if let Some(served) = &run.catalogue {
         eprintln!(
-            "catalogue at http://{}/ (the renters' view of validator 0; JSON at /v1/machines); \
-             Ctrl-C to stop",
-            served.addr
+            "catalogue at http://{}/ (the renters' view of validator 0, store {}; JSON at \
+             /v1/machines); Ctrl-C to stop",
+            served.addr,
+            served.store.display()
         );
         runtime.block_on(async {
             let _ = tokio::signal::ctrl_c().await;

@@ -187,6 +187,8 @@ pub struct LocalnetRun {
 pub struct ServedCatalogue {
     /// Where it is served.
     pub addr: std::net::SocketAddr,
+    /// The store it serves (validator 0's, in the run's temporary directory).
+    pub store: std::path::PathBuf,
     task: tokio::task::JoinHandle<()>,
     _dir: TempDir,
 }
@@ -519,14 +521,16 @@ pub async fn run_localnet(
     let catalogue = match options.catalogue {
         Some(addr) => {
             let store = dir.path().join("validator0.sqlite");
-            let (bound, task) = crate::catalogue::start(addr, store).await.map_err(|e| {
-                LocalnetError::Catalogue {
-                    addr,
-                    reason: e.to_string(),
-                }
-            })?;
+            let (bound, task) =
+                crate::catalogue::start(addr, store.clone())
+                    .await
+                    .map_err(|e| LocalnetError::Catalogue {
+                        addr,
+                        reason: e.to_string(),
+                    })?;
             Some(ServedCatalogue {
                 addr: bound,
+                store,
                 task,
                 _dir: dir,
             })
