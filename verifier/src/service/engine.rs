@@ -22,6 +22,11 @@
 //!   proved unrented (read from the store before the challenge).
 //! - **`cpu-reference` earns nothing** unless `allow_cpu_reference` (rule 7): its class weight
 //!   is 0 for scoring.
+//! - **Receipts** (DESIGN.md §Receipts and the catalogue): every verdict recorded gets a
+//!   signed receipt in the same transaction (`crate::receipt`); a receipt that cannot be made
+//!   or kept is our failure, logged and counted, and the round is recorded without it (never a
+//!   lost verdict). After each finished round, pass receipts older than
+//!   `receipt_retention_rounds` lose their bodies (their figures stay for the catalogue).
 #![deny(clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -464,14 +469,22 @@ impl RoundEngine {
             rented,
             now_unix(),
         );
+        // Without its receipts, in case the store refuses them: the verdicts are kept then.
+        let bare = record.clone();
         record.receipts = self.receipts(&miner, &report);
+        let with_receipts = !record.receipts.is_empty();
         let counts = verdict_counts(&record);
         let score = record.standing.score;
-        match self
+        let mut stored = self
             .store
             .with(move |s| s.record_miner_round(&record))
-            .await
-        {
+            .await;
+        if let (Err(e), true) = (&stored, with_receipts) {
+            self.metrics.store_errors.fetch_add(1, Relaxed);
+            error!(miner = %miner.id.hotkey, error = %e, "cannot record the round with its receipts; recording it without them");
+            stored = self.store.with(move |s| s.record_miner_round(&bare)).await;
+        }
+        match stored {
             Ok(_) => {
                 for (kind, n) in &counts {
                     self.metrics.count_verdicts(kind, *n);
