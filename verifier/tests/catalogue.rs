@@ -305,9 +305,12 @@ fn the_schema_checker_catches_what_the_schema_forbids() {
 
 // ---- what the store says --------------------------------------------------------------------
 
+/// A miner's hotkey, UID, TOPS and GB/s as the store gives them.
+type Expected = (String, Option<u16>, Option<f64>, Option<f64>);
+
 /// Per miner (hotkey): its UID, and the TOPS and GB/s the catalogue must show (the sums over
 /// its devices of each one's last passing round), from the store.
-fn expected(store: &Path) -> Vec<(String, Option<u16>, Option<f64>, Option<f64>)> {
+fn expected(store: &Path) -> Vec<Expected> {
     let store = Store::open_read_only(store).unwrap();
     let passes = store.last_pass_receipts().unwrap();
     store

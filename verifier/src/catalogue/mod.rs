@@ -228,7 +228,9 @@ impl StoreSource {
         let id_owned = id.to_ascii_lowercase();
         let found = self.with(move |store, _| store.receipt(&id_owned)).await;
         match found {
-            Ok(Some((_, Some(bytes)))) => Answer {
+            Ok(Some(validator_store::StoredReceipt {
+                bytes: Some(bytes), ..
+            })) => Answer {
                 status: "200 OK",
                 content_type: "application/cbor",
                 headers: vec![(
@@ -237,7 +239,7 @@ impl StoreSource {
                 )],
                 body: bytes,
             },
-            Ok(Some((_, None))) => Answer::text(
+            Ok(Some(_)) => Answer::text(
                 "410 Gone",
                 "this pass receipt was pruned after the validator's receipt_retention_rounds\n"
                     .into(),

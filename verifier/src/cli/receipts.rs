@@ -226,7 +226,7 @@ fn export_receipts(args: &ExportArgs) -> Result<()> {
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let (mut written, mut pruned) = (0usize, 0usize);
     for row in rows {
-        let Some((_, Some(bytes))) = store.receipt(&row.receipt_id)? else {
+        let Some(bytes) = store.receipt(&row.receipt_id)?.and_then(|s| s.bytes) else {
             pruned += 1;
             continue;
         };

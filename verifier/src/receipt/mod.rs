@@ -124,7 +124,7 @@ pub fn export_all(
     })?;
     let mut written = 0;
     for row in rows {
-        let Some((_, Some(bytes))) = store.receipt(&row.receipt_id)? else {
+        let Some(bytes) = store.receipt(&row.receipt_id)?.and_then(|s| s.bytes) else {
             continue;
         };
         let path = dir.join(file_name(&row));

@@ -10,6 +10,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::{
     MinerRoundRecord, MinerSeen, ReceiptFigures, ReceiptFilter, ReceiptRow, Store, StoreError,
+    StoredReceipt,
 };
 
 /// The largest receipt the store keeps (bytes, uncompressed). A receipt is at most a few
@@ -132,10 +133,7 @@ pub(crate) fn insert(
 impl Store {
     /// The receipt `receipt_id`: its row and, while it is kept, its bytes (decompressed).
     /// `None` when no receipt has that id.
-    pub fn receipt(
-        &self,
-        receipt_id: &str,
-    ) -> Result<Option<(ReceiptRow, Option<Vec<u8>>)>, StoreError> {
+    pub fn receipt(&self, receipt_id: &str) -> Result<Option<StoredReceipt>, StoreError> {
         let found = self
             .conn
             .query_row(
@@ -158,7 +156,7 @@ impl Store {
             Some(body) => Some(self.decompress(id, &body, meta.size)?),
             None => None,
         };
-        Ok(Some((meta, bytes)))
+        Ok(Some(StoredReceipt { row: meta, bytes }))
     }
 
     /// The rows of the receipts `filter` selects (kept or pruned), oldest first.

@@ -153,6 +153,15 @@ pub struct ReceiptRow {
     pub kept: bool,
 }
 
+/// A stored receipt: its row, and its bytes while it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReceipt {
+    /// Its row.
+    pub row: ReceiptRow,
+    /// The receipt file's bytes (decompressed); `None` once pruned.
+    pub bytes: Option<Vec<u8>>,
+}
+
 /// Which receipts to read: every given field must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReceiptFilter {

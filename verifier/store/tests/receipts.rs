@@ -95,9 +95,9 @@ fn receipts_are_kept_compressed_and_read_back_exactly() {
         assert_eq!(row.figures, want.figures);
         assert_eq!(row.size, want.bytes.len() as u64);
         assert!(row.kept);
-        let (meta, bytes) = store.receipt(&row.receipt_id).unwrap().unwrap();
-        assert_eq!(meta, *row);
-        assert_eq!(bytes.unwrap(), want.bytes);
+        let stored = store.receipt(&row.receipt_id).unwrap().unwrap();
+        assert_eq!(stored.row, *row);
+        assert_eq!(stored.bytes.unwrap(), want.bytes);
     }
     // Compressed in the file: the 20 kB of 0xa5 take far less.
     let stored: i64 = raw(&path)
@@ -129,7 +129,8 @@ fn a_receipt_without_its_verdict_refuses_the_whole_round() {
     let dir = TempDir::new("receipts-refused");
     let mut store = Store::open(&dir.store()).unwrap();
     let round = store.open_round(10).unwrap().id;
-    let cases: [(fn(&mut MinerRoundRecord), &str); 4] = [
+    type Change = fn(&mut MinerRoundRecord);
+    let cases: [(Change, &str); 4] = [
         (|r| r.receipts[0].module = "other".into(), "has no verdict"),
         (
             |r| {
@@ -183,8 +184,8 @@ fn passes_are_pruned_after_retention_and_their_figures_stay() {
     for row in &rows {
         let kept = row.round_id == 3 || row.verdict != "pass";
         assert_eq!(row.kept, kept, "{row:?}");
-        let (_, body) = store.receipt(&row.receipt_id).unwrap().unwrap();
-        assert_eq!(body.is_some(), kept, "{row:?}");
+        let stored = store.receipt(&row.receipt_id).unwrap().unwrap();
+        assert_eq!(stored.bytes.is_some(), kept, "{row:?}");
         assert!(row.figures.int8_ops.is_some() || row.figures.dram_bytes.is_some());
     }
     assert_eq!(store.prune_pass_receipts(3).unwrap(), 0, "idempotent");
