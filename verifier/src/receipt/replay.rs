@@ -166,26 +166,13 @@ fn expect(
     if input.own.prepare.is_none() {
         return Expected::Unknown;
     }
-    let before_commitment = || match &c.peer_error {
-        Some(e) => Expected::Fault {
-            cause: Cause::PeerError,
-            what: "the miner's refusal".into(),
-            why: format!("the miner refused ({:?})", e.error.code),
-        },
-        None => Expected::Attested {
-            kinds: &["timeout", "protocol-error"],
-            why: "no commitment came (a deadline, a closed connection, undecodable or \
-                  misplaced bytes)"
-                .into(),
-        },
-    };
     let Some(ready_ns) = c.ready_ns else {
-        return before_commitment();
+        return before_commitment(c);
     };
     within(audit, "Ready", prepare.at_ns, ready_ns, c.timeouts.ready);
     let (Some(go), Some((go_digest, _))) = (&c.go, input.own.go) else {
         return if c.go.is_none() {
-            before_commitment()
+            before_commitment(c)
         } else {
             Expected::Unknown
         };
@@ -201,8 +188,53 @@ fn expect(
     if let Some(ended) = walk_phases(input, layout, &mut walk, audit) {
         return ended;
     }
+    let committed = match commitment(input, layout, &walk, (go_digest, go.at_ns), audit) {
+        Ok(committed) => committed,
+        Err(ended) => return ended,
+    };
+    let Some(layout) = layout else {
+        return Expected::Unknown;
+    };
+    openings(input, layout, seeds, go_digest, committed, audit)
+}
+
+/// The verdict of a session that ended before a commitment: a refusal the miner sent proves
+/// a `protocol-error`; anything else is the validator's word.
+fn before_commitment(c: &ChallengeRecord) -> Expected {
+    match &c.peer_error {
+        Some(e) => Expected::Fault {
+            cause: Cause::PeerError,
+            what: "the miner's refusal".into(),
+            why: format!("the miner refused ({:?})", e.error.code),
+        },
+        None => Expected::Attested {
+            kinds: &["timeout", "protocol-error"],
+            why: "no commitment came (a deadline, a closed connection, undecodable or \
+                  misplaced bytes)"
+                .into(),
+        },
+    }
+}
+
+/// A valid commitment: its roots, its timing and its arrival (ns).
+struct Committed {
+    roots: Vec<[u8; 32]>,
+    timing: Timing,
+    at_ns: u64,
+}
+
+/// The miner's commitment, checked as the session checks it: `Ok` when valid, `Err` with the
+/// verdict when the session ended on it (or before it).
+fn commitment(
+    input: &Input<'_>,
+    layout: Option<&OutputLayout>,
+    walk: &Walk,
+    (go_digest, go_ns): (Digest, u64),
+    audit: &mut Audit,
+) -> Result<Committed, Expected> {
+    let c = input.record;
     let Some(commitment) = &c.commitment else {
-        return before_commitment();
+        return Err(before_commitment(c));
     };
     let what = "the miner's commitment";
     within(
@@ -212,35 +244,53 @@ fn expect(
         commitment.at_ns,
         c.timeouts.commitment,
     );
-    let Some(key) = input.miner_key else {
-        return Expected::Unknown;
-    };
-    let signed = match Signed::<Commitment>::from_bytes(&commitment.envelope.0) {
-        Ok(s) => s,
-        Err(e) => return unreadable(audit, what, &e),
-    };
-    let body = match signed.verify_from(&key) {
-        Ok(body) => body,
-        Err(e) => return fault(Cause::BadSignature, what, e.to_string()),
-    };
+    let key = input.miner_key.ok_or(Expected::Unknown)?;
+    let signed = Signed::<Commitment>::from_bytes(&commitment.envelope.0)
+        .map_err(|e| unreadable(audit, what, &e))?;
+    let body = signed
+        .verify_from(&key)
+        .map_err(|e| fault(Cause::BadSignature, what, e.to_string()))?;
     if body.challenge != go_digest {
-        return fault(Cause::OtherChallenge, what, "it answers another Go".into());
+        return Err(fault(
+            Cause::OtherChallenge,
+            what,
+            "it answers another Go".into(),
+        ));
     }
     let phases = phase_count(c);
     if walk.phase.saturating_add(1) < phases {
         let why = format!("it came during phase {} of {phases}", walk.phase);
-        return fault(Cause::BadPhase, what, why);
+        return Err(fault(Cause::BadPhase, what, why));
     }
     let roots: Vec<[u8; 32]> = body.roots.iter().map(|r| r.into_bytes()).collect();
     if let Some(why) = contradiction(layout, &walk.roots, &roots) {
-        return fault(Cause::BadPhase, what, why);
+        return Err(fault(Cause::BadPhase, what, why));
     }
-    let Some(mut timing) = commitment_timing(c, &walk, go.at_ns, commitment.at_ns, audit) else {
-        return Expected::Unknown;
-    };
-    let Some(layout) = layout else {
-        return Expected::Unknown;
-    };
+    let timing =
+        commitment_timing(c, walk, go_ns, commitment.at_ns, audit).ok_or(Expected::Unknown)?;
+    Ok(Committed {
+        roots,
+        timing,
+        at_ns: commitment.at_ns,
+    })
+}
+
+/// After a valid commitment: the root count, the leaves drawn, then the openings judged by
+/// the session's own judge and time rule.
+fn openings(
+    input: &Input<'_>,
+    layout: &OutputLayout,
+    seeds: Option<&([u8; 32], Vec<[u8; 32]>)>,
+    go_digest: Digest,
+    committed: Committed,
+    audit: &mut Audit,
+) -> Expected {
+    let c = input.record;
+    let Committed {
+        roots,
+        mut timing,
+        at_ns,
+    } = committed;
     let outputs = usize::try_from(layout.outputs()).unwrap_or(usize::MAX);
     if roots.len() != outputs {
         return Expected::Wrong {
@@ -256,7 +306,7 @@ fn expect(
          hotkey)",
         roots.len()
     ));
-    check_open(c, layout, commitment.at_ns, audit);
+    check_open(c, layout, at_ns, audit);
     let Some(openings) = &c.openings_received else {
         return match &c.peer_error {
             Some(_) => Expected::Wrong {

@@ -246,20 +246,7 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
         let key = session.phase_key(now, phase_nonces[k]).unwrap();
         cites = key.digest();
     }
-    // The outputs as committed (the cheat spoils one byte of output 0's leaf 0).
-    let outputs: Vec<Vec<u8>> = (0..run.outputs.len() as u32)
-        .map(|o| {
-            let per = spec.layout.leaves_per_output();
-            let mut bytes: Vec<u8> = (0..per)
-                .flat_map(|leaf| run.open(o, leaf).unwrap().chunk)
-                .collect();
-            if how == Miner::WrongFirstLeaf && o == 0 {
-                bytes[17] ^= 0x01;
-            }
-            bytes
-        })
-        .collect();
-    let trees: Vec<OutputTree> = outputs.iter().map(|b| OutputTree::new(b)).collect();
+    let (outputs, trees) = committed_outputs(&run, &spec.layout, how);
     now += mid(phases.last().unwrap_or(&whole));
     let commitment = Commitment {
         challenge: go.digest(),
@@ -287,37 +274,33 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
             "the draw must reach the spoiled leaf for this test"
         );
     }
-    let openings = Openings {
-        challenge: go.digest(),
-        openings: open
-            .leaves
-            .iter()
-            .map(|l| {
-                let o = l.output as usize;
-                let opening = trees[o].open(&outputs[o], l.leaf).unwrap();
-                OpeningWire {
-                    output: l.output,
-                    leaf: l.leaf,
-                    chunk: opening.chunk,
-                    path: opening
-                        .path
-                        .iter()
-                        .map(|p| NodePair {
-                            left: p.left,
-                            right: p.right,
-                        })
-                        .collect(),
-                }
-            })
-            .collect(),
-    };
+    let openings = openings_of(go.digest(), &open.leaves, &outputs, &trees);
     now += Duration::from_millis(4);
     let verdict = session.on_openings(&openings, now, checker()).unwrap();
     match how {
         Miner::Honest => assert!(verdict.is_pass(), "{verdict:?}"),
         Miner::WrongFirstLeaf => assert_eq!(verdict.kind(), "wrong-result", "{verdict:?}"),
     }
-    let report = MinerReport {
+    let report = report_of(module, &params, verdict, whole, &session, &miner_cert);
+    let signer = Signer {
+        identity: &identity,
+        class_table: table().hash(),
+    };
+    let made = receipts_for(&report, miner_cert.hotkey, &signer).unwrap();
+    assert_eq!(made.len(), 1);
+    made.into_iter().next().unwrap().bytes
+}
+
+/// The round's report with the session's evidence, as the client makes it.
+fn report_of(
+    module: Builtin,
+    params: &[u8],
+    verdict: Verdict,
+    whole: Envelope,
+    session: &VerifierSession,
+    miner_cert: &protocol::SessionCertificate,
+) -> MinerReport {
+    MinerReport {
         addr: "127.0.0.1:1".parse().unwrap(),
         hotkey: None,
         min_rtt_ms: Some(2.0),
@@ -339,7 +322,7 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
             skipped: None,
             challenges: vec![ChallengeReport {
                 module: module.name,
-                params: hex::encode(&params),
+                params: hex::encode(params),
                 verdict: Some(verdict),
                 error: None,
                 window: Some(whole),
@@ -358,14 +341,62 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
         elapsed_s: 1.0,
         started_at_ms: unix_ms_now(),
         miner_certificate: Some(miner_cert.clone()),
-    };
-    let signer = Signer {
-        identity: &identity,
-        class_table: table().hash(),
-    };
-    let made = receipts_for(&report, miner_cert.hotkey, &signer).unwrap();
-    assert_eq!(made.len(), 1);
-    made.into_iter().next().unwrap().bytes
+    }
+}
+
+/// The outputs the miner commits and their trees (the cheat spoils one byte of output 0's
+/// leaf 0 and builds its tree over that).
+fn committed_outputs(
+    run: &challenge_runtime::RunOutcome,
+    layout: &OutputLayout,
+    how: Miner,
+) -> (Vec<Vec<u8>>, Vec<OutputTree>) {
+    let outputs: Vec<Vec<u8>> = (0..run.outputs.len() as u32)
+        .map(|o| {
+            let per = layout.leaves_per_output();
+            let mut bytes: Vec<u8> = (0..per)
+                .flat_map(|leaf| run.open(o, leaf).unwrap().chunk)
+                .collect();
+            if how == Miner::WrongFirstLeaf && o == 0 {
+                bytes[17] ^= 0x01;
+            }
+            bytes
+        })
+        .collect();
+    let trees = outputs.iter().map(|b| OutputTree::new(b)).collect();
+    (outputs, trees)
+}
+
+/// The openings of `leaves` from the committed outputs.
+fn openings_of(
+    go: protocol::Digest,
+    leaves: &[protocol::LeafRef],
+    outputs: &[Vec<u8>],
+    trees: &[OutputTree],
+) -> Openings {
+    Openings {
+        challenge: go,
+        openings: leaves
+            .iter()
+            .map(|l| {
+                let o = l.output as usize;
+                let opening = trees[o].open(&outputs[o], l.leaf).unwrap();
+                OpeningWire {
+                    output: l.output,
+                    leaf: l.leaf,
+                    chunk: opening.chunk,
+                    path: opening
+                        .path
+                        .iter()
+                        .map(|p| NodePair {
+                            left: p.left,
+                            right: p.right,
+                        })
+                        .collect(),
+                }
+            })
+            .collect(),
+    }
 }
 
 fn honest_matmul() -> &'static [u8] {
