@@ -80,13 +80,43 @@ fn catalogue(config: &Path) -> (Child, SocketAddr) {
 fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     let dir = TempDir::new("receipts-cli").unwrap();
     let ms = miners(dir.path(), &[None, None, Some("forge")]);
+    // The catalogue runs inside `verifier run` too ([catalogue] listen): it answers while the
+    // service runs.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let served: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let config = write_config(
         dir.path(),
         &ms,
-        "concurrency = 3\ninterval_s = 1\nminer_timeout_s = 30\n\n[metrics]\nlisten = \"\"",
+        &format!(
+            "concurrency = 1\ninterval_s = 1\nminer_timeout_s = 30\n\n[metrics]\nlisten = \"\"\n\n\
+             [catalogue]\nlisten = \"{served}\""
+        ),
     );
-    let log = finish(spawn_run(&config, 1), Duration::from_secs(600));
+    let mut child = spawn_run(&config, 2);
+    let mut answered = false;
+    while !answered && child.try_wait().unwrap().is_none() {
+        if let Ok(mut s) = TcpStream::connect(served) {
+            let _ = s.write_all(b"GET /v1/machines HTTP/1.1\r\n\r\n");
+            let mut out = Vec::new();
+            let _ = s.read_to_end(&mut out);
+            answered = out.starts_with(b"HTTP/1.1 200 OK");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let log = finish(child, Duration::from_secs(600));
     assert!(log.contains("round finished"), "{log}");
+    assert!(
+        log.contains(&format!("catalogue at http://{served}/")),
+        "{log}"
+    );
+    assert!(
+        answered,
+        "the catalogue inside verifier run answered while it ran"
+    );
     drop(ms);
 
     // Export: one receipt per verdict row.
@@ -118,7 +148,7 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
     let pass = exported
         .iter()
         .find(|p| p.to_string_lossy().contains("-membw-pass-"))
-        .unwrap();
+        .unwrap_or_else(|| panic!("no membw pass among {exported:#?}"));
     let fresh = TempDir::new("receipts-fresh").unwrap();
     let alone = fresh.path().join("one.receipt");
     std::fs::copy(pass, &alone).unwrap();

@@ -156,20 +156,24 @@ fn membw() -> (Builtin, Vec<u8>) {
     (builtin_modules::MEMBW, p.encode().to_vec())
 }
 
-/// Plays one challenge in simulated time and returns its receipt file: each phase takes the
-/// middle of its window, the RTT is 2 ms.
-fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
-    let identity = validator();
-    let (miner_key, miner_cert) = miner();
+/// A session for `module` with `params` from `identity` to the miner's key, judged by the
+/// calibrated `cpu-reference` class's envelopes (whole, and per phase), 2 ms of RTT.
+fn session_for(
+    module: Builtin,
+    params: &[u8],
+    identity: &Identity,
+    miner_key: &SigningKey,
+) -> (VerifierSession, Envelope, Vec<Envelope>) {
     let class = table()
         .get("cpu-reference")
         .unwrap()
         .with_cpu_rates(RATES)
         .unwrap();
-    let work = module.spec().work(&params).unwrap();
+    let work = module.spec().work(params).unwrap();
     let whole = envelope(&class, &work).unwrap();
     let phases = step_envelopes(&class, &work).unwrap();
     let module_hash = ModuleHash::new(module.hash());
+    let (_, miner_cert) = miner();
     let spec = ChallengeSpec {
         challenge_id: ChallengeId::new([7; 16]),
         versions: Negotiated {
@@ -180,20 +184,31 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
         miner: miner_cert.hotkey,
         module_hash,
         module_bytes: None,
-        params: params.clone(),
+        params: params.to_vec(),
         device: 0,
         expires_at_ms: u64::MAX,
-        layout: OutputLayout::builtin(&module_hash, &params).unwrap(),
+        layout: OutputLayout::builtin(&module_hash, params).unwrap(),
     };
-    let rtt = Duration::from_millis(2);
-    let config = SessionConfig::new(whole, rtt).with_phases(phases.clone());
-    let mut session = VerifierSession::new(
-        spec.clone(),
-        config.clone(),
+    let config = SessionConfig::new(whole, Duration::from_millis(2)).with_phases(phases.clone());
+    let session = VerifierSession::new(
+        spec,
+        config,
         identity.signing_key().clone(),
-        SessionKey::of(&miner_key),
+        SessionKey::of(miner_key),
     )
     .unwrap();
+    (session, whole, phases)
+}
+
+/// Plays one challenge in simulated time and returns its receipt file: each phase takes the
+/// middle of its window, the RTT is 2 ms.
+fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
+    let identity = validator();
+    let (miner_key, miner_cert) = miner();
+    let (mut session, whole, phases) = session_for(module, &params, &identity, &miner_key);
+    let spec = session.spec().clone();
+    let module_hash = spec.module_hash;
+    let rtt = session.config().min_rtt;
     let mut now = Duration::from_millis(5);
     let prepare = session.start(now).unwrap();
     now += Duration::from_millis(3);
