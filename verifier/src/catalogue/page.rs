@@ -167,10 +167,12 @@ fn row(out: &mut String, m: &Machine) {
     number_cell(out, "tops", m.int8_tops, 3);
     number_cell(out, "gbs", m.memory_gbs, 3);
     number_cell(out, "reliability", m.reliability, 3);
-    let proven = m
-        .last_proven_at
-        .map_or_else(|| "never".to_string(), |t| t.to_string());
-    let _ = write!(out, "<td class=\"proven\">{proven}</td>");
+    let proven = m.last_proven_at.map_or_else(|| "never".to_string(), utc);
+    let _ = write!(
+        out,
+        "<td class=\"proven\" data-value=\"{}\">{proven}</td>",
+        m.last_proven_at.map_or_else(String::new, |t| t.to_string())
+    );
     let _ = write!(
         out,
         "<td class=\"rented\">{}</td>",
@@ -226,8 +228,54 @@ fn number_cell(out: &mut String, name: &str, value: Option<f64>, digits: usize) 
     );
 }
 
+/// A figure for a person: 4 significant digits below 1 (a CPU device's TOPS), else
+/// `digits` decimals.
 fn figure(value: Option<f64>, digits: usize) -> String {
-    value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"))
+    match value {
+        None => "-".to_string(),
+        Some(v) if v.abs() < 1.0 && v != 0.0 => {
+            let decimals = usize::try_from((-v.abs().log10()).ceil() as i64 + 3).unwrap_or(3);
+            format!("{v:.prec$}", prec = decimals.min(12))
+        }
+        Some(v) => format!("{v:.digits$}"),
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM UTC` (the proleptic Gregorian calendar).
+fn utc(t: i64) -> String {
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02} UTC",
+        secs / 3600,
+        secs % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_figures_read_well() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_796_503_413), "2026-12-05 20:43 UTC");
+        assert_eq!(figure(Some(1979.123), 1), "1979.1");
+        assert_eq!(figure(Some(0.004_567), 3), "0.004567");
+        assert_eq!(figure(Some(0.5), 3), "0.5000");
+        assert_eq!(figure(None, 3), "-");
+    }
 }
 
 fn bytes(value: Option<u64>) -> String {
