@@ -28,6 +28,7 @@
 //! Choices: sorting is server-side, by links (the page has no script); a machine's TOPS and
 //! GB/s in the table are the sums over its devices; a device's class is the one its claimed
 //! name maps to (the figures are what was measured against it).
+#![deny(clippy::indexing_slicing)]
 
 pub mod http;
 pub mod model;

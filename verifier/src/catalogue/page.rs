@@ -262,22 +262,6 @@ fn utc(t: i64) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn dates_and_figures_read_well() {
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
-        assert_eq!(utc(1_796_503_413), "2026-12-05 20:43 UTC");
-        assert_eq!(figure(Some(1979.123), 1), "1979.1");
-        assert_eq!(figure(Some(0.004_567), 3), "0.004567");
-        assert_eq!(figure(Some(0.5), 3), "0.5000");
-        assert_eq!(figure(None, 3), "-");
-    }
-}
-
 fn bytes(value: Option<u64>) -> String {
     const GIB: f64 = (1u64 << 30) as f64;
     const MIB: f64 = (1u64 << 20) as f64;
@@ -299,4 +283,20 @@ fn url_encode(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_figures_read_well() {
+        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00 UTC");
+        assert_eq!(utc(1_796_503_413), "2026-12-05 20:43 UTC");
+        assert_eq!(figure(Some(1979.123), 1), "1979.1");
+        assert_eq!(figure(Some(0.004_567), 3), "0.004567");
+        assert_eq!(figure(Some(0.5), 3), "0.5000");
+        assert_eq!(figure(None, 3), "-");
+    }
 }

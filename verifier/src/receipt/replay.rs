@@ -190,7 +190,7 @@ fn expect(
     }
     let committed = match commitment(input, layout, &walk, (go_digest, go.at_ns), audit) {
         Ok(committed) => committed,
-        Err(ended) => return ended,
+        Err(ended) => return *ended,
     };
     let Some(layout) = layout else {
         return Expected::Unknown;
@@ -231,10 +231,10 @@ fn commitment(
     walk: &Walk,
     (go_digest, go_ns): (Digest, u64),
     audit: &mut Audit,
-) -> Result<Committed, Expected> {
+) -> Result<Committed, Box<Expected>> {
     let c = input.record;
     let Some(commitment) = &c.commitment else {
-        return Err(before_commitment(c));
+        return Err(Box::new(before_commitment(c)));
     };
     let what = "the miner's commitment";
     within(
@@ -244,27 +244,24 @@ fn commitment(
         commitment.at_ns,
         c.timeouts.commitment,
     );
-    let key = input.miner_key.ok_or(Expected::Unknown)?;
+    let key = input.miner_key.ok_or_else(|| Box::new(Expected::Unknown))?;
     let signed = Signed::<Commitment>::from_bytes(&commitment.envelope.0)
-        .map_err(|e| unreadable(audit, what, &e))?;
+        .map_err(|e| Box::new(unreadable(audit, what, &e)))?;
     let body = signed
         .verify_from(&key)
-        .map_err(|e| fault(Cause::BadSignature, what, e.to_string()))?;
+        .map_err(|e| Box::new(fault(Cause::BadSignature, what, e.to_string())))?;
     if body.challenge != go_digest {
-        return Err(fault(
-            Cause::OtherChallenge,
-            what,
-            "it answers another Go".into(),
-        ));
+        let why = "it answers another Go".into();
+        return Err(Box::new(fault(Cause::OtherChallenge, what, why)));
     }
     let phases = phase_count(c);
     if walk.phase.saturating_add(1) < phases {
         let why = format!("it came during phase {} of {phases}", walk.phase);
-        return Err(fault(Cause::BadPhase, what, why));
+        return Err(Box::new(fault(Cause::BadPhase, what, why)));
     }
     let roots: Vec<[u8; 32]> = body.roots.iter().map(|r| r.into_bytes()).collect();
     if let Some(why) = contradiction(layout, &walk.roots, &roots) {
-        return Err(fault(Cause::BadPhase, what, why));
+        return Err(Box::new(fault(Cause::BadPhase, what, why)));
     }
     let timing =
         commitment_timing(c, walk, go_ns, commitment.at_ns, audit).ok_or(Expected::Unknown)?;
