@@ -732,8 +732,8 @@ fn compare_timing(recorded: &Timing, expected: &Timing, audit: &mut Audit) {
     }
 }
 
-/// A recorded `timeout`'s own figures: its window is the challenge's, and unless the
-/// connection closed or the device was busy, it waited at least its limit.
+/// A recorded `timeout`'s own figures: its window is the challenge's. (How long it waited is
+/// the validator's word: the round's end may cut a wait short of its own limit.)
 fn check_timeout(recorded: &Verdict, c: &ChallengeRecord, audit: &mut Audit) {
     let Verdict::Timeout(t) = recorded else {
         return;
@@ -741,14 +741,6 @@ fn check_timeout(recorded: &Verdict, c: &ChallengeRecord, audit: &mut Audit) {
     if c.envelope.is_some_and(|e| e != t.window) {
         audit.fail(AuditError::Verdict {
             detail: "the timeout's window is not the challenge's envelope".into(),
-        });
-    }
-    if !t.connection_closed && !t.busy && c.prepare.is_some() && t.waited_s < t.limit_s {
-        audit.fail(AuditError::Verdict {
-            detail: format!(
-                "a timeout after {:.6} s of a {:.6} s limit",
-                t.waited_s, t.limit_s
-            ),
         });
     }
 }

@@ -203,6 +203,9 @@ fn session_for(
 /// Plays one challenge in simulated time and returns its receipt file: each phase takes the
 /// middle of its window, the RTT is 2 ms.
 fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
+    // One CPU device: the tests that play take turns on it.
+    static DEVICE: Mutex<()> = Mutex::new(());
+    let _device = DEVICE.lock().unwrap_or_else(|p| p.into_inner());
     let identity = validator();
     let (miner_key, miner_cert) = miner();
     let (mut session, whole, phases) = session_for(module, &params, &identity, &miner_key);
