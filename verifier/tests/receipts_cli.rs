@@ -345,3 +345,66 @@ fn audit_refuses_what_is_not_a_receipt_and_asks_for_another_class_table() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn every_receipt_of_a_round_full_of_holes_holds() {
+    // Miner-level faults (an empty inventory, unknown names), a device busy past its budget,
+    // a module stalled to the round's end, a hang-up after the commitment, a slow device,
+    // garbage frames: every verdict's receipt audits clean, proving what the messages prove
+    // and saying what rests on the validator's word.
+    let dir = TempDir::new("receipts-holes").unwrap();
+    let ms = miners(
+        dir.path(),
+        &[
+            None,
+            Some("empty-inventory"),
+            Some("unknown-names"),
+            Some("busy-forever"),
+            Some("stall-last-module:3"),
+            Some("hang-up"),
+            Some("garbage"),
+            Some("replay"),
+        ],
+    );
+    let config = write_config(
+        dir.path(),
+        &ms,
+        "concurrency = 1\ninterval_s = 1\nready_timeout_s = 4\nminer_timeout_s = 7\n\n\
+         [metrics]\nlisten = \"\"",
+    );
+    let log = finish(spawn_run(&config, 1), Duration::from_secs(600));
+    assert!(log.contains("round finished"), "{log}");
+    drop(ms);
+    let out = dir.path().join("receipts");
+    let o = run(
+        &[
+            "receipts",
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let exported = files(&out);
+    let store = Store::open_read_only(&dir.path().join("validator.sqlite")).unwrap();
+    assert_eq!(exported.len(), store.verdicts(None).unwrap().len());
+    let mut args = vec!["audit".to_string(), "--json".to_string()];
+    args.extend(exported.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = run(&args, dir.path());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let audits = v.as_array().unwrap();
+    let failed: Vec<&serde_json::Value> = audits.iter().filter(|a| a["holds"] != true).collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+    assert!(o.status.success());
+    let kinds: std::collections::BTreeSet<&str> = audits
+        .iter()
+        .filter_map(|a| a["verdict"].as_str())
+        .collect();
+    for want in ["pass", "protocol-error", "timeout", "wrong-result"] {
+        assert!(kinds.contains(want), "no {want} receipt among {kinds:?}");
+    }
+}
