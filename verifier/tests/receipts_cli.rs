@@ -168,6 +168,14 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
         "the audit wrote nothing beside the file"
     );
 
+    // The table given with --classes, when it is the one the receipt names, is as good.
+    let table = Path::new(env!("CARGO_MANIFEST_DIR")).join("classes.toml");
+    let o = run(
+        &["audit", "--classes", table.to_str().unwrap(), "one.receipt"],
+        fresh.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o.stdout));
+
     // --json for scripts.
     let o = run(&["audit", "--json", "one.receipt"], fresh.path());
     assert!(o.status.success());
