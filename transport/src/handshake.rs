@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use protocol::{
     ErrorCode, ErrorMsg, Hello, Hotkey, Inventory, Message, MessageKind, Negotiated, Role,
-    SessionKey, negotiate,
+    SessionCertificate, SessionKey, negotiate,
 };
 
 use crate::error::TransportError;
@@ -35,6 +35,9 @@ pub struct Peer {
     pub session_key: SessionKey,
     /// The versions both sides agreed on.
     pub versions: Negotiated,
+    /// The certificate the peer showed (already checked): kept so that what the peer signs
+    /// can be verified up to its hotkey by a third party (the verifier's receipts).
+    pub certificate: SessionCertificate,
 }
 
 async fn read_hello_and_certificate(
@@ -69,6 +72,7 @@ async fn read_hello_and_certificate(
         hotkey,
         session_key: proven,
         versions,
+        certificate,
     })
 }
 

@@ -112,6 +112,7 @@ impl Planner for ClassPlanner {
             envelope: window(whole),
             phase_envelopes: phases.into_iter().map(window).collect(),
             class: class.id().to_string(),
+            cpu_rates: class.cpu_rates().copied(),
         })
     }
 }

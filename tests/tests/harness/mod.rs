@@ -246,6 +246,7 @@ impl Planner for FixedPlanner {
             envelope: profile.envelope,
             phase_envelopes: vec![profile.envelope; phases],
             class: gpu.name.clone(),
+            cpu_rates: None,
         })
     }
 }

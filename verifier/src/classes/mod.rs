@@ -70,8 +70,8 @@ pub use sizing::{
     size_matmul, size_membw, size_rented, size_rented_membw,
 };
 pub use table::{
-    ClassKind, ClassTable, CpuRates, EMBEDDED_TOML, Efficiency, GpuClass, GpuPeaks, SCHEMA,
-    Throughput, Window, normalize_driver_name,
+    CLASS_TABLE_HASH_CONTEXT, ClassKind, ClassTable, CpuRates, EMBEDDED_TOML, Efficiency, GpuClass,
+    GpuPeaks, SCHEMA, Throughput, Window, class_table_hash, normalize_driver_name,
 };
 
 use std::path::PathBuf;

@@ -68,7 +68,8 @@ pub struct GpuPeaks {
 /// The measured single-thread rates of the `cpu-reference` device, per phase, in units per
 /// second (see [`calibrate_cpu_reference`](super::calibrate_cpu_reference)). The CPU backend
 /// writes GEMM results straight into tiles, so `relayout` has no rate: it is part of `gemm`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CpuRates {
     /// `prf-fill`: Philox blocks per second (counter mode, `prf::fill_tensor`).
     pub prf_fill_blocks_per_s: f64,
@@ -265,6 +266,15 @@ impl GpuClass {
 pub struct ClassTable {
     classes: Vec<GpuClass>,
     by_driver_name: BTreeMap<String, usize>,
+    hash: [u8; 32],
+}
+
+/// BLAKE3 `derive_key` context of a class table's hash ([`ClassTable::hash`]).
+pub const CLASS_TABLE_HASH_CONTEXT: &str = "gpuproof v1 class table";
+
+/// The hash of a class table's TOML text: `blake3::derive_key(CLASS_TABLE_HASH_CONTEXT, text)`.
+pub fn class_table_hash(text: &str) -> [u8; 32] {
+    blake3::derive_key(CLASS_TABLE_HASH_CONTEXT, text.as_bytes())
 }
 
 impl ClassTable {
@@ -321,7 +331,15 @@ impl ClassTable {
             };
             classes.push(parse_class(i, t)?);
         }
-        Self::from_classes(classes)
+        Self::from_classes(classes, class_table_hash(text))
+    }
+
+    /// The table's identity: [`class_table_hash`] of the TOML text it was parsed from. A
+    /// class replaced with [`with_class`](Self::with_class) (the calibrated `cpu-reference`,
+    /// whose rates are measured per machine and travel beside it) keeps the table's hash.
+    /// Receipts name the table they were judged under by it.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
     }
 
     /// Reads and parses a table file.
@@ -333,7 +351,7 @@ impl ClassTable {
         Self::from_toml(&text)
     }
 
-    fn from_classes(classes: Vec<GpuClass>) -> Result<Self, ClassError> {
+    fn from_classes(classes: Vec<GpuClass>, hash: [u8; 32]) -> Result<Self, ClassError> {
         let mut by_driver_name = BTreeMap::new();
         let mut ids = BTreeMap::new();
         for (i, class) in classes.iter().enumerate() {
@@ -359,6 +377,7 @@ impl ClassTable {
         Ok(Self {
             classes,
             by_driver_name,
+            hash,
         })
     }
 
@@ -408,7 +427,7 @@ impl ClassTable {
             ));
         }
         *slot = class;
-        Self::from_classes(classes)
+        Self::from_classes(classes, self.hash)
     }
 }
 

@@ -43,6 +43,14 @@ pub(crate) struct LocalnetArgs {
     /// Print one JSON object on stdout instead of the table.
     #[arg(long)]
     json: bool,
+    /// Write every validator's verification receipts here after the rounds
+    /// (`DIR/validator<i>/*.receipt`; check one with `verifier audit FILE`).
+    #[arg(long, value_name = "DIR")]
+    receipts: Option<PathBuf>,
+    /// Keep the first validator's catalogue (the renters' view: HTML at /, JSON at
+    /// /v1/machines) up at HOST:PORT after the rounds, until Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    catalogue: Option<std::net::SocketAddr>,
 }
 
 /// Runs the subcommand.
@@ -70,6 +78,8 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
         probe_mib: args.probe_mib,
         min_allowed_weights: args.min_allowed_weights,
         max_weight_limit: args.max_weight_limit,
+        receipts: args.receipts.clone(),
+        catalogue: args.catalogue,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,16 +118,35 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
             }
         }
     };
-    let report = runtime.block_on(run_localnet(&options, &progress))?;
+    let run = runtime.block_on(run_localnet(&options, &progress))?;
     drop(progress);
     if let Some(shown) = Arc::into_inner(shown).and_then(|m| m.into_inner().ok()) {
         shown.finish("localnet: rounds done");
     }
+    let report = &run.report;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print_table(&report);
+        print_table(report);
     }
+    if let (Some(dir), Some(n)) = (&args.receipts, report.receipts_written) {
+        eprintln!(
+            "wrote {n} receipt(s) to {}/validator<i>/; check one with `verifier audit FILE`",
+            dir.display()
+        );
+    }
+    if let Some(served) = &run.catalogue {
+        eprintln!(
+            "catalogue at http://{}/ (the renters' view of validator 0, store {}; JSON at \
+             /v1/machines); Ctrl-C to stop",
+            served.addr,
+            served.store.display()
+        );
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+    }
+    drop(run);
     Ok(())
 }
 

@@ -7,6 +7,7 @@ mod challenge;
 mod classes;
 mod docs;
 mod localnet;
+mod receipts;
 mod service;
 mod yuma;
 
@@ -71,6 +72,17 @@ enum Command {
     /// leaf of a matmul-i8 and a membw challenge at the class's plan sizes, recomputed on one
     /// thread), and how many GPUs a round of `round.interval_s` can check: sizes the verifier.
     Bench(bench::BenchArgs),
+    /// Re-check verification receipts offline (no network, no store): the validator's
+    /// signature and certificate, the miner's signatures up to its hotkey, the seeds, every
+    /// path to its signed root, every leaf through the module's check on the CPU, and that the
+    /// verdict follows from the figures under the class table. Exit 0 only if every receipt
+    /// holds.
+    Audit(receipts::AuditArgs),
+    /// The store's verification receipts: `export` writes them as files, `show` prints one.
+    Receipts(receipts::ReceiptsArgs),
+    /// Serve the renters' catalogue of the store (HTML at /, JSON at /v1/machines) until
+    /// Ctrl-C.
+    Catalogue(receipts::CatalogueArgs),
 }
 
 /// Runs the chosen subcommand.
@@ -90,5 +102,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions(args) => docs::completions(&args),
         Command::Man(args) => docs::man(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Audit(args) => receipts::audit_files(&args),
+        Command::Receipts(args) => receipts::receipts(&args),
+        Command::Catalogue(args) => receipts::catalogue(&args),
     }
 }

@@ -5,12 +5,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::ed25519_dalek::SigningKey;
-use protocol::{ChallengeId, ErrorCode, Hotkey, Message, ModuleHash, Negotiated, Role, SessionKey};
+use protocol::{
+    ChallengeId, ErrorCode, Hotkey, Message, ModuleHash, Negotiated, Openings, Role, SessionKey,
+};
 use tracing::debug;
 use transport::{FramedStream, TransportError};
 
 use super::barrier::Member;
 use super::plan::Planned;
+use super::round::ChallengeEvidence;
+use crate::classes::CpuRates;
 use crate::session::{
     ChallengeSpec, CommitmentOutcome, OutputLayout, SandboxChecker, SessionConfig, SessionError,
     TimedOut, Verdict, VerifierSession,
@@ -37,6 +41,8 @@ pub(crate) struct DeviceJob {
     pub(crate) round_deadline: Duration,
     /// `busy-device` answers are retried for this multiple of the envelope's `max_s`.
     pub(crate) busy_budget: f64,
+    /// Whether the machine is rented (the challenge is the small exact-work one).
+    pub(crate) rented: bool,
 }
 
 /// The first wait before retrying a `busy-device` answer; each retry doubles it up to
@@ -51,10 +57,19 @@ pub(crate) struct Prepared {
     session: VerifierSession,
     stream: FramedStream,
     round_deadline: Duration,
+    cpu_rates: Option<CpuRates>,
+    rented: bool,
 }
 
 /// A verdict, or our own failure (never charged to the miner).
 pub(crate) type Outcome = Result<Verdict, String>;
+
+/// How one device's challenge ended: its outcome and the session's evidence (none when no
+/// session was started, or our own task lost it).
+pub(crate) struct Ended {
+    pub(crate) outcome: Outcome,
+    pub(crate) evidence: Option<Box<ChallengeEvidence>>,
+}
 
 /// What the stream gave.
 enum Event {
@@ -138,11 +153,31 @@ fn other_event(
 }
 
 /// Sends the `Prepare` on a new stream of `connection` and waits for `Ready`. When the miner
-/// lacks the module, asks again with its bytes. `Err(outcome)`: it ended before `Go`.
+/// lacks the module, asks again with its bytes. `Err(ended)`: it ended before `Go` (with the
+/// last session's evidence, when one was started).
 pub(crate) async fn prepare(
     connection: &quinn::Connection,
     job: &DeviceJob,
     epoch: Instant,
+) -> Result<Prepared, Ended> {
+    let mut slot = None;
+    match prepare_in(connection, job, epoch, &mut slot).await {
+        Ok(prepared) => Ok(prepared),
+        Err(outcome) => Err(Ended {
+            outcome,
+            evidence: slot
+                .as_ref()
+                .map(|s| evidence_of(s, job.planned.cpu_rates, job.rented)),
+        }),
+    }
+}
+
+/// [`prepare`], keeping the session in `slot` so that its evidence outlives an early end.
+async fn prepare_in(
+    connection: &quinn::Connection,
+    job: &DeviceJob,
+    epoch: Instant,
+    slot: &mut Option<VerifierSession>,
 ) -> Result<Prepared, Outcome> {
     let mut with_bytes = false;
     let mut busy_since: Option<Duration> = None;
@@ -175,8 +210,10 @@ pub(crate) async fn prepare(
         config.rtt_cap = job.rtt_cap;
         config.timeouts.ready = job.ready_timeout;
         config.timeouts.openings = job.openings_timeout;
-        let mut session = VerifierSession::new(spec, config, job.key.clone(), job.miner_key)
-            .map_err(|e| Err(ours(e)))?;
+        let session = slot.insert(
+            VerifierSession::new(spec, config, job.key.clone(), job.miner_key)
+                .map_err(|e| Err(ours(e)))?,
+        );
         let prepare = session.start(epoch.elapsed()).map_err(|e| Err(ours(e)))?;
         let deadline = job.round_deadline;
         let mut stream = match before_deadline(
@@ -187,24 +224,29 @@ pub(crate) async fn prepare(
         .await
         {
             Some(Ok(s)) => s,
-            Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
-            None => return Err(Ok(round_over(&mut session, epoch))),
+            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
+            None => return Err(Ok(round_over(session, epoch))),
         };
         match before_deadline(epoch, deadline, stream.send(&Message::Prepare(prepare))).await {
             Some(Ok(())) => {}
-            Some(Err(_)) => return Err(Ok(closed(&mut session, epoch))),
-            None => return Err(Ok(round_over(&mut session, epoch))),
+            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
+            None => return Err(Ok(round_over(session, epoch))),
         }
         loop {
-            let event = next_event(&mut stream, &session, epoch, deadline).await;
+            let event = next_event(&mut stream, session, epoch, deadline).await;
             match event {
                 Event::Message(Message::Ready(ready)) => {
                     match session.on_ready(&ready, epoch.elapsed()) {
                         Ok(None) => {
+                            let Some(session) = slot.take() else {
+                                return Err(Err(ours_lost()));
+                            };
                             return Ok(Prepared {
                                 session,
                                 stream,
                                 round_deadline: deadline,
+                                cpu_rates: job.planned.cpu_rates,
+                                rented: job.rented,
                             });
                         }
                         Ok(Some(verdict)) => return Err(Ok(verdict)),
@@ -245,7 +287,7 @@ pub(crate) async fn prepare(
                     backoff = backoff.saturating_mul(2).min(BUSY_BACKOFF_MAX);
                     break;
                 }
-                other => match other_event(&mut session, other, epoch) {
+                other => match other_event(session, other, epoch) {
                     Ok(Some(verdict)) => return Err(Ok(verdict)),
                     Ok(None) => {}
                     Err(e) => return Err(Err(ours(e))),
@@ -253,6 +295,26 @@ pub(crate) async fn prepare(
             }
         }
     }
+}
+
+/// Our failure when a session we just put in its slot is not there (cannot happen).
+fn ours_lost() -> String {
+    "verifier error (not charged to the miner): the session was lost".to_string()
+}
+
+/// The evidence a receipt is made of: the session's spec, config and transcript.
+fn evidence_of(
+    session: &VerifierSession,
+    cpu_rates: Option<CpuRates>,
+    rented: bool,
+) -> Box<ChallengeEvidence> {
+    Box::new(ChallengeEvidence {
+        spec: session.spec().clone(),
+        config: session.config().clone(),
+        transcript: session.transcript().clone(),
+        cpu_rates,
+        rented,
+    })
 }
 
 fn closed(session: &mut VerifierSession, epoch: Instant) -> Verdict {
@@ -272,6 +334,14 @@ fn session_gone() -> Verdict {
 }
 
 impl Prepared {
+    /// How the challenge ended with `outcome`, with this session's evidence.
+    pub(crate) fn ended(&self, outcome: Outcome) -> Ended {
+        Ended {
+            outcome,
+            evidence: Some(evidence_of(&self.session, self.cpu_rates, self.rented)),
+        }
+    }
+
     /// Sends `Go` (the clock starts now). A failure to send is judged at once.
     pub(crate) async fn go(&mut self, epoch: Instant) -> Result<(), Outcome> {
         let nonce = random().map_err(Err)?;
@@ -289,13 +359,50 @@ impl Prepared {
 
     /// Waits for the commitment (relaying the interactive phases: each `PhaseDone` waits at
     /// `member`'s barrier, then our `PhaseKey` goes out), opens the leaves, checks them: the
-    /// verdict.
+    /// verdict, with the session's evidence.
     pub(crate) async fn finish(
         mut self,
         checker: Arc<SandboxChecker>,
         epoch: Instant,
+        member: Member,
+    ) -> Ended {
+        let (openings, arrived) = match self.exchange(epoch, member).await {
+            Ok(received) => received,
+            Err(outcome) => return self.ended(outcome),
+        };
+        let Self {
+            session,
+            mut stream,
+            cpu_rates,
+            rented,
+            ..
+        } = self;
+        let checked = tokio::task::spawn_blocking(move || {
+            let mut session = session;
+            let verdict = session.on_openings(&openings, arrived, checker.as_ref());
+            (verdict.map_err(ours), session)
+        })
+        .await;
+        stream.finish();
+        match checked {
+            Ok((outcome, session)) => Ended {
+                outcome,
+                evidence: Some(evidence_of(&session, cpu_rates, rented)),
+            },
+            Err(e) => Ended {
+                outcome: Err(format!("check worker failed: {e}")),
+                evidence: None,
+            },
+        }
+    }
+
+    /// Everything up to the `Openings`: the phases, the commitment, the `Open`. `Ok` with the
+    /// openings and their arrival time; `Err` when the session ended before them.
+    async fn exchange(
+        &mut self,
+        epoch: Instant,
         mut member: Member,
-    ) -> Outcome {
+    ) -> Result<(Openings, Duration), Outcome> {
         let session = &mut self.session;
         let stream = &mut self.stream;
         let deadline = self.round_deadline;
@@ -304,26 +411,32 @@ impl Prepared {
             match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::PhaseDone(signed)) => {
                     let arrived = epoch.elapsed();
-                    if let Some(v) = session.on_phase_done(&signed, arrived).map_err(ours)? {
-                        return Ok(v);
+                    if let Some(v) = session
+                        .on_phase_done(&signed, arrived)
+                        .map_err(|e| Err(ours(e)))?
+                    {
+                        return Err(Ok(v));
                     }
                     let Some(phase) = session.awaiting_phase_key() else {
-                        return Ok(ended(session, None));
+                        return Err(Ok(ended(session, None)));
                     };
                     if before_deadline(epoch, deadline, member.arrive(phase))
                         .await
                         .is_none()
                     {
-                        return Ok(round_over(session, epoch));
+                        return Err(Ok(round_over(session, epoch)));
                     }
-                    let nonce = random()
-                        .map_err(|e| format!("verifier error (not charged to the miner): {e}"))?;
-                    let key = session.phase_key(epoch.elapsed(), nonce).map_err(ours)?;
+                    let nonce = random().map_err(|e| {
+                        Err(format!("verifier error (not charged to the miner): {e}"))
+                    })?;
+                    let key = session
+                        .phase_key(epoch.elapsed(), nonce)
+                        .map_err(|e| Err(ours(e)))?;
                     let message = Message::PhaseKey(key);
                     match before_deadline(epoch, deadline, stream.send(&message)).await {
                         Some(Ok(())) => {}
-                        Some(Err(_)) => return Ok(closed(session, epoch)),
-                        None => return Ok(round_over(session, epoch)),
+                        Some(Err(_)) => return Err(Ok(closed(session, epoch))),
+                        None => return Err(Ok(round_over(session, epoch))),
                     }
                 }
                 Event::Message(Message::Commitment(signed)) => {
@@ -331,19 +444,21 @@ impl Prepared {
                     // The leaves are drawn from fresh OS randomness; without it the session is
                     // void (our failure), never opened at fixed leaves.
                     let mut draw = LeafDraw::from_os().map_err(|e| {
-                        format!("verifier error (not charged to the miner): {e}; session void")
+                        Err(format!(
+                            "verifier error (not charged to the miner): {e}; session void"
+                        ))
                     })?;
                     match session
                         .on_commitment(&signed, arrived, &mut || draw.next_u64())
-                        .map_err(ours)?
+                        .map_err(|e| Err(ours(e)))?
                     {
                         CommitmentOutcome::Open(open) => break open,
-                        CommitmentOutcome::Verdict(v) => return Ok(v),
+                        CommitmentOutcome::Verdict(v) => return Err(Ok(v)),
                     }
                 }
                 other => {
-                    if let Some(v) = other_event(session, other, epoch).map_err(ours)? {
-                        return Ok(v);
+                    if let Some(v) = other_event(session, other, epoch).map_err(|e| Err(ours(e)))? {
+                        return Err(Ok(v));
                     }
                 }
             }
@@ -352,27 +467,18 @@ impl Prepared {
         member.leave();
         match before_deadline(epoch, deadline, stream.send(&Message::Open(open))).await {
             Some(Ok(())) => {}
-            Some(Err(_)) => return Ok(closed(session, epoch)),
-            None => return Ok(round_over(session, epoch)),
+            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
+            None => return Err(Ok(round_over(session, epoch))),
         }
         // Openings.
         loop {
             match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::Openings(openings)) => {
-                    let now = epoch.elapsed();
-                    let mut session = self.session;
-                    let checked = tokio::task::spawn_blocking(move || {
-                        let verdict = session.on_openings(&openings, now, checker.as_ref());
-                        verdict.map_err(ours)
-                    })
-                    .await
-                    .map_err(|e| format!("check worker failed: {e}"))?;
-                    self.stream.finish();
-                    return checked;
+                    return Ok((openings, epoch.elapsed()));
                 }
                 other => {
-                    if let Some(v) = other_event(session, other, epoch).map_err(ours)? {
-                        return Ok(v);
+                    if let Some(v) = other_event(session, other, epoch).map_err(|e| Err(ours(e)))? {
+                        return Err(Ok(v));
                     }
                 }
             }

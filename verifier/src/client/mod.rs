@@ -35,6 +35,6 @@ mod round;
 pub use plan::{Planned, Planner};
 pub use probe::ProbeResult;
 pub use round::{
-    ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, GO_BARRIER, MinerFault,
-    MinerReport, MinerTarget, ProvenDevice, challenge_miner, check_inventory,
+    ChallengeEvidence, ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, GO_BARRIER,
+    MinerFault, MinerReport, MinerTarget, ProvenDevice, challenge_miner, check_inventory,
 };

@@ -20,6 +20,10 @@ pub struct Planned {
     pub phase_envelopes: Vec<Envelope>,
     /// The class the device's claimed name maps to.
     pub class: String,
+    /// The class's rates as calibrated on this machine, for a `cpu` class (`cpu-reference`):
+    /// the envelopes follow from the table and these (a receipt carries them, so its audit
+    /// can recompute the envelopes). `None` for GPU classes, whose figures are the table's.
+    pub cpu_rates: Option<crate::classes::CpuRates>,
 }
 
 /// Sizes challenges for claimed devices.

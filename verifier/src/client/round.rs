@@ -21,12 +21,13 @@ use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
 
 use super::barrier::PhaseBarrier;
-use super::device::{DeviceJob, Outcome, Prepared, prepare};
+use super::device::{DeviceJob, Ended, Prepared, prepare};
 use super::plan::Planner;
 use super::probe::{ProbeResult, probe_download, probe_upload};
+use crate::classes::CpuRates;
 use crate::session::{
-    DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, Phase, SandboxChecker, TimedOut,
-    Verdict,
+    ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, Phase,
+    SandboxChecker, SessionConfig, TimedOut, Transcript, Verdict,
 };
 
 /// How a round is run.
@@ -201,6 +202,27 @@ pub struct ChallengeReport {
     /// round's end cut before it started).
     #[serde(skip)]
     pub window: Option<Envelope>,
+    /// What the session sent, received and decided from, for the challenge's receipt
+    /// (`crate::receipt`); `None` when no session was started.
+    #[serde(skip)]
+    pub evidence: Option<Box<ChallengeEvidence>>,
+}
+
+/// What one device challenge leaves for its receipt: the session's spec, config and
+/// transcript (every signed message as sent or received, with the times), and how it was
+/// planned.
+#[derive(Debug, Clone)]
+pub struct ChallengeEvidence {
+    /// The challenge (module bytes included when the `Prepare` carried them).
+    pub spec: ChallengeSpec,
+    /// How it was judged: envelopes, min RTT and its cap, leaves, samples, timeouts.
+    pub config: SessionConfig,
+    /// What was sent and received, with the times.
+    pub transcript: Transcript,
+    /// The calibrated rates of a `cpu` class (`None` for GPU classes).
+    pub cpu_rates: Option<CpuRates>,
+    /// Whether the machine was rented (the small exact-work challenge).
+    pub rented: bool,
 }
 
 /// One device: what it claims and how its challenges went.
@@ -245,6 +267,12 @@ pub struct MinerReport {
     pub fault: Option<MinerFault>,
     /// Wall time of the round, s.
     pub elapsed_s: f64,
+    /// When the round against the miner began, Unix ms (receipts are dated by it).
+    pub started_at_ms: u64,
+    /// The certificate the miner's handshake showed (for receipts: what the miner signs
+    /// verifies up to its hotkey through it).
+    #[serde(skip)]
+    pub miner_certificate: Option<protocol::SessionCertificate>,
 }
 
 impl MinerReport {
@@ -293,6 +321,8 @@ pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> Miner
         error: None,
         fault: None,
         elapsed_s: 0.0,
+        started_at_ms: transport::identity::unix_ms_now(),
+        miner_certificate: None,
     };
     let limit = ctx.options.miner_timeout;
     let deadline = started + limit;
@@ -407,6 +437,7 @@ async fn run_round(
     )
     .await?;
     report.hotkey = Some(transport::identity::ss58(&peer.hotkey));
+    report.miner_certificate = Some(peer.certificate.clone());
     report.inventory = Some(inventory.clone());
     if let Err(detail) = check_inventory(&inventory, |g| ctx.planner.class_of(g).is_some()) {
         warn!(addr = %target.addr, %detail, "inventory refused");
@@ -462,14 +493,15 @@ async fn run_round(
             report,
         );
         let outcomes = run_all_devices(ctx, &connection, jobs, epoch).await;
-        for (index, outcome) in outcomes {
+        for (index, ended) in outcomes {
             if let Some(device) = report.devices.iter_mut().find(|d| d.index == index)
                 && let Some(challenge) = device.challenges.last_mut()
             {
-                match outcome {
+                match ended.outcome {
                     Ok(v) => challenge.verdict = Some(v),
                     Err(e) => challenge.error = Some(e),
                 }
+                challenge.evidence = ended.evidence;
             }
         }
     }
@@ -544,6 +576,7 @@ fn plan_jobs(
                     verdict: None,
                     error: None,
                     window: Some(planned.envelope),
+                    evidence: None,
                 });
                 jobs.push(DeviceJob {
                     device: gpu.index,
@@ -562,6 +595,7 @@ fn plan_jobs(
                     openings_timeout: opts.openings_timeout,
                     round_deadline,
                     busy_budget: opts.busy_budget,
+                    rented: target.rented,
                 });
             }
             Err(e) => device.challenges.push(ChallengeReport {
@@ -570,6 +604,7 @@ fn plan_jobs(
                 verdict: None,
                 error: Some(format!("cannot challenge this device: {e}")),
                 window: None,
+                evidence: None,
             }),
         }
     }
@@ -591,7 +626,7 @@ async fn run_all_devices(
     connection: &quinn::Connection,
     jobs: Vec<DeviceJob>,
     epoch: Instant,
-) -> Vec<(u32, Outcome)> {
+) -> Vec<(u32, Ended)> {
     let mut outcomes = Vec::new();
     let mut preparing = tokio::task::JoinSet::new();
     let mut device_of = std::collections::HashMap::new();
@@ -614,10 +649,11 @@ async fn run_all_devices(
                     barrier.get_or_insert_with(|| tokio::time::Instant::now() + GO_BARRIER);
                     ready.push((device, prepared));
                 }
-                Some(Ok((_, (device, Err(outcome))))) => outcomes.push((device, outcome)),
+                Some(Ok((_, (device, Err(ended))))) => outcomes.push((device, ended)),
                 Some(Err(e)) => {
                     if let Some(device) = device_of.get(&e.id()) {
-                        outcomes.push((*device, Err(format!("verifier error (not charged to the miner): the device's task failed: {e}"))));
+                        let outcome = Err(format!("verifier error (not charged to the miner): the device's task failed: {e}"));
+                        outcomes.push((*device, Ended { outcome, evidence: None }));
                     }
                 }
             },
@@ -641,8 +677,8 @@ async fn run_all_devices(
 async fn start_ready(
     ctx: &ClientContext,
     ready: &mut Vec<(u32, Prepared)>,
-    finishing: &mut tokio::task::JoinSet<(u32, Outcome)>,
-    outcomes: &mut Vec<(u32, Outcome)>,
+    finishing: &mut tokio::task::JoinSet<(u32, Ended)>,
+    outcomes: &mut Vec<(u32, Ended)>,
     epoch: Instant,
 ) {
     // The devices started together keep in step at every phase (DESIGN.md §Interactive
@@ -656,7 +692,7 @@ async fn start_ready(
                 finishing
                     .spawn(async move { (device, prepared.finish(checker, epoch, member).await) });
             }
-            Err(outcome) => outcomes.push((device, outcome)),
+            Err(outcome) => outcomes.push((device, prepared.ended(outcome))),
         }
     }
 }

@@ -33,6 +33,22 @@ pub enum LocalnetError {
         /// Why.
         reason: String,
     },
+    /// The run's receipts could not be written (`--receipts DIR`).
+    #[error("cannot write the run's receipts to {dir}: {reason}")]
+    Receipts {
+        /// The directory.
+        dir: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// The catalogue could not be served (`--catalogue ADDR`).
+    #[error("cannot serve the catalogue on {addr}: {reason}; pick another --catalogue address")]
+    Catalogue {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        reason: String,
+    },
     /// Anything else (keys, chain simulation, planner).
     #[error("{0}")]
     Other(String),

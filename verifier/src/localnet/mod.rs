@@ -115,6 +115,11 @@ pub struct LocalnetOptions {
     pub min_allowed_weights: usize,
     /// The simulated subnet's `MaxWeightsLimit`, as a fraction.
     pub max_weight_limit: f64,
+    /// Write every validator's receipts here after the rounds (`validator<i>/` each).
+    pub receipts: Option<std::path::PathBuf>,
+    /// Serve the first validator's catalogue here after the rounds ([`LocalnetRun::catalogue`]
+    /// keeps it up until dropped).
+    pub catalogue: Option<std::net::SocketAddr>,
 }
 
 impl Default for LocalnetOptions {
@@ -131,6 +136,8 @@ impl Default for LocalnetOptions {
             probe_mib: 1,
             min_allowed_weights: 1,
             max_weight_limit: 1.0,
+            receipts: None,
+            catalogue: None,
         }
     }
 }
@@ -166,6 +173,33 @@ pub struct LocalnetReport {
     pub elapsed_s: f64,
     /// How concurrency was capped, for a person.
     pub concurrency: String,
+    /// Receipts written with `--receipts` (all validators).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub receipts_written: Option<usize>,
+}
+
+/// A finished local network: its report, and the catalogue still served when asked for.
+pub struct LocalnetRun {
+    /// The report.
+    pub report: LocalnetReport,
+    /// The first validator's catalogue, served until this is dropped.
+    pub catalogue: Option<ServedCatalogue>,
+}
+
+/// A catalogue served over a local network's store (kept, with its directory, until dropped).
+pub struct ServedCatalogue {
+    /// Where it is served.
+    pub addr: std::net::SocketAddr,
+    /// The store it serves (validator 0's, in the run's temporary directory).
+    pub store: std::path::PathBuf,
+    task: tokio::task::JoinHandle<()>,
+    _dir: TempDir,
+}
+
+impl Drop for ServedCatalogue {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// A progress event.
@@ -238,7 +272,7 @@ fn other(e: impl std::fmt::Display) -> LocalnetError {
 pub async fn run_localnet(
     options: &LocalnetOptions,
     progress: &(dyn Fn(Progress) + Send + Sync),
-) -> Result<LocalnetReport, LocalnetError> {
+) -> Result<LocalnetRun, LocalnetError> {
     let started = Instant::now();
     if options.miners == 0 || options.validators == 0 || options.rounds == 0 {
         return Err(LocalnetError::Other(
@@ -314,6 +348,7 @@ pub async fn run_localnet(
     let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let rules = RoundRules {
         allow_cpu_reference: true,
+        receipt_retention_rounds: u64::MAX,
         ..RoundRules::default()
     };
     let mut engines = Vec::new();
@@ -490,7 +525,11 @@ pub async fn run_localnet(
         });
     }
     drop(processes);
-    Ok(LocalnetReport {
+    let receipts_written = match &options.receipts {
+        Some(out) => Some(write_receipts(&engines, out).await?),
+        None => None,
+    };
+    let report = LocalnetReport {
         miners: rows,
         rounds: options.rounds,
         elapsed_s: started.elapsed().as_secs_f64(),
@@ -498,7 +537,58 @@ pub async fn run_localnet(
             "{concurrent} miner round(s) at once on {cores} core(s): each miner device is one \
              thread, cpu-reference calibrated on one thread"
         ),
-    })
+        receipts_written,
+    };
+    let catalogue = match options.catalogue {
+        Some(addr) => {
+            let store = dir.path().join("validator0.sqlite");
+            let (bound, task) =
+                crate::catalogue::start(addr, store.clone())
+                    .await
+                    .map_err(|e| LocalnetError::Catalogue {
+                        addr,
+                        reason: e.to_string(),
+                    })?;
+            Some(ServedCatalogue {
+                addr: bound,
+                store,
+                task,
+                _dir: dir,
+            })
+        }
+        None => None,
+    };
+    Ok(LocalnetRun { report, catalogue })
+}
+
+/// Writes every validator's receipts into `out/validator<i>/`; how many in all.
+async fn write_receipts(
+    engines: &[RoundEngine],
+    out: &std::path::Path,
+) -> Result<usize, LocalnetError> {
+    let mut written = 0;
+    for (v, engine) in engines.iter().enumerate() {
+        let dir = out.join(format!("validator{v}"));
+        let target = dir.clone();
+        let n = engine
+            .store
+            .with(move |s| {
+                crate::receipt::export_all(s, &target).map_err(|e| match e {
+                    crate::receipt::ExportError::Store(e) => e,
+                    other => validator_store::StoreError::Unusable {
+                        path: target.clone(),
+                        reason: other.to_string(),
+                    },
+                })
+            })
+            .await
+            .map_err(|e| LocalnetError::Receipts {
+                dir: dir.clone(),
+                reason: e.to_string(),
+            })?;
+        written += n;
+    }
+    Ok(written)
 }
 
 /// The `--adversary` argument of a chosen kind: `go-dark` serves one round of each of the

@@ -30,6 +30,10 @@
 //! busy_budget = 2.0                     # busy-device retried for this × the class's max_s
 //! stale_rounds = 3                      # weights only from standings this fresh
 //! allow_cpu_reference = false           # cpu-reference devices earn (local testing only)
+//! receipt_retention_rounds = 144        # pass receipts kept this many rounds (others: always)
+//!
+//! [catalogue]                           # leave the table out for no catalogue
+//! listen = "127.0.0.1:8080"             # renters' view: /, /v1/machines, /v1/receipts/{id}
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9464"             # Prometheus /metrics; "" turns it off
@@ -93,6 +97,8 @@ pub struct ValidatorConfig {
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// The renters' catalogue; `None` (no table): not served by `verifier run`.
+    pub catalogue: Option<CatalogueConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -196,6 +202,12 @@ pub struct RoundConfig {
     /// Whether `cpu-reference` devices earn (rule 7): local testing only. Default false.
     #[serde(default)]
     pub allow_cpu_reference: bool,
+    /// Pass receipts are kept in the store for this many rounds (the round that wrote them
+    /// included), then their bodies are dropped (their figures stay for the catalogue);
+    /// receipts of every other verdict are kept for good. Default 144 (a day of 10-minute
+    /// rounds).
+    #[serde(default = "d_receipt_retention")]
+    pub receipt_retention_rounds: u64,
 }
 
 fn d_interval() -> u64 {
@@ -225,6 +237,9 @@ fn d_busy_budget() -> f64 {
 fn d_stale_rounds() -> u64 {
     3
 }
+fn d_receipt_retention() -> u64 {
+    super::engine::DEFAULT_RECEIPT_RETENTION_ROUNDS
+}
 
 impl Default for RoundConfig {
     fn default() -> Self {
@@ -239,6 +254,7 @@ impl Default for RoundConfig {
             busy_budget: d_busy_budget(),
             stale_rounds: d_stale_rounds(),
             allow_cpu_reference: false,
+            receipt_retention_rounds: d_receipt_retention(),
         }
     }
 }
@@ -266,6 +282,7 @@ impl RoundConfig {
         super::RoundRules {
             stale_rounds: self.stale_rounds,
             allow_cpu_reference: self.allow_cpu_reference,
+            receipt_retention_rounds: self.receipt_retention_rounds,
         }
     }
 }
@@ -300,6 +317,27 @@ impl MetricsConfig {
         }
         listen.parse().map(Some).map_err(|e| {
             format!("[metrics] listen = {listen:?}: {e}; write HOST:PORT, or \"\" to turn it off")
+        })
+    }
+}
+
+/// `[catalogue]`: the renters' view of what this validator proved (`crate::catalogue`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// `HOST:PORT` of the catalogue (`/`, `/v1/machines`, `/v1/receipts/{id}`).
+    pub listen: String,
+}
+
+impl CatalogueConfig {
+    /// The address to serve on.
+    pub fn address(&self) -> Result<SocketAddr, String> {
+        let listen = self.listen.trim();
+        listen.parse().map_err(|e| {
+            format!(
+                "[catalogue] listen = {listen:?}: {e}; write HOST:PORT (e.g. \"127.0.0.1:8080\"), \
+                 or leave the [catalogue] table out"
+            )
         })
     }
 }
@@ -414,6 +452,9 @@ impl ValidatorConfig {
     fn check(&self) -> Result<(), String> {
         self.hotkey.source()?;
         self.metrics.address()?;
+        if let Some(catalogue) = &self.catalogue {
+            catalogue.address()?;
+        }
         let r = &self.round;
         if r.concurrency == 0 {
             return Err(
@@ -458,6 +499,13 @@ impl ValidatorConfig {
                  default 2.0)",
                 r.busy_budget
             ));
+        }
+        if r.receipt_retention_rounds == 0 {
+            return Err(
+                "[round] receipt_retention_rounds = 0: pass receipts must be kept for at least \
+                 the round that wrote them (default 144)"
+                    .into(),
+            );
         }
         if !(1..=1_000).contains(&r.stale_rounds) {
             return Err(format!(
@@ -530,6 +578,8 @@ mod tests {
         assert_eq!(c.round.ready_timeout_s, 60);
         assert!((c.round.busy_budget - 2.0).abs() < 1e-12);
         assert!(!c.round.allow_cpu_reference);
+        assert_eq!(c.round.receipt_retention_rounds, 144);
+        assert!(c.catalogue.is_none());
         assert_eq!(
             c.metrics.address().unwrap(),
             Some("127.0.0.1:9464".parse().unwrap())
@@ -587,6 +637,14 @@ mod tests {
             (
                 &format!("{STATIC}\n[round]\nready_timeout_s = 0\n"),
                 "ready_timeout_s",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nreceipt_retention_rounds = 0\n"),
+                "receipt_retention_rounds = 0",
+            ),
+            (
+                &format!("{STATIC}\n[catalogue]\nlisten = \"nowhere\"\n"),
+                "[catalogue] listen",
             ),
             (
                 "[hotkey]\nuri = \"//A\"\n[chain]\nurl = \"http://x\"\nnetuid = 1\n",

@@ -22,6 +22,11 @@
 //!   proved unrented (read from the store before the challenge).
 //! - **`cpu-reference` earns nothing** unless `allow_cpu_reference` (rule 7): its class weight
 //!   is 0 for scoring.
+//! - **Receipts** (DESIGN.md §Receipts and the catalogue): every verdict recorded gets a
+//!   signed receipt in the same transaction (`crate::receipt`); a receipt that cannot be made
+//!   or kept is our failure, logged and counted, and the round is recorded without it (never a
+//!   lost verdict). After each finished round, pass receipts older than
+//!   `receipt_retention_rounds` lose their bodies (their figures stay for the catalogue).
 #![deny(clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,7 +38,7 @@ use std::time::Instant;
 use protocol::Hotkey;
 use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
-use validator_store::{StandingRow, Store, StoreError, SubmissionRow};
+use validator_store::{ReceiptRecord, StandingRow, Store, StoreError, SubmissionRow};
 
 use super::metrics::Metrics;
 use super::now_unix;
@@ -41,6 +46,7 @@ use super::record::{self, MinerId};
 use super::weights::WeightPlan;
 use crate::classes::{ClassKind, ClassTable};
 use crate::client::{ClientContext, MinerReport, MinerTarget, ProvenDevice, challenge_miner};
+use crate::receipt;
 
 /// One miner to challenge.
 #[derive(Debug, Clone)]
@@ -60,14 +66,21 @@ pub struct RoundRules {
     pub stale_rounds: u64,
     /// Whether `cpu-reference` devices may earn (local testing only; default false).
     pub allow_cpu_reference: bool,
+    /// Pass receipts are kept for this many rounds (the round that wrote them and the ones
+    /// after it); non-pass receipts always (default [`DEFAULT_RECEIPT_RETENTION_ROUNDS`]).
+    pub receipt_retention_rounds: u64,
 }
 
+/// Rounds a pass receipt is kept by default: a day of the default 10-minute rounds.
+pub const DEFAULT_RECEIPT_RETENTION_ROUNDS: u64 = 144;
+
 impl Default for RoundRules {
-    /// 3 stale rounds, `cpu-reference` earns nothing.
+    /// 3 stale rounds, `cpu-reference` earns nothing, pass receipts kept 144 rounds.
     fn default() -> Self {
         Self {
             stale_rounds: 3,
             allow_cpu_reference: false,
+            receipt_retention_rounds: DEFAULT_RECEIPT_RETENTION_ROUNDS,
         }
     }
 }
@@ -269,6 +282,7 @@ impl RoundEngine {
         {
             return self.store_failed("finish the round", &e);
         }
+        self.prune_receipts(round_id).await;
         let elapsed = round_started.elapsed();
         self.metrics.rounds.fetch_add(1, Relaxed);
         self.metrics.round_millis.store(
@@ -294,6 +308,34 @@ impl RoundEngine {
             }
         }
         RoundEnd::Finished { round_id }
+    }
+
+    /// Drops the bodies of pass receipts older than `receipt_retention_rounds` rounds before
+    /// `round_id` (their figures stay); a failure is logged and counted, never fatal.
+    async fn prune_receipts(&self, round_id: i64) {
+        let keep = i64::try_from(self.rules.receipt_retention_rounds).unwrap_or(i64::MAX);
+        let before = round_id.saturating_sub(keep).saturating_add(1);
+        match self
+            .store
+            .with(move |s| s.prune_pass_receipts(before))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => info!(pruned = n, before_round = before, "pass receipts pruned"),
+            Err(e) => {
+                self.store_failed("prune pass receipts", &e);
+            }
+        }
+    }
+
+    /// The class table the engine scores and judges by.
+    pub fn table(&self) -> &ClassTable {
+        &self.table
+    }
+
+    /// The client context (identity, planner, options) rounds run with.
+    pub fn context(&self) -> &Arc<ClientContext> {
+        &self.ctx
     }
 
     /// The standings weights may come from after round `round_id` over `miners`: those of
@@ -434,7 +476,7 @@ impl RoundEngine {
         };
         let report = challenge_miner(&self.ctx, &target).await;
         let weight = |class: Option<&str>| self.class_weight(class);
-        let record = record::miner_record(
+        let mut record = record::miner_record(
             round_id,
             &miner.id,
             &report,
@@ -443,13 +485,22 @@ impl RoundEngine {
             rented,
             now_unix(),
         );
+        // Without its receipts, in case the store refuses them: the verdicts are kept then.
+        let bare = record.clone();
+        record.receipts = self.receipts(&miner, &report);
+        let with_receipts = !record.receipts.is_empty();
         let counts = verdict_counts(&record);
         let score = record.standing.score;
-        match self
+        let mut stored = self
             .store
             .with(move |s| s.record_miner_round(&record))
-            .await
-        {
+            .await;
+        if let (Err(e), true) = (&stored, with_receipts) {
+            self.metrics.store_errors.fetch_add(1, Relaxed);
+            error!(miner = %miner.id.hotkey, error = %e, "cannot record the round with its receipts; recording it without them");
+            stored = self.store.with(move |s| s.record_miner_round(&bare)).await;
+        }
+        match stored {
             Ok(_) => {
                 for (kind, n) in &counts {
                     self.metrics.count_verdicts(kind, *n);
@@ -464,6 +515,32 @@ impl RoundEngine {
                 error!(miner = %miner.id.hotkey, error = %e, "cannot record the miner's round; recording a verifier error instead");
                 self.record_verifier_error(round_id, &miner, Some(&report), &e.to_string())
                     .await
+            }
+        }
+    }
+
+    /// The receipts of `report`'s verdicts; a failure to make them (ours, never the miner's)
+    /// is logged and counted, and the round is recorded without them.
+    fn receipts(&self, miner: &Miner, report: &MinerReport) -> Vec<ReceiptRecord> {
+        let signer = receipt::Signer {
+            identity: &self.ctx.identity,
+            class_table: self.table.hash(),
+        };
+        match receipt::receipts_for(report, miner.hotkey, &signer) {
+            Ok(made) => made
+                .into_iter()
+                .map(|m| ReceiptRecord {
+                    device_index: m.device_index,
+                    module: m.module,
+                    receipt_id: m.id.to_string(),
+                    bytes: m.bytes,
+                    figures: m.figures,
+                })
+                .collect(),
+            Err(e) => {
+                self.metrics.store_errors.fetch_add(1, Relaxed);
+                error!(miner = %miner.id.hotkey, error = %e, "cannot make the round's receipts; recording it without them");
+                Vec::new()
             }
         }
     }

@@ -190,6 +190,23 @@ pub async fn run(
         None => None,
     };
 
+    let catalogue_task = match &config.catalogue {
+        Some(c) => {
+            let addr = c.address().map_err(ServiceError::Setup)?;
+            let (bound, task) = crate::catalogue::start(addr, config.store.clone())
+                .await
+                .map_err(|e| {
+                    ServiceError::Setup(format!(
+                        "cannot serve the catalogue on {addr}: {e}; change [catalogue] listen \
+                         or leave the table out"
+                    ))
+                })?;
+            info!(addr = %bound, "catalogue at http://{bound}/");
+            Some(task)
+        }
+        None => None,
+    };
+
     let chain = match &config.chain {
         Some(c) => {
             let client = ChainClient::connect(&c.url)
@@ -250,7 +267,7 @@ pub async fn run(
             _ = shutdown.changed() => {}
         }
     };
-    if let Some(task) = metrics_task {
+    for task in [metrics_task, catalogue_task].into_iter().flatten() {
         task.abort();
     }
     info!(rounds, interrupted, "validator service stopped");

@@ -145,6 +145,7 @@ pub fn miner_record(
         },
         recorded_at: now,
         proven,
+        receipts: Vec::new(),
     }
 }
 
@@ -182,6 +183,7 @@ pub fn verifier_error_record(
         },
         recorded_at: now,
         proven: None,
+        receipts: Vec::new(),
     }
 }
 
@@ -224,6 +226,7 @@ mod tests {
                     verdict: v.clone(),
                     error: v.is_none().then(|| "verifier error".to_string()),
                     window: None,
+                    evidence: None,
                 })
                 .collect(),
         }
@@ -240,6 +243,8 @@ mod tests {
             error: None,
             fault,
             elapsed_s: 0.0,
+            started_at_ms: 0,
+            miner_certificate: None,
         }
     }
 

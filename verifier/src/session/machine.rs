@@ -14,6 +14,7 @@ use super::error::SessionError;
 use super::judge::{Context, Judgement, Requested};
 use super::sampler::{draw_leaves, draw_salt};
 use super::spec::{ChallengeSpec, SessionConfig};
+use super::transcript::{At, Transcript};
 use super::verdict::{
     Cause, Phase, PhaseTiming, ProtocolFault, TimeJudgement, TimedOut, Timing, Verdict,
     WrongResult, bounded,
@@ -118,6 +119,7 @@ pub struct VerifierSession {
     key: SigningKey,
     miner_key: SessionKey,
     state: State,
+    transcript: Transcript,
 }
 
 impl VerifierSession {
@@ -149,6 +151,7 @@ impl VerifierSession {
             key,
             miner_key,
             state: State::Idle,
+            transcript: Transcript::default(),
         })
     }
 
@@ -160,6 +163,12 @@ impl VerifierSession {
     /// How it is judged.
     pub fn config(&self) -> &SessionConfig {
         &self.config
+    }
+
+    /// What the session sent and received so far, with the times (read-only: the session
+    /// records it and never decides from it). A receipt is made of it (`crate::receipt`).
+    pub fn transcript(&self) -> &Transcript {
+        &self.transcript
     }
 
     /// The state's name, for logs and errors.
@@ -213,6 +222,10 @@ impl VerifierSession {
             expires_at_ms: spec.expires_at_ms,
         };
         let signed = Signed::sign(&self.key, &prepare)?;
+        self.transcript.prepare = Some(At {
+            at: now,
+            message: signed.clone(),
+        });
         self.state = State::AwaitReady {
             prepare: signed.digest(),
             asked_at: now,
@@ -240,6 +253,7 @@ impl VerifierSession {
             );
             return Ok(Some(self.fault(Cause::OtherChallenge, detail, None)));
         }
+        self.transcript.ready_at = Some(now);
         self.state = State::Ready { prepare };
         Ok(None)
     }
@@ -266,6 +280,11 @@ impl VerifierSession {
             nonce: Nonce::new(nonce),
         };
         let signed = Signed::sign(&self.key, &go)?;
+        self.transcript.go = Some(At {
+            at: now,
+            message: signed.clone(),
+        });
+        self.transcript.nonce = Some(nonce);
         self.state = State::AwaitCommitment {
             go: signed.digest(),
             seed,
@@ -315,6 +334,10 @@ impl VerifierSession {
         else {
             return Ok(Some(self.unexpected("PhaseDone")));
         };
+        self.transcript.phase_dones.push(At {
+            at: now,
+            message: signed.clone(),
+        });
         let done = match signed.verify_from(&self.miner_key) {
             Ok(done) => done,
             Err(e) => return Ok(Some(self.fault(Cause::BadSignature, e.to_string(), None))),
@@ -378,6 +401,11 @@ impl VerifierSession {
             nonce: Nonce::new(nonce),
         };
         let signed = Signed::sign(&self.key, &key)?;
+        self.transcript.phase_keys.push(At {
+            at: now,
+            message: signed.clone(),
+        });
+        self.transcript.phase_nonces.push(nonce);
         let mut log = log.clone();
         log.nonces.push(nonce);
         self.state = State::AwaitCommitment {
@@ -421,6 +449,10 @@ impl VerifierSession {
         else {
             return Ok(CommitmentOutcome::Verdict(self.unexpected("Commitment")));
         };
+        self.transcript.commitment = Some(At {
+            at: now,
+            message: signed.clone(),
+        });
         let log = log.clone();
         let commitment = match signed.verify_from(&self.miner_key) {
             Ok(commitment) => commitment,
@@ -465,7 +497,12 @@ impl VerifierSession {
             return Ok(CommitmentOutcome::Verdict(self.finish(wrong)));
         }
         let leaves = draw_leaves(&layout, self.config.openings, next);
-        let salts = leaves.iter().map(|_| draw_salt(next)).collect();
+        let salts: Vec<[u8; 32]> = leaves.iter().map(|_| draw_salt(next)).collect();
+        self.transcript.open = Some(At {
+            at: now,
+            message: leaves.clone(),
+        });
+        self.transcript.salts = salts.clone();
         let open = Open {
             challenge: go,
             leaves: leaves.clone(),
@@ -511,6 +548,10 @@ impl VerifierSession {
         else {
             return Ok(self.unexpected("Openings"));
         };
+        self.transcript.openings = Some(At {
+            at: now,
+            message: openings.clone(),
+        });
         let context = Context {
             layout: &self.spec.layout,
             module_hash: &self.spec.module_hash,
@@ -577,6 +618,10 @@ impl VerifierSession {
         if let Some(verdict) = self.peer_event("on_peer_error", now)? {
             return Ok(verdict);
         }
+        self.transcript.peer_error = Some(At {
+            at: now,
+            message: error.clone(),
+        });
         let detail = format!("the miner refused: {}", error.detail);
         Ok(self.fault(Cause::PeerError, detail, Some(error.code)))
     }
@@ -792,7 +837,7 @@ impl VerifierSession {
 /// `too-slow` above the window, `too-fast` below the peak floor, `pass` otherwise. With
 /// interactive phases every phase is judged on its own window and the worst counts:
 /// `too-fast` (another device answered) over `too-slow` over `pass`.
-fn judge_time(timing: Timing) -> Verdict {
+pub(crate) fn judge_time(timing: Timing) -> Verdict {
     let judged = if timing.phases.is_empty() {
         PhaseTiming {
             window: timing.window,

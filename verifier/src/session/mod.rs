@@ -56,16 +56,20 @@ mod layout;
 mod machine;
 pub mod sampler;
 mod spec;
+mod transcript;
 mod verdict;
 
 pub use checker::{CheckInput, CheckerError, LeafChecker, SandboxChecker};
 pub use error::SessionError;
+pub(crate) use judge::{Context as JudgeContext, Judgement, Requested};
 pub use layout::{LayoutError, OutputLayout};
+pub(crate) use machine::judge_time;
 pub use machine::{CommitmentOutcome, VerifierSession};
 pub use spec::{
     ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, SessionConfig,
     Timeouts,
 };
+pub use transcript::{At, Transcript};
 pub use verdict::{
     Cause, Phase, PhaseTiming, ProtocolFault, TimeJudgement, TimedOut, Timing, Verdict, WrongResult,
 };

@@ -21,7 +21,7 @@
 //!   `(round_id, hotkey)` in `miner_rounds`, one per `(round_id, hotkey, device_index, module)`
 //!   in `verdicts`, at most one unfinished round.
 //!
-//! # Schema (version 2)
+//! # Schema (version 4)
 //!
 //! Tracked with `PRAGMA user_version`; `PRAGMA application_id` is `0x67707266` (`gprf`) so a
 //! store is told from other SQLite files. [`Store::open`] migrates older files, one migration
@@ -93,10 +93,27 @@
 //! `hotkey`, `device_index` (primary key together), `gpu_name`, `gpu_uuid`, `memory_bytes`
 //! (the inventory entry as claimed when proven), `round_id`. Replaced whole by
 //! [`Store::record_miner_round`] when a record carries `proven`.
+//!
+//! **`receipts`** (schema 4): one row per verdict that has a verification receipt (every
+//! recorded verdict but the verifier's own errors), written in the miner's round transaction.
+//! - `id`; `receipt_id` (unique: hex of the signed receipt's envelope digest, the name the
+//!   catalogue and `verifier receipts` use); `verdict_id` (unique, → `verdicts.id`);
+//!   `round_id`, `hotkey`, `device_index`, `module`, `verdict`, `recorded_at` (copied from the
+//!   verdict, so the table reads alone);
+//! - the figures the verdict measured (`NULL` where none): `int8_ops` and `int8_s` (GEMM int8
+//!   operations and the measured seconds of their phase), `dram_bytes` and `dram_s` (bytes
+//!   read by the memory passes and their phase's seconds), `memory_bytes` (the buffer a
+//!   `membw` filled);
+//! - `size` (bytes of the receipt) and `body` (the receipt, zstd-compressed with the pure-Rust
+//!   `ruzstd`; `NULL` once pruned: [`Store::prune_pass_receipts`] drops pass receipts' bodies
+//!   after the service's `receipt_retention_rounds`, non-pass receipts are always kept, and
+//!   every row's figures stay).
+//! - Indexes `receipts_by_hotkey (hotkey, round_id)`, `receipts_by_round (round_id, verdict)`.
 #![deny(clippy::indexing_slicing)]
 
 mod error;
 mod misc;
+mod receipts;
 mod rounds;
 pub mod rows;
 mod schema;
@@ -107,6 +124,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 pub use error::StoreError;
+pub use receipts::MAX_RECEIPT_BYTES;
 pub use rows::*;
 
 /// The schema version this build writes and reads.

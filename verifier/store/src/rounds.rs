@@ -182,6 +182,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
                 )
                 .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+            let mut verdict_ids = BTreeMap::new();
             for v in &record.verdicts {
                 insert
                     .execute(params![
@@ -202,7 +203,14 @@ impl Store {
                         v.detail_json,
                     ])
                     .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
+                if let Some(kind) = &v.verdict {
+                    verdict_ids.insert(
+                        (v.device_index, v.module.as_str()),
+                        (tx.last_insert_rowid(), kind.as_str()),
+                    );
+                }
             }
+            crate::receipts::insert(&tx, &self.path, record, &verdict_ids)?;
         }
         tx.execute(
             "INSERT INTO standings (hotkey, uid, reliability, round_score, score, round_id)
@@ -315,6 +323,16 @@ impl Store {
                 verdict_row,
             ),
         }
+    }
+
+    /// Verdict rows of rounds `from_round` and later, in the order they were recorded.
+    pub fn verdicts_from_round(&self, from_round: i64) -> Result<Vec<VerdictRow>, StoreError> {
+        self.collect(
+            "reading recent verdicts",
+            &format!("SELECT {VERDICT_COLUMNS} FROM verdicts WHERE round_id >= ?1 ORDER BY id"),
+            [from_round],
+            verdict_row,
+        )
     }
 
     /// The miner's verdict counts by kind over all rounds; the verifier's own errors are
@@ -432,7 +450,7 @@ fn validate(record: &MinerRoundRecord) -> Result<(), String> {
             ));
         }
     }
-    Ok(())
+    crate::receipts::validate(record)
 }
 
 /// Refuses an unknown verdict kind.

@@ -87,6 +87,105 @@ pub struct MinerRoundRecord {
     /// The miner's proven devices after this round, when the round was unrented and
     /// challenged devices (they replace the stored set); `None` leaves the stored set as it is.
     pub proven: Option<Vec<ProvenDeviceRow>>,
+    /// The receipts of this round's verdicts (schema 4), each for one verdict of `verdicts`
+    /// by `(device_index, module)`.
+    #[serde(skip)]
+    pub receipts: Vec<ReceiptRecord>,
+}
+
+/// What a verdict measured, as the catalogue shows it: int8 ops over the time of their
+/// interactive phase (`matmul-i8`), bytes read by the memory passes over theirs, and the
+/// buffer a `membw` filled (`None` where the module or the verdict has no such figure).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct ReceiptFigures {
+    /// Int8 operations of the GEMM parts.
+    pub int8_ops: Option<f64>,
+    /// Measured seconds of the phase they ran in.
+    pub int8_s: Option<f64>,
+    /// Bytes read by the memory passes.
+    pub dram_bytes: Option<f64>,
+    /// Measured seconds of the phase they ran in.
+    pub dram_s: Option<f64>,
+    /// Bytes of the memory buffer filled (proven resident when the verdict is a pass).
+    pub memory_bytes: Option<u64>,
+}
+
+/// A receipt to keep with a miner's round: the signed receipt and its figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptRecord {
+    /// The verdict's device index.
+    pub device_index: u32,
+    /// The verdict's module (or stage, for a miner-level fault).
+    pub module: String,
+    /// The receipt's id (hex of its envelope digest): unique.
+    pub receipt_id: String,
+    /// The receipt file's bytes (kept zstd-compressed).
+    pub bytes: Vec<u8>,
+    /// Its figures.
+    pub figures: ReceiptFigures,
+}
+
+/// A stored receipt, without its body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReceiptRow {
+    /// The receipt's id (hex).
+    pub receipt_id: String,
+    /// The verdict row it belongs to.
+    pub verdict_id: i64,
+    /// The round.
+    pub round_id: i64,
+    /// Miner hotkey, SS58.
+    pub hotkey: String,
+    /// The verdict's device index.
+    pub device_index: u32,
+    /// The verdict's module (or stage).
+    pub module: String,
+    /// The verdict kind.
+    pub verdict: String,
+    /// When it was recorded, Unix s.
+    pub recorded_at: i64,
+    /// Its figures (kept when the body is pruned).
+    pub figures: ReceiptFigures,
+    /// Bytes of the receipt file.
+    pub size: u64,
+    /// Whether the receipt itself is still kept (pass receipts are pruned after
+    /// `receipt_retention_rounds`; the figures stay).
+    pub kept: bool,
+}
+
+/// A stored receipt: its row, and its bytes while it is kept.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredReceipt {
+    /// Its row.
+    pub row: ReceiptRow,
+    /// The receipt file's bytes (decompressed); `None` once pruned.
+    pub bytes: Option<Vec<u8>>,
+}
+
+/// Which receipts to read: every given field must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiptFilter {
+    /// Miner hotkey, SS58.
+    pub hotkey: Option<String>,
+    /// Round.
+    pub round_id: Option<i64>,
+    /// Verdict kind.
+    pub verdict: Option<String>,
+}
+
+/// A miner as the latest round that recorded it saw it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MinerSeen {
+    /// Hotkey, SS58.
+    pub hotkey: String,
+    /// UID, when known.
+    pub uid: Option<u16>,
+    /// The address challenged (its axon).
+    pub addr: String,
+    /// That round.
+    pub round_id: i64,
+    /// When it was recorded, Unix s.
+    pub recorded_at: i64,
 }
 
 /// A device a miner proved unrented (a `proven_devices` row).

@@ -152,11 +152,37 @@ const V3: &str = "
 ALTER TABLE submissions ADD COLUMN refusal TEXT;
 ";
 
+/// Schema 4: verification receipts, one per recorded verdict (DESIGN.md §Receipts and the
+/// catalogue): the signed receipt, zstd-compressed (`body`, `NULL` once a pass receipt is
+/// pruned), and the figures the catalogue shows, which stay when the body goes.
+const V4: &str = "
+CREATE TABLE receipts (
+    id           INTEGER PRIMARY KEY,
+    receipt_id   TEXT    NOT NULL UNIQUE,
+    verdict_id   INTEGER NOT NULL UNIQUE REFERENCES verdicts (id),
+    round_id     INTEGER NOT NULL,
+    hotkey       TEXT    NOT NULL,
+    device_index INTEGER NOT NULL CHECK (device_index BETWEEN 0 AND 4294967295),
+    module       TEXT    NOT NULL,
+    verdict      TEXT    NOT NULL,
+    recorded_at  INTEGER NOT NULL,
+    int8_ops     REAL,
+    int8_s       REAL,
+    dram_bytes   REAL,
+    dram_s       REAL,
+    memory_bytes INTEGER CHECK (memory_bytes >= 0),
+    size         INTEGER NOT NULL CHECK (size >= 0),
+    body         BLOB
+);
+CREATE INDEX receipts_by_hotkey ON receipts (hotkey, round_id);
+CREATE INDEX receipts_by_round ON receipts (round_id, verdict);
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes schema `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The schema this version writes and reads.
-pub(crate) const LATEST: u32 = 3;
+pub(crate) const LATEST: u32 = 4;
 
 // `LATEST` is the number of migrations.
 const _: () = assert!(MIGRATIONS.len() == LATEST as usize);
@@ -322,13 +348,64 @@ mod tests {
             [],
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
+        assert_eq!(migrate(&mut conn, path).unwrap(), LATEST - 2);
         let (outcome, refusal): (String, Option<String>) = conn
             .query_row("SELECT outcome, refusal FROM submissions", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .unwrap();
         assert_eq!((outcome.as_str(), refusal), ("ok", None));
+    }
+
+    #[test]
+    fn schema_4_adds_receipts_and_keeps_schema_3_verdicts() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        for sql in &MIGRATIONS[..3] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 3).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rounds (id, started_at) VALUES (1, 0);
+             INSERT INTO miner_rounds (round_id, hotkey, addr, reliability, round_score, score,
+                 recorded_at) VALUES (1, 'k', 'a', 1, 1, 1, 0);
+             INSERT INTO verdicts (round_id, hotkey, recorded_at, device_index, gpu_name,
+                 gpu_uuid, module, verdict, detail_json)
+             VALUES (1, 'k', 0, 0, 'n', 'u', 'membw', 'pass', '{}');",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
+        assert_eq!(user_version(&conn, path).unwrap(), 4);
+        let (verdicts, receipts): (i64, i64) = conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM verdicts), (SELECT count(*) FROM receipts)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((verdicts, receipts), (1, 0));
+        // A receipt must name a verdict row.
+        assert!(
+            conn.execute(
+                "INSERT INTO receipts (receipt_id, verdict_id, round_id, hotkey, device_index,
+                     module, verdict, recorded_at, size) VALUES ('x', 1, 1, 'k', 0, 'membw',
+                     'pass', 0, 1)",
+                [],
+            )
+            .is_ok()
+        );
+        assert!(
+            conn.execute(
+                "INSERT INTO receipts (receipt_id, verdict_id, round_id, hotkey, device_index,
+                     module, verdict, recorded_at, size) VALUES ('y', 1, 1, 'k', 0, 'membw',
+                     'pass', 0, 1)",
+                [],
+            )
+            .is_err(),
+            "one receipt per verdict"
+        );
     }
 
     #[test]

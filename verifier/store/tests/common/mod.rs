@@ -87,6 +87,7 @@ pub fn record(
         },
         recorded_at: 1_700_000_000 + round_id,
         proven: None,
+        receipts: Vec::new(),
     }
 }
 
