@@ -22,6 +22,11 @@
 //!   proved unrented (read from the store before the challenge).
 //! - **`cpu-reference` earns nothing** unless `allow_cpu_reference` (rule 7): its class weight
 //!   is 0 for scoring.
+//! - **Bandwidth** (issue #24): each miner's probe may move at most its share of the round's
+//!   probe budget each way, `probe_budget / (2 × miners in the challenge set)`
+//!   ([`budget_share`]), so a validator facing many miners never probes more than its budget a
+//!   round whatever their RTTs ask for; its round score is scaled by the link factor under
+//!   `min_link_mbps` ([`record::RoundScoring`], [`crate::scoring::link_factor`]).
 #![deny(clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -40,7 +45,9 @@ use super::now_unix;
 use super::record::{self, MinerId};
 use super::weights::WeightPlan;
 use crate::classes::{ClassKind, ClassTable};
+use crate::client::probe::budget_share;
 use crate::client::{ClientContext, MinerReport, MinerTarget, ProvenDevice, challenge_miner};
+use crate::scoring::LinkRules;
 
 /// One miner to challenge.
 #[derive(Debug, Clone)]
@@ -60,14 +67,22 @@ pub struct RoundRules {
     pub stale_rounds: u64,
     /// Whether `cpu-reference` devices may earn (local testing only; default false).
     pub allow_cpu_reference: bool,
+    /// The bandwidth floor (`[bandwidth] min_link_mbps`; default 100 Mbit/s).
+    pub link: LinkRules,
+    /// Bytes of probes a round may move, both ways, over all miners (`[bandwidth]
+    /// probe_budget_mib`; default 4 GiB); `None`: no budget (each probe only capped by its
+    /// own maximum).
+    pub probe_budget: Option<u64>,
 }
 
 impl Default for RoundRules {
-    /// 3 stale rounds, `cpu-reference` earns nothing.
+    /// 3 stale rounds, `cpu-reference` earns nothing, a 100 Mbit/s floor, a 4 GiB probe budget.
     fn default() -> Self {
         Self {
             stale_rounds: 3,
             allow_cpu_reference: false,
+            link: LinkRules::default(),
+            probe_budget: Some(4096 << 20),
         }
     }
 }
@@ -218,6 +233,12 @@ impl RoundEngine {
             .miners
             .store(u64::try_from(miners.len()).unwrap_or(u64::MAX), Relaxed);
 
+        // Each miner's share of the round's probe budget, each way (the whole challenge set
+        // counts, so a resumed round never exceeds it either).
+        let probe_share = self
+            .rules
+            .probe_budget
+            .map(|budget| budget_share(budget, miners.len()));
         let mut tasks = tokio::task::JoinSet::new();
         let mut cut_short = false;
         for miner in todo {
@@ -233,7 +254,9 @@ impl RoundEngine {
             let engine = self.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                engine.challenge_and_record(round_id, miner).await
+                engine
+                    .challenge_and_record(round_id, miner, probe_share)
+                    .await
             });
         }
         while let Some(result) = tasks.join_next().await {
@@ -376,7 +399,7 @@ impl RoundEngine {
 
     /// Challenges one miner and records the outcome. A failure to record is recorded as a
     /// verifier error for the miner; if that fails too, it is logged and counted.
-    async fn challenge_and_record(&self, round_id: i64, miner: Miner) {
+    async fn challenge_and_record(&self, round_id: i64, miner: Miner, probe_share: Option<u64>) {
         let hotkey = miner.id.hotkey.clone();
         let read = self
             .store
@@ -415,18 +438,25 @@ impl RoundEngine {
                     })
                     .collect()
             }),
+            probe_share,
         };
         let report = challenge_miner(&self.ctx, &target).await;
-        let weight = |class: Option<&str>| self.class_weight(class);
-        let record = record::miner_record(
-            round_id,
-            &miner.id,
-            &report,
-            prior.as_ref(),
-            &weight,
-            rented,
-            now_unix(),
-        );
+        let record = {
+            let weight = |class: Option<&str>| self.class_weight(class);
+            let scoring = record::RoundScoring {
+                class_weight: &weight,
+                rented,
+                link: self.rules.link,
+            };
+            record::miner_record(
+                round_id,
+                &miner.id,
+                &report,
+                prior.as_ref(),
+                &scoring,
+                now_unix(),
+            )
+        };
         let counts = verdict_counts(&record);
         let score = record.standing.score;
         match self
@@ -535,6 +565,9 @@ mod tests {
             round_score: 1.0,
             score: 1.0,
             round_id,
+            up_mbit: None,
+            down_mbit: None,
+            link_factor: None,
         }
     }
 
