@@ -250,6 +250,10 @@ async fn bandwidth_changes_the_weight_as_the_floor_says() {
             .find(|(u, _)| **u == uid)
             .map_or(0.0, |(_, v)| f64::from(*v))
     };
+    println!(
+        "weights (uid: u16): {:?}",
+        plan.uids.iter().zip(&plan.values).collect::<Vec<_>>()
+    );
     assert_eq!(weight(3), 0.0, "{plan:?}");
     let ratio = weight(2) / weight(1);
     assert!(

@@ -254,7 +254,8 @@ mod tests {
         let table = ClassTable::embedded().unwrap();
         let class = table.get("h100-sxm").unwrap();
         let above_table = class.membw_rounds() + 1;
-        let spoils: [Box<dyn Fn(&mut BenchReport)>; 3] = [
+        type Spoil = Box<dyn Fn(&mut BenchReport)>;
+        let spoils: [Spoil; 3] = [
             Box::new(|r| r.gemm.tops = 1300.0),
             Box::new(|r| r.membw_pass.gbps = 2300.0),
             // A device that needs one round more than the table's R.

@@ -482,27 +482,38 @@ async fn run_round(
             }
         }
     }
-    // The probe runs after the challenges whatever time they left: each direction is bounded
-    // by its own deadline, and a missing probe would count against the miner.
-    if let Some(plan) = plan_probe(&opts.probe, measured_rtt, target.probe_share) {
-        report.probe_plan = Some(plan);
-        if plan.cut_by_budget {
-            info!(addr = %target.addr, bytes = plan.bytes, wanted = plan.wanted_bytes, "probe cut by the round's probe budget (raise probe_budget_mib to measure this link fully)");
-        }
-        for direction in [
-            ProbeDirection::MinerToVerifier,
-            ProbeDirection::VerifierToMiner,
-        ] {
-            let result = probe_direction(&connection, direction, &plan).await;
-            if let Some(detail) = &result.detail {
-                warn!(addr = %target.addr, direction = result.direction, outcome = result.outcome.name(), %detail, "bandwidth probe not measured");
-            }
-            report.probe.push(result);
-        }
-    }
+    probe_miner(&connection, target, opts, measured_rtt, report).await;
     connection.close(quinn::VarInt::from_u32(0), b"round done");
     info!(addr = %target.addr, elapsed_s = epoch.elapsed().as_secs_f64(), "round done");
     Ok(())
+}
+
+/// Probes the bandwidth both ways after the challenges, whatever time they left: each direction
+/// is bounded by its own deadline, and a missing probe would count against the miner.
+async fn probe_miner(
+    connection: &quinn::Connection,
+    target: &MinerTarget,
+    opts: &ChallengeOptions,
+    measured_rtt: Option<Duration>,
+    report: &mut MinerReport,
+) {
+    let Some(plan) = plan_probe(&opts.probe, measured_rtt, target.probe_share) else {
+        return;
+    };
+    report.probe_plan = Some(plan);
+    if plan.cut_by_budget {
+        info!(addr = %target.addr, bytes = plan.bytes, wanted = plan.wanted_bytes, "probe cut by the round's probe budget (raise probe_budget_mib to measure this link fully)");
+    }
+    for direction in [
+        ProbeDirection::MinerToVerifier,
+        ProbeDirection::VerifierToMiner,
+    ] {
+        let result = probe_direction(connection, direction, &plan).await;
+        if let Some(detail) = &result.detail {
+            warn!(addr = %target.addr, direction = result.direction, outcome = result.outcome.name(), %detail, "bandwidth probe not measured");
+        }
+        report.probe.push(result);
+    }
 }
 
 async fn measure_rtt(control: &mut FramedStream, opts: &ChallengeOptions) -> Option<Duration> {

@@ -56,36 +56,7 @@ pub fn miner_record(
     scoring: &RoundScoring<'_>,
     now: i64,
 ) -> MinerRoundRecord {
-    let mut verdicts = Vec::new();
-    let mut seen = BTreeSet::new();
-    for device in &report.devices {
-        for challenge in &device.challenges {
-            if !seen.insert((device.index, challenge.module)) {
-                continue;
-            }
-            let timing = challenge.verdict.as_ref().and_then(|v| v.timing());
-            let window = challenge.verdict.as_ref().and_then(|v| v.window());
-            let finite = |x: f64| x.is_finite().then_some(x);
-            let detail_json = match (&challenge.verdict, &challenge.error) {
-                (Some(v), _) => serde_json::to_string(v).unwrap_or_default(),
-                (None, Some(e)) => serde_json::json!({ "verifier_error": e }).to_string(),
-                (None, None) => "{}".to_string(),
-            };
-            verdicts.push(VerdictRecord {
-                device_index: device.index,
-                gpu_name: device.name.clone(),
-                gpu_uuid: device.uuid.clone(),
-                claimed_class: device.class.clone(),
-                module: challenge.module.to_string(),
-                verdict: challenge.verdict.as_ref().map(|v| v.kind().to_string()),
-                measured_s: timing.map(|t| t.measured_s),
-                peak_floor_s: window.and_then(|w| finite(w.peak_floor_s)),
-                min_s: window.and_then(|w| finite(w.min_s)),
-                max_s: window.and_then(|w| finite(w.max_s)),
-                detail_json,
-            });
-        }
-    }
+    let mut verdicts = verdict_rows(report);
     let mut standing = MinerStanding::default();
     if let Some(p) = prior {
         standing.reliability = p.reliability;
@@ -173,6 +144,42 @@ pub fn miner_record(
         recorded_at: now,
         proven,
     }
+}
+
+/// Every challenge of the report as a verdict row, a second row for a `(device, module)`
+/// dropped.
+fn verdict_rows(report: &MinerReport) -> Vec<VerdictRecord> {
+    let mut verdicts = Vec::new();
+    let mut seen = BTreeSet::new();
+    for device in &report.devices {
+        for challenge in &device.challenges {
+            if !seen.insert((device.index, challenge.module)) {
+                continue;
+            }
+            let timing = challenge.verdict.as_ref().and_then(|v| v.timing());
+            let window = challenge.verdict.as_ref().and_then(|v| v.window());
+            let finite = |x: f64| x.is_finite().then_some(x);
+            let detail_json = match (&challenge.verdict, &challenge.error) {
+                (Some(v), _) => serde_json::to_string(v).unwrap_or_default(),
+                (None, Some(e)) => serde_json::json!({ "verifier_error": e }).to_string(),
+                (None, None) => "{}".to_string(),
+            };
+            verdicts.push(VerdictRecord {
+                device_index: device.index,
+                gpu_name: device.name.clone(),
+                gpu_uuid: device.uuid.clone(),
+                claimed_class: device.class.clone(),
+                module: challenge.module.to_string(),
+                verdict: challenge.verdict.as_ref().map(|v| v.kind().to_string()),
+                measured_s: timing.map(|t| t.measured_s),
+                peak_floor_s: window.and_then(|w| finite(w.peak_floor_s)),
+                min_s: window.and_then(|w| finite(w.min_s)),
+                max_s: window.and_then(|w| finite(w.max_s)),
+                detail_json,
+            });
+        }
+    }
+    verdicts
 }
 
 /// What the round's probe in `direction` gives scoring.

@@ -227,38 +227,9 @@ pub(crate) async fn serve_probe(
     request: ProbeRequest,
 ) -> Result<(), TransportError> {
     let limits = shared.settings.limits;
-    if let Some((code, detail)) = check_request(&request, limits.max_probe_bytes) {
-        return refuse(stream, shared, code, detail).await;
-    }
-    let now = shared.started.elapsed();
-    let allowed = shared
-        .probe_rate
-        .lock()
-        .map(|mut r| r.try_take(&peer.hotkey, now))
-        .unwrap_or(false);
-    if !allowed {
-        shared
-            .stats
-            .probes_rate_limited
-            .fetch_add(1, Ordering::Relaxed);
-        let detail = format!(
-            "too many probes from this validator (at most {} a minute); retry later",
-            limits.probes_per_minute.max(1)
-        );
-        return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
-    }
-    let place = match shared.probes.place(peer.hotkey) {
+    let place = match admit(shared, peer, &request) {
         Ok(place) => place,
-        Err(NoPlace::Full) => {
-            let detail = format!("{MAX_PENDING_PROBES} probes are already running; retry later");
-            return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
-        }
-        Err(NoPlace::Yours) => {
-            let detail = "another probe of this validator is still pending; retry once it is \
-                          done"
-                .to_string();
-            return refuse(stream, shared, ErrorCode::RateLimited, detail).await;
-        }
+        Err((code, detail)) => return refuse(stream, shared, code, detail).await,
     };
     let mut tokens = Vec::with_capacity(usize::from(request.streams));
     for _ in 0..request.streams {
@@ -322,6 +293,46 @@ pub(crate) async fn serve_probe(
     }
     stream.finish();
     Ok(())
+}
+
+/// Lets a request in, in the order the module docs give (size and streams, the validator's
+/// rate, a place), or says why not. Nothing is generated yet.
+fn admit<'a>(
+    shared: &'a Shared,
+    peer: &Peer,
+    request: &ProbeRequest,
+) -> Result<desk::Place<'a>, (ErrorCode, String)> {
+    let limits = shared.settings.limits;
+    if let Some(refusal) = check_request(request, limits.max_probe_bytes) {
+        return Err(refusal);
+    }
+    let now = shared.started.elapsed();
+    let allowed = shared
+        .probe_rate
+        .lock()
+        .map(|mut r| r.try_take(&peer.hotkey, now))
+        .unwrap_or(false);
+    if !allowed {
+        shared
+            .stats
+            .probes_rate_limited
+            .fetch_add(1, Ordering::Relaxed);
+        let detail = format!(
+            "too many probes from this validator (at most {} a minute); retry later",
+            limits.probes_per_minute.max(1)
+        );
+        return Err((ErrorCode::RateLimited, detail));
+    }
+    shared.probes.place(peer.hotkey).map_err(|why| match why {
+        NoPlace::Full => (
+            ErrorCode::RateLimited,
+            format!("{MAX_PENDING_PROBES} probes are already running; retry later"),
+        ),
+        NoPlace::Yours => (
+            ErrorCode::RateLimited,
+            "another probe of this validator is still pending; retry once it is done".into(),
+        ),
+    })
 }
 
 /// Generates the upload (on a blocking thread) and cuts it into the streams' jobs.

@@ -21,9 +21,11 @@
 //!   a pass.
 //!
 //! Timing: the clock starts when the first token is written (the TCP connections are open by
-//! then, and every byte we send or compare with was generated before) and stops at the last
-//! byte (upload) or at the receipt (download). The data are generated before the clock, so our
-//! PRF speed is never measured; comparing and reading are all the verifier does meanwhile.
+//! then, and every byte we send or compare with was generated before, once the miner's ticket
+//! let the probe in: a refused probe costs us nothing) and stops at the last byte (upload) or
+//! at the receipt (download). Our PRF speed is never measured; comparing and reading are all
+//! the verifier does meanwhile. The miner's tokens are good for 10 s, far longer than
+//! generating `probe_max_mib` (≤ 4 GiB at ≥ 2 GB/s) takes.
 #![deny(clippy::indexing_slicing)]
 
 pub mod sizing;
@@ -261,13 +263,12 @@ pub async fn probe_download(
     download(connection, &ProbePlan::fixed(bytes, 1, timeout)).await
 }
 
-/// Asks for a probe on a new QUIC stream and opens the TCP connection of every token of its
-/// ticket (the miner's QUIC IP address, the ticket's port), all before the clock starts.
-async fn open_probe(
+/// Asks for a probe on a new QUIC stream; its ticket, checked to have a token per stream.
+async fn request_ticket(
     connection: &quinn::Connection,
     request: ProbeRequest,
     wait: Duration,
-) -> Result<(FramedStream, Vec<(TcpStream, [u8; 32])>), ProbeError> {
+) -> Result<(FramedStream, ProbeTicket), ProbeError> {
     let mut stream = FramedStream::open_to(connection, protocol::Role::Miner)
         .await
         .map_err(|e| ProbeError::from_transport("request", e))?;
@@ -285,17 +286,27 @@ async fn open_probe(
         }
         Err(e) => return Err(ProbeError::from_transport("ticket", e)),
     };
-    let ProbeTicket { port, tokens } = ticket;
-    if tokens.len() != usize::from(request.streams) {
+    if ticket.tokens.len() != usize::from(request.streams) {
         return Err(ProbeError::miner(
             "ticket",
             format!(
                 "{} tokens for a probe of {} streams",
-                tokens.len(),
+                ticket.tokens.len(),
                 request.streams
             ),
         ));
     }
+    Ok((stream, ticket))
+}
+
+/// Opens the TCP connection of every token of `ticket` (the miner's QUIC IP address, the
+/// ticket's port), in stream order, before the clock starts.
+async fn connect_streams(
+    connection: &quinn::Connection,
+    ticket: ProbeTicket,
+    wait: Duration,
+) -> Result<Vec<(TcpStream, [u8; 32])>, ProbeError> {
+    let ProbeTicket { port, tokens } = ticket;
     let addr = SocketAddr::new(connection.remote_address().ip(), port);
     let mut connecting = JoinSet::new();
     for (index, token) in tokens.into_iter().enumerate() {
@@ -318,11 +329,10 @@ async fn open_probe(
         sockets.push((index, socket, token));
     }
     sockets.sort_unstable_by_key(|(index, _, _)| *index);
-    let sockets = sockets
+    Ok(sockets
         .into_iter()
         .map(|(_, socket, token)| (socket, token))
-        .collect();
-    Ok((stream, sockets))
+        .collect())
 }
 
 /// `bytes` of the probe stream of `seed`, on a blocking thread.
@@ -403,8 +413,11 @@ async fn upload(
         seed,
     };
     let deadline = plan.deadline();
+    // Generated once the miner let the probe in (a refused one costs nothing), before the
+    // clock starts.
+    let (mut stream, ticket) = request_ticket(connection, request, deadline).await?;
     let expected = generate(seed, plan.bytes).await?;
-    let (mut stream, sockets) = open_probe(connection, request, deadline).await?;
+    let sockets = connect_streams(connection, ticket, deadline).await?;
     let started = Instant::now();
     let mut streams = JoinSet::new();
     for (index, (socket, token)) in (0u16..).zip(sockets) {
@@ -481,7 +494,9 @@ async fn download(
         seed: Nonce::new(os_random().map_err(random)?),
     };
     let deadline = plan.deadline();
-    // Generated, and the expected receipt computed, before the clock starts.
+    // Generated, and the expected receipt computed, once the miner let the probe in (a
+    // refused one costs nothing) and before the clock starts.
+    let (mut stream, ticket) = request_ticket(connection, request, deadline).await?;
     let data = generate(secret, plan.bytes).await?;
     let expected = {
         let data = Arc::clone(&data);
@@ -499,7 +514,7 @@ async fn download(
         .await
         .map_err(|e| ProbeError::Verifier(format!("probe receipt computation failed: {e}")))?
     };
-    let (mut stream, sockets) = open_probe(connection, request, deadline).await?;
+    let sockets = connect_streams(connection, ticket, deadline).await?;
     let started = Instant::now();
     let mut writers = JoinSet::new();
     for (index, (mut socket, token)) in (0u16..).zip(sockets) {
