@@ -241,6 +241,7 @@ fn probe_vs_tcp(c: &mut Criterion) {
             allow: Arc::new(RwLock::new(AllowList::of([hotkey_of(&dev::alice())]))),
             limits: miner_host::serve::ServeLimits {
                 max_probe_bytes: PROBE_BYTES,
+                probes_per_minute: 100_000,
                 ..Default::default()
             },
             adversary: None,
@@ -283,26 +284,48 @@ fn probe_vs_tcp(c: &mut Criterion) {
         b.iter_custom(|iters| (0..iters).map(|_| tcp_loopback(PROBE_BYTES)).sum());
     });
     // Each probe is timed by the verifier itself (request to last byte or receipt).
-    let probe_time = |download: bool| {
+    let probe_time = |download: bool, streams: u16| {
+        let plan =
+            verifier::client::ProbePlan::fixed(PROBE_BYTES, streams, Duration::from_secs(60));
+        let direction = if download {
+            protocol::ProbeDirection::VerifierToMiner
+        } else {
+            protocol::ProbeDirection::MinerToVerifier
+        };
         let r = runtime
-            .block_on(async {
-                let timeout = Duration::from_secs(60);
-                if download {
-                    verifier::client::probe::probe_download(&connection, PROBE_BYTES, timeout).await
-                } else {
-                    verifier::client::probe::probe_upload(&connection, PROBE_BYTES, timeout).await
-                }
-            })
+            .block_on(verifier::client::probe::run_probe(
+                &connection,
+                direction,
+                &plan,
+            ))
             .unwrap();
-        assert!(r.data_ok);
+        assert!(r.data_ok, "{r:?}");
         Duration::from_secs_f64(r.seconds)
     };
-    for (name, download) in [
-        ("probe, miner to verifier (checked)", false),
-        ("probe, verifier to miner (sampled receipt)", true),
+    for (name, download, streams) in [
+        (
+            "probe, miner to verifier (every byte compared), 1 stream",
+            false,
+            1,
+        ),
+        (
+            "probe, verifier to miner (receipt over every byte), 1 stream",
+            true,
+            1,
+        ),
+        (
+            "probe, miner to verifier (every byte compared), 8 streams",
+            false,
+            8,
+        ),
+        (
+            "probe, verifier to miner (receipt over every byte), 8 streams",
+            true,
+            8,
+        ),
     ] {
         g.bench_function(name, |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| probe_time(download)).sum());
+            b.iter_custom(|iters| (0..iters).map(|_| probe_time(download, streams)).sum());
         });
     }
     g.finish();

@@ -152,9 +152,15 @@ allow = ["5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"]
         assert!(measured >= window["peak_floor_s"].as_f64().unwrap());
         assert_eq!(verdict["leaves_checked"], 32);
     }
-    for probe in report["probe"].as_array().unwrap() {
+    // The probe sizes itself from the RTT (on loopback: its 1 MiB minimum), within 2 MiB.
+    let planned = report["probe_plan"]["bytes"].as_u64().unwrap();
+    assert!((1..=2 << 20).contains(&planned), "{report}");
+    let probes = report["probe"].as_array().unwrap();
+    assert_eq!(probes.len(), 2, "{report}");
+    for probe in probes {
         assert_eq!(probe["data_ok"], true, "{probe}");
-        assert_eq!(probe["bytes"], 2 << 20);
+        assert_eq!(probe["outcome"], "measured", "{probe}");
+        assert_eq!(probe["bytes"], planned);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The miner's server over real QUIC on loopback, driven with `transport` and `protocol`
 //! directly (no verifier): short reservations (a `Prepare` without `Go` does not hold the
 //! device past `reserve`), the per-validator probe rate limit and the pending-probe limit
-//! checked before any probe data is generated, the download receipt over every byte, enough
+//! checked before any probe data is generated (one pending probe per validator), the download
+//! receipt over every byte of every parallel stream, enough
 //! streams for `MAX_GPUS` devices at once, and the adversaries whose behaviour shows at this
 //! level (inventory shapes, busy-forever, go-dark, stall-last-module, rented-inflate).
 #![allow(
@@ -19,8 +20,8 @@ use std::time::{Duration, Instant};
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
 use miner_host::params::encode_params;
 use miner_host::serve::{
-    Adversary, MAX_PENDING_PROBES, MINER_STREAMS, ServeLimits, ServerHandle, ServerSettings,
-    UNKNOWN_NAME,
+    Adversary, MAX_PENDING_PER_VALIDATOR, MAX_PENDING_PROBES, MINER_STREAMS, ServeLimits,
+    ServerHandle, ServerSettings, UNKNOWN_NAME,
 };
 use protocol::{
     ChallengeId, ErrorCode, Go, Inventory, Message, MessageKind, ModuleHash, Nonce, Prepare,
@@ -55,6 +56,7 @@ fn start(devices: u32, limits: ServeLimits, adversary: Option<Adversary>) -> Ser
         allow: Arc::new(RwLock::new(AllowList::of([
             hotkey_of(&keypair("//Alice")),
             hotkey_of(&keypair("//Bob")),
+            hotkey_of(&keypair("//Charlie")),
         ]))),
         limits,
         adversary,
@@ -76,7 +78,7 @@ async fn connect(addr: SocketAddr) -> Result<Session, transport::TransportError>
     connect_as(addr, "//Alice").await
 }
 
-/// A handshaken connection of the validator with hotkey `uri` (//Alice or //Bob).
+/// A handshaken connection of the validator with hotkey `uri` (//Alice, //Bob or //Charlie).
 async fn connect_as(addr: SocketAddr, uri: &str) -> Result<Session, transport::TransportError> {
     let identity = Identity::issue(
         transport::identity::generate_key().unwrap(),
@@ -234,10 +236,20 @@ async fn probe(
     direction: ProbeDirection,
     bytes: u64,
 ) -> (FramedStream, Message) {
+    probe_over(session, direction, bytes, 1).await
+}
+
+async fn probe_over(
+    session: &Session,
+    direction: ProbeDirection,
+    bytes: u64,
+    streams: u16,
+) -> (FramedStream, Message) {
     let mut stream = FramedStream::open(&session.connection).await.unwrap();
     let request = ProbeRequest {
         direction,
         bytes,
+        streams,
         seed: Nonce::new([3; 32]),
     };
     stream.send(&Message::ProbeRequest(request)).await.unwrap();
@@ -252,6 +264,24 @@ fn ticket(answer: Message) -> ProbeTicket {
     }
 }
 
+/// Redeems every token of an upload's ticket and reads all it sends.
+async fn redeem_upload(addr: SocketAddr, ticket: &ProbeTicket) -> usize {
+    let mut total = 0;
+    for token in &ticket.tokens {
+        let mut tcp = TcpStream::connect(SocketAddr::new(addr.ip(), ticket.port))
+            .await
+            .unwrap();
+        tcp.write_all(token.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(WAIT, tcp.read_to_end(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        total += got.len();
+    }
+    total
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_probe_flood_is_rate_limited_per_validator_before_any_data_is_generated() {
     const SIZE: u64 = 8 << 20;
@@ -262,10 +292,12 @@ async fn a_probe_flood_is_rate_limited_per_validator_before_any_data_is_generate
     };
     let miner = start(1, limits, None);
     let session = connect(miner.addr).await.unwrap();
-    // The validator's two probes a minute: both get tickets (held, so both are pending).
-    let (_a, first) = probe(&session, ProbeDirection::MinerToVerifier, SIZE).await;
+    // The validator's two probes a minute, one after the other (one may be pending at once).
+    let (_a, first) = probe_over(&session, ProbeDirection::MinerToVerifier, SIZE, 4).await;
+    let first = ticket(first);
+    assert_eq!(first.tokens.len(), 4);
+    assert_eq!(redeem_upload(miner.addr, &first).await as u64, SIZE);
     let (_b, second) = probe(&session, ProbeDirection::MinerToVerifier, SIZE).await;
-    ticket(first);
     ticket(second);
     let stats = &miner.stats;
     assert_eq!(
@@ -280,6 +312,7 @@ async fn a_probe_flood_is_rate_limited_per_validator_before_any_data_is_generate
             let request = ProbeRequest {
                 direction: ProbeDirection::MinerToVerifier,
                 bytes: SIZE,
+                streams: 1,
                 seed: Nonce::new([4; 32]),
             };
             stream.send(&Message::ProbeRequest(request)).await.unwrap();
@@ -303,32 +336,41 @@ async fn a_probe_flood_is_rate_limited_per_validator_before_any_data_is_generate
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pending_probe_limit_is_checked_before_data_is_generated() {
     const SIZE: u64 = 4 << 20;
+    assert_eq!((MAX_PENDING_PROBES, MAX_PENDING_PER_VALIDATOR), (2, 1));
     let limits = ServeLimits {
         probes_per_minute: 1000,
         max_probe_bytes: SIZE,
         ..ServeLimits::default()
     };
     let miner = start(1, limits, None);
-    let session = connect(miner.addr).await.unwrap();
-    let mut held = Vec::new();
-    for _ in 0..MAX_PENDING_PROBES {
-        let (stream, answer) = probe(&session, ProbeDirection::MinerToVerifier, SIZE).await;
-        ticket(answer);
-        held.push(stream);
+    let alice = connect_as(miner.addr, "//Alice").await.unwrap();
+    let bob = connect_as(miner.addr, "//Bob").await.unwrap();
+    let charlie = connect_as(miner.addr, "//Charlie").await.unwrap();
+    let (mut held, answer) = probe(&alice, ProbeDirection::MinerToVerifier, SIZE).await;
+    ticket(answer);
+    // One validator holds at most one place: Alice's second probe waits for her first…
+    for _ in 0..4 {
+        let (_s, answer) = probe(&alice, ProbeDirection::MinerToVerifier, SIZE).await;
+        assert_eq!(refusal(Ok(answer)), ErrorCode::RateLimited);
     }
-    for _ in 0..8 {
-        let (_s, answer) = probe(&session, ProbeDirection::MinerToVerifier, SIZE).await;
+    // …so another validator still gets a place, and with it every place is taken.
+    let (_bob_held, answer) = probe(&bob, ProbeDirection::VerifierToMiner, SIZE).await;
+    ticket(answer);
+    for _ in 0..4 {
+        let (_s, answer) = probe(&charlie, ProbeDirection::MinerToVerifier, SIZE).await;
         assert_eq!(refusal(Ok(answer)), ErrorCode::RateLimited);
     }
     let generated = miner.stats.probe_bytes_generated.load(Ordering::Relaxed);
-    assert_eq!(generated, MAX_PENDING_PROBES as u64 * SIZE);
+    assert_eq!(
+        generated, SIZE,
+        "one upload generated; refused ones and downloads none"
+    );
     assert_eq!(miner.stats.probes_rate_limited.load(Ordering::Relaxed), 0);
-    // Ending a probe's stream withdraws its ticket and frees its place.
-    let mut first = held.remove(0);
-    first.finish();
+    // Ending a probe's stream withdraws its tokens and frees its place.
+    held.finish();
     let deadline = Instant::now() + WAIT;
     loop {
-        let (_s, answer) = probe(&session, ProbeDirection::MinerToVerifier, SIZE).await;
+        let (_s, answer) = probe(&charlie, ProbeDirection::MinerToVerifier, SIZE).await;
         match answer {
             Message::ProbeTicket(_) => break,
             Message::Error(e) if e.code == ErrorCode::RateLimited && Instant::now() < deadline => {
@@ -341,30 +383,66 @@ async fn the_pending_probe_limit_is_checked_before_data_is_generated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_download_receipt_hashes_every_byte_received() {
+async fn the_download_receipt_hashes_every_byte_of_every_stream() {
     let miner = start(1, ServeLimits::default(), None);
     let session = connect(miner.addr).await.unwrap();
-    // Not a whole number of 64 KiB blocks, so partial blocks are covered too.
-    let len = (1 << 20) + 12_345;
+    // Not a whole number of 64 KiB blocks, nor of streams, so partial blocks are covered too.
+    let len = (1 << 20) + 12_347;
+    let streams = 3u16;
     let mut data = vec![0u8; len];
     protocol::probe_data(&Nonce::new([5; 32]), 0, &mut data);
-    // A byte the old receipt (first 4 KiB of every 64 KiB) never read.
-    data[65_536 + 5_000] ^= 0x40;
-    let (mut stream, answer) = probe(&session, ProbeDirection::VerifierToMiner, len as u64).await;
+    // A byte the old receipt (first 4 KiB of every 64 KiB) never read, in stream 1.
+    let (offset1, _) = protocol::stream_span(len as u64, streams, 1).unwrap();
+    data[offset1 as usize + 65_536 + 5_000] ^= 0x40;
+    let (mut stream, answer) = probe_over(
+        &session,
+        ProbeDirection::VerifierToMiner,
+        len as u64,
+        streams,
+    )
+    .await;
     let ticket = ticket(answer);
-    let mut tcp = TcpStream::connect(SocketAddr::new(miner.addr.ip(), ticket.port))
-        .await
-        .unwrap();
-    tcp.write_all(ticket.token.as_bytes()).await.unwrap();
-    tcp.write_all(&data).await.unwrap();
+    assert_eq!(ticket.tokens.len(), usize::from(streams));
+    let mut hashes = Vec::new();
+    let mut sockets = Vec::new();
+    for (i, token) in ticket.tokens.iter().enumerate() {
+        let (offset, n) = protocol::stream_span(len as u64, streams, i as u16).unwrap();
+        let part = &data[offset as usize..(offset + n) as usize];
+        hashes.push(*blake3::hash(part).as_bytes());
+        let mut tcp = TcpStream::connect(SocketAddr::new(miner.addr.ip(), ticket.port))
+            .await
+            .unwrap();
+        tcp.write_all(token.as_bytes()).await.unwrap();
+        tcp.write_all(part).await.unwrap();
+        sockets.push(tcp);
+    }
     let receipt = match stream.expect(MessageKind::ProbeChunk, WAIT).await.unwrap() {
         Message::ProbeChunk(c) => c,
         other => panic!("expected the receipt, got {other:?}"),
     };
     assert_eq!(receipt.offset, len as u64);
-    assert_eq!(receipt.data, blake3::hash(&data).as_bytes().to_vec());
-    let mut rest = Vec::new();
-    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest)).await;
+    assert_eq!(receipt.data, protocol::receipt_data(&hashes));
+    for mut tcp in sockets {
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut rest)).await;
+    }
+    miner.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_over_too_many_streams_or_none_is_refused() {
+    let miner = start(1, ServeLimits::default(), None);
+    let session = connect(miner.addr).await.unwrap();
+    for streams in [0, protocol::limits::MAX_PROBE_STREAMS as u16 + 1] {
+        let (_s, answer) =
+            probe_over(&session, ProbeDirection::MinerToVerifier, 1 << 20, streams).await;
+        assert_eq!(
+            refusal(Ok(answer)),
+            ErrorCode::Malformed,
+            "{streams} streams"
+        );
+    }
+    assert_eq!(miner.stats.probe_bytes_generated.load(Ordering::Relaxed), 0);
     miner.shutdown().await;
 }
 

@@ -70,6 +70,6 @@ pub use messages::{
     LeafRef, MinerTimings, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
     PhaseDone, PhaseKey, Ping, Pong, Prepare, ProbeChunk, ProbeDirection, ProbeReceipt,
     ProbeRequest, ProbeTicket, Ready, Role, SessionCertificate, negotiate, normalize_driver_name,
-    probe_data,
+    probe_data, receipt_data, stream_span,
 };
 pub use signed::{ENVELOPE_DIGEST_CONTEXT, SIGNING_PREFIX, Signable, Signed};

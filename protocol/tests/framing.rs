@@ -304,6 +304,16 @@ fn limits_fit() {
             offset: max_u64,
             data: vec![0; MAX_PROBE_CHUNK_LEN],
         }),
+        Message::ProbeRequest(ProbeRequest {
+            direction: ProbeDirection::VerifierToMiner,
+            bytes: max_u64,
+            streams: u16::MAX,
+            seed: Nonce::default(),
+        }),
+        Message::ProbeTicket(ProbeTicket {
+            port: u16::MAX,
+            tokens: vec![Nonce::new([0xff; 32]); MAX_PROBE_STREAMS],
+        }),
         Message::Error(ErrorMsg::new(
             ErrorCode::UnexpectedMessage,
             "x".repeat(MAX_DETAIL_LEN),
@@ -320,6 +330,26 @@ fn limits_fit() {
         );
         assert_eq!(through_decoder(&msg.encode().unwrap(), 5), msg);
     }
+}
+
+/// A ticket with more tokens than a probe may have streams is refused both ways.
+#[test]
+fn a_ticket_over_the_stream_limit_is_refused() {
+    let ticket = ProbeTicket {
+        port: 1,
+        tokens: vec![Nonce::default(); MAX_PROBE_STREAMS + 1],
+    };
+    assert!(Message::ProbeTicket(ticket.clone()).encode().is_err());
+    let mut ok = ticket;
+    ok.tokens.truncate(MAX_PROBE_STREAMS);
+    let mut payload = Message::ProbeTicket(ok).encode_payload().unwrap();
+    assert!(Message::decode(MessageKind::ProbeTicket, &payload).is_ok());
+    // The CBOR array header of 8 tokens is 0x88; announce 9 (0x89) and add one more.
+    let at = payload.iter().position(|b| *b == 0x88).unwrap();
+    payload[at] = 0x89;
+    payload.extend_from_slice(&[0x58, 32]);
+    payload.extend_from_slice(&[0; 32]);
+    assert!(Message::decode(MessageKind::ProbeTicket, &payload).is_err());
 }
 
 proptest! {

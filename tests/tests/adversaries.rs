@@ -234,6 +234,7 @@ async fn one_verifier_judges_an_honest_miner_and_every_adversary_at_once() {
         hotkey: None,
         rented: false,
         proven_only: None,
+        probe_share: None,
     };
     rounds.spawn(async move {
         (
@@ -537,6 +538,7 @@ async fn a_relayed_challenge_fails_the_seed_binding() {
         hotkey: Some(harness::hotkey(&relay_hotkey)),
         rented: false,
         proven_only: None,
+        probe_share: None,
     };
     let report = challenge_miner(&ctx, &target).await;
     for module in ["matmul-i8", "membw"] {

@@ -5,9 +5,10 @@
     clippy::indexing_slicing
 )]
 //! The bandwidth probe over real QUIC + TCP on loopback (issue #5, DESIGN.md §Protocol step 7):
-//! both directions check out; the TCP side gives nothing to a wrong, foreign, reused or absent
-//! token; an oversized probe and a flood of tickets are refused with typed errors; idle TCP
-//! connections from another host do not block a real probe.
+//! both directions check out, over one stream and over parallel streams; the TCP side gives
+//! nothing to a wrong, foreign, reused or absent token; an oversized probe and a flood of
+//! tickets are refused with typed errors; idle TCP connections from another host do not block
+//! a real probe. The probe cheats and the bandwidth score: `bandwidth.rs`.
 
 mod harness;
 
@@ -15,14 +16,15 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use harness::{MinerSpec, start_miner, validator_hotkey};
-use miner_host::serve::{MAX_PENDING_PROBES, ServeLimits};
+use miner_host::serve::ServeLimits;
 use protocol::{
     ErrorCode, Message, Nonce, ProbeDirection, ProbeRequest, ProbeTicket, Role, probe_data,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpSocket;
 use transport::{ConnectionLimits, FramedStream, Identity};
-use verifier::client::probe::{probe_download, probe_upload};
+use verifier::client::ProbeOutcome;
+use verifier::client::probe::{ProbePlan, probe_download, probe_upload, run_probe};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -66,6 +68,7 @@ async fn request(
     let request = ProbeRequest {
         direction,
         bytes,
+        streams: 1,
         seed: Nonce::new(seed),
     };
     stream.send(&Message::ProbeRequest(request)).await.unwrap();
@@ -116,9 +119,29 @@ async fn probe_both_ways_checks_out() {
     assert!(down.data_ok, "{down:?}");
     assert_eq!(down.direction, "verifier-to-miner");
     println!(
-        "probe on loopback: up {:.0} MB/s, down {:.0} MB/s",
+        "probe on loopback, 1 stream: up {:.0} MB/s, down {:.0} MB/s",
         up.mb_per_s, down.mb_per_s
     );
+    // Parallel streams (a size no stream count divides): every byte of every stream checked.
+    let plan = ProbePlan::fixed((8 << 20) + 5, 8, WAIT);
+    for direction in [
+        ProbeDirection::MinerToVerifier,
+        ProbeDirection::VerifierToMiner,
+    ] {
+        let r = run_probe(&session.connection, direction, &plan)
+            .await
+            .unwrap();
+        assert_eq!(r.outcome, ProbeOutcome::Measured, "{r:?}");
+        assert!(r.data_ok && r.detail.is_none(), "{r:?}");
+        assert_eq!(
+            (r.bytes, r.received, r.streams),
+            (plan.bytes, plan.bytes, 8)
+        );
+        println!(
+            "probe on loopback, 8 streams, {}: {:.0} Mbit/s",
+            r.direction, r.mbit_per_s
+        );
+    }
     miner.stop().await;
 }
 
@@ -132,7 +155,8 @@ async fn a_ticket_serves_only_its_token_once_from_the_validators_address() {
     let (_stream, answer) = request(&session, ProbeDirection::MinerToVerifier, bytes, seed).await;
     let ticket = ticket(answer);
     assert_eq!(ticket.port, miner.handle.probe_port);
-    let token = *ticket.token.as_bytes();
+    assert_eq!(ticket.tokens.len(), 1);
+    let token = *ticket.tokens[0].as_bytes();
 
     let mut wrong = token;
     wrong[0] ^= 1;
@@ -174,29 +198,20 @@ async fn oversized_probes_and_ticket_floods_are_refused_with_typed_errors() {
         Message::Error(e) => assert_eq!(e.code, ErrorCode::Oversized, "{e:?}"),
         other => panic!("expected oversized, got {other:?}"),
     }
-    let mut held = Vec::new();
-    for n in 0..MAX_PENDING_PROBES {
-        let (stream, answer) = request(
-            &session,
-            ProbeDirection::MinerToVerifier,
-            1 << 10,
-            [n as u8; 32],
-        )
-        .await;
-        held.push((stream, ticket(answer)));
-    }
+    // A validator's probe holds its place until its ticket is redeemed: a second one waits.
+    let (_held, first) = request(&session, ProbeDirection::MinerToVerifier, 1 << 10, [6; 32]).await;
+    let first = ticket(first);
     let (_s, answer) = request(&session, ProbeDirection::MinerToVerifier, 1 << 10, [7; 32]).await;
     match answer {
         Message::Error(e) => assert_eq!(e.code, ErrorCode::RateLimited, "{e:?}"),
         other => panic!("expected rate-limited, got {other:?}"),
     }
     // Redeeming a ticket frees its place.
-    let (_, first) = &held[0];
     let got = redeem(
         miner.handle.addr,
         first.port,
         "127.0.0.1",
-        *first.token.as_bytes(),
+        *first.tokens[0].as_bytes(),
     )
     .await;
     assert_eq!(got.len(), 1 << 10);

@@ -81,7 +81,7 @@ async fn one_round_against_64_miners() {
     );
     let mut opts = options(&[MATMUL_I8, MEMBW]);
     opts.miner_timeout = PER_MINER;
-    opts.probe_bytes = 256 << 10;
+    opts.probe.max_bytes = 256 << 10;
     let ctx = Arc::new(validator(planner, opts));
 
     let round = Instant::now();

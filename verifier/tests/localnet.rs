@@ -1,7 +1,8 @@
 //! `verifier localnet` end to end: real miner-host processes (some of them cheating), real
 //! verifiers over QUIC through the round engine `verifier run` uses, the chain simulation.
-//! Every cheater ends at zero weight and incentive, every honest miner above zero; the JSON has
-//! the shape issue #7 pins; `--cheaters 18` draws every adversary kind once.
+//! Every cheater ends at zero weight and incentive, every honest miner above zero with a link
+//! factor of 1; the JSON has the shape issue #7 pins (and issue #24's bandwidth figures);
+//! `--cheaters 18` draws every adversary kind once.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -44,6 +45,9 @@ fn check(report: &serde_json::Value, rounds: u64, verdicts_per_honest: u64) -> V
             "adversary",
             "verdicts",
             "score",
+            "link_factor",
+            "up_mbit",
+            "down_mbit",
             "weight",
             "incentive",
         ] {
@@ -59,6 +63,8 @@ fn check(report: &serde_json::Value, rounds: u64, verdicts_per_honest: u64) -> V
             );
             assert!(m["weight"].as_f64().unwrap() > 0.0, "{m}");
             assert!(m["incentive"].as_f64().unwrap() > 0.0, "{m}");
+            // Loopback is far above the 100 Mbit/s floor (or bandwidth is not scored).
+            assert_eq!(m["link_factor"].as_f64(), Some(1.0), "{m}");
         } else {
             kinds.push(m["adversary"].as_str().unwrap().to_string());
             assert_eq!(m["weight"].as_f64().unwrap(), 0.0, "{m}");
@@ -101,6 +107,8 @@ fn every_adversary_kind_at_once_earns_nothing() {
         "--validators",
         "1",
         "--probe-mib",
+        "0",
+        "--min-link-mbps",
         "0",
     ]);
     let mut kinds = check(&report, 2, 4);

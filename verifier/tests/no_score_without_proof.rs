@@ -27,7 +27,7 @@ use validator_store::{Store, SubmissionRow, VerdictRow};
 use verifier::localnet::{MinerProcess, TempDir, start_miner_with};
 
 /// Starts one miner per kind (None: honest) serving the test validator and `others`, each with
-/// `extra` in its miner.toml.
+/// `extra` in its miner.toml's `[limits]` table.
 fn start(
     dir: &Path,
     kinds: &[Option<&str>],
@@ -438,7 +438,12 @@ fn a_hostile_validator_neither_starves_the_miner_nor_exhausts_its_memory() {
     let hostile = transport::identity::hotkey_of(
         &transport::identity::load_hotkey(&transport::KeySource::Uri(HOSTILE_URI.into())).unwrap(),
     );
-    let mut miners = start(dir.path(), &[None], &[hostile], "[limits]\nreserve_s = 1\n");
+    let mut miners = start(
+        dir.path(),
+        &[None],
+        &[hostile],
+        "reserve_s = 1\nprobes_per_minute = 4\n",
+    );
     let config = write_config(
         dir.path(),
         &miners,

@@ -84,6 +84,9 @@ fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
             assert_eq!(s.score, 0.0, "{s:?}");
         } else {
             assert!(s.score > 0.0, "{s:?} {:?}", store.verdict_counts(&s.hotkey));
+            // Loopback is far above the default 100 Mbit/s floor.
+            assert_eq!(s.link_factor, Some(1.0), "{s:?}");
+            assert!(s.up_mbit.is_some_and(|m| m > 100.0), "{s:?}");
         }
     }
     let submissions = store.submissions().unwrap();
@@ -109,6 +112,18 @@ fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
     let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(status["rounds"], 2);
     assert_eq!(status["miners"].as_array().unwrap().len(), 3);
+    for m in status["miners"].as_array().unwrap() {
+        for key in ["link_factor", "up_mbit", "down_mbit"] {
+            assert!(m.get(key).is_some(), "{key} missing in {m}");
+        }
+    }
+    let text = verifier()
+        .args(["status", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("up/down Mbit/s"), "{text}");
 
     let html = dir.path().join("report.html");
     let report = verifier()

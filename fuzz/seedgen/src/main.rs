@@ -109,6 +109,7 @@ fn messages() -> Result<Vec<(&'static str, Message)>, Box<dyn std::error::Error>
         ("probe_request", Message::ProbeRequest(ProbeRequest {
             direction: ProbeDirection::VerifierToMiner,
             bytes: 1 << 20,
+            streams: 4,
             seed: Nonce::new([10; 32]),
         })),
         ("probe_chunk", Message::ProbeChunk(ProbeChunk { offset: 0, data: vec![0xab; 64] })),
@@ -124,7 +125,7 @@ fn messages() -> Result<Vec<(&'static str, Message)>, Box<dyn std::error::Error>
         ("pong", Message::Pong(Pong { seq: 1 })),
         ("probe_ticket", Message::ProbeTicket(ProbeTicket {
             port: 8091,
-            token: Nonce::new([12; 32]),
+            tokens: vec![Nonce::new([12; 32]), Nonce::new([13; 32])],
         })),
     ])
 }

@@ -20,7 +20,8 @@ mod server;
 pub use adversary::{Adversary, UNKNOWN_NAME};
 pub use config::{ConfigError, MinerConfig};
 pub use probe::{
-    MAX_PENDING_PROBES, MAX_PROBE_CONNECTIONS, MAX_PROBE_CONNECTIONS_PER_IP, TOKEN_TIMEOUT,
+    MAX_PENDING_PER_VALIDATOR, MAX_PENDING_PROBES, MAX_PROBE_CONNECTIONS,
+    MAX_PROBE_CONNECTIONS_PER_IP, TICKET_LIFETIME, TOKEN_TIMEOUT,
 };
 pub use server::{
     MINER_STREAMS, ServeError, ServeLimits, ServerHandle, ServerSettings, ServerStats,

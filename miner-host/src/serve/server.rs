@@ -48,7 +48,8 @@ pub struct ServeLimits {
     pub challenges_per_minute: u32,
     /// Burst of challenges a validator may start at once.
     pub challenge_burst: u32,
-    /// Bandwidth probes a minute per validator hotkey (also the burst).
+    /// Bandwidth probes a minute per validator hotkey (also the burst). A validator probes
+    /// twice a round (upload, download).
     pub probes_per_minute: u32,
     /// Largest bandwidth probe, in bytes, either way.
     pub max_probe_bytes: u64,
@@ -165,6 +166,8 @@ pub(crate) struct Shared {
     pub(crate) probes: probe::ProbeDesk,
     /// TCP port of the probe listener.
     pub(crate) probe_port: u16,
+    /// How probe bytes are moved: honestly, or as a probe adversary does.
+    pub(crate) probe_conduct: Arc<dyn probe::conduct::ProbeConduct>,
 }
 
 impl Shared {
@@ -385,6 +388,10 @@ pub fn start(settings: ServerSettings) -> Result<ServerHandle, ServeError> {
         lapsed: Mutex::new(BTreeMap::new()),
         probes: probe::ProbeDesk::default(),
         probe_port,
+        probe_conduct: settings.adversary.as_ref().map_or_else(
+            || Arc::new(probe::conduct::Honest) as Arc<dyn probe::conduct::ProbeConduct>,
+            Adversary::probe_conduct,
+        ),
         settings,
     });
     info!(

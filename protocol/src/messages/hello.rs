@@ -10,9 +10,11 @@ use crate::error::ProtocolError;
 use crate::limits::MAX_VERSIONS;
 
 /// The protocol version this crate speaks: 2 added the interactive phases (`PhaseDone`,
-/// `PhaseKey`; DESIGN.md §Interactive phases). A peer offering only version 1 is refused at
-/// the handshake: v1 verifiers would judge `membw` v2 as one phase.
-pub const PROTOCOL_VERSION: u16 = 2;
+/// `PhaseKey`; DESIGN.md §Interactive phases); 3 changed the bandwidth probe's messages
+/// (`ProbeRequest.streams`, a `ProbeTicket` token per parallel TCP stream, a receipt hash per
+/// stream: issue #24). A peer offering only an older version is refused at the handshake: v1
+/// verifiers would judge `membw` v2 as one phase, and a v2 peer cannot read a v3 probe.
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// The host ABI version (module ↔ host calls) this crate's peers run: major in the high byte,
 /// minor in the low one, as `challenges::abi::ABI_VERSION` (`0x0101` = v1.1, which added

@@ -19,4 +19,7 @@ pub use error_msg::{ErrorCode, ErrorMsg};
 pub use hello::{ABI_VERSION, Hello, Negotiated, PROTOCOL_VERSION, Role, negotiate};
 pub use identity::{CERTIFICATE_CONTEXT, Ping, Pong, SessionCertificate};
 pub use inventory::{GpuInfo, HostFacts, Inventory, normalize_driver_name};
-pub use probe::{ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest, ProbeTicket, probe_data};
+pub use probe::{
+    ProbeChunk, ProbeDirection, ProbeReceipt, ProbeRequest, ProbeTicket, probe_data, receipt_data,
+    stream_span,
+};

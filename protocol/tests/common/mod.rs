@@ -177,11 +177,13 @@ pub fn arb_probe_request() -> impl Strategy<Value = ProbeRequest> {
             Just(ProbeDirection::VerifierToMiner)
         ],
         any::<u64>(),
+        any::<u16>(),
         any::<[u8; 32]>(),
     )
-        .prop_map(|(direction, bytes, seed)| ProbeRequest {
+        .prop_map(|(direction, bytes, streams, seed)| ProbeRequest {
             direction,
             bytes,
+            streams,
             seed: Nonce::new(seed),
         })
 }
@@ -235,12 +237,14 @@ pub fn arb_message() -> impl Strategy<Value = Message> {
         arb_certificate().prop_map(Message::Certificate),
         any::<u64>().prop_map(|seq| Message::Ping(Ping { seq })),
         any::<u64>().prop_map(|seq| Message::Pong(Pong { seq })),
-        (any::<u16>(), any::<[u8; 32]>()).prop_map(|(port, token)| Message::ProbeTicket(
-            ProbeTicket {
+        (
+            any::<u16>(),
+            vec(any::<[u8; 32]>(), 0..=protocol::limits::MAX_PROBE_STREAMS)
+        )
+            .prop_map(|(port, tokens)| Message::ProbeTicket(ProbeTicket {
                 port,
-                token: Nonce::new(token)
-            }
-        )),
+                tokens: tokens.into_iter().map(Nonce::new).collect(),
+            })),
         (
             arb_key(),
             any::<[u8; 32]>(),

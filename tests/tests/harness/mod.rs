@@ -27,7 +27,7 @@ use protocol::{GpuInfo, Hotkey, Role};
 use subxt_signer::sr25519::Keypair;
 use transport::{AllowList, ConnectionLimits, Identity};
 use verifier::client::{
-    ChallengeOptions, ClientContext, MinerReport, MinerTarget, Planned, Planner,
+    ChallengeOptions, ClientContext, MinerReport, MinerTarget, Planned, Planner, ProbeSettings,
 };
 use verifier::session::{Envelope, SandboxChecker, Verdict};
 
@@ -131,6 +131,7 @@ impl Miner {
             hotkey: Some(self.hotkey),
             rented: false,
             proven_only: None,
+            probe_share: None,
         }
     }
 
@@ -255,7 +256,10 @@ impl Planner for FixedPlanner {
 pub fn options(modules: &[Builtin]) -> ChallengeOptions {
     ChallengeOptions {
         pings: 3,
-        probe_bytes: 0,
+        probe: ProbeSettings {
+            max_bytes: 0,
+            ..ProbeSettings::default()
+        },
         connect_timeout: Duration::from_secs(10),
         miner_timeout: Duration::from_secs(60),
         ready_timeout: Duration::from_secs(20),

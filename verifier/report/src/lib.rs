@@ -338,6 +338,43 @@ mod tests {
     }
 
     #[test]
+    fn standings_show_the_link_factor_and_the_bandwidth_emas() {
+        let standing = |hotkey: &str, link: Option<f64>, up: Option<f64>| StandingRow {
+            hotkey: hotkey.to_owned(),
+            uid: Some(3),
+            reliability: 0.5,
+            round_score: 1.0,
+            score: 0.5,
+            round_id: 1,
+            up_mbit: up,
+            down_mbit: up.map(|x| x / 2.0),
+            link_factor: link,
+        };
+        let html = render_html(&ReportInput {
+            title: "t".to_owned(),
+            rounds: vec![round(1)],
+            standings: vec![
+                standing("slow", Some(0.35), Some(70.0)),
+                standing("old", None, None),
+            ],
+            ..ReportInput::default()
+        });
+        assert!(
+            html.contains("<th title=\"the last round's bandwidth factor"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<td class=\"hot\">0.35</td><td>70</td><td>35</td>"),
+            "{html}"
+        );
+        // Recorded before bandwidth counted: no figures.
+        assert!(
+            html.contains("<td>—</td><td>—</td><td>—</td><td>1</td>"),
+            "{html}"
+        );
+    }
+
+    #[test]
     fn hostile_strings_are_escaped_everywhere() {
         let evil = "<img src=x onerror=alert(1)>";
         let mut v = verdict(1, 1, evil, Some(evil), evil, Some(evil), Some(0.2));
@@ -356,6 +393,9 @@ mod tests {
                 round_score: 0.0,
                 score: 0.0,
                 round_id: 1,
+                up_mbit: Some(f64::NAN),
+                down_mbit: None,
+                link_factor: Some(0.25),
             }],
             submissions: vec![SubmissionRow {
                 id: 1,

@@ -181,7 +181,11 @@ pub(crate) fn standings(miners: &[Miner<'_>], totals: &Counts) -> String {
         .collect();
     let mut out = String::from(
         "<table class=\"num\"><thead><tr><th>UID</th><th>hotkey</th><th>score</th>\
-         <th>reliability</th><th>round score</th><th>as of round</th>",
+         <th>reliability</th><th>round score</th><th title=\"the last round's bandwidth factor: \
+         1 at or above the floor, measured/floor below it, 0 for a failed or missing probe\">\
+         link</th><th title=\"EMA of the measured upload (miner to validator)\">up Mbit/s</th>\
+         <th title=\"EMA of the measured download (validator to miner)\">down Mbit/s</th>\
+         <th>as of round</th>",
     );
     for k in &kinds {
         let _ = write!(out, "<th>{}</th>", k.label());
@@ -198,13 +202,30 @@ pub(crate) fn standings(miners: &[Miner<'_>], totals: &Counts) -> String {
         );
         match m.standing {
             Some(s) => {
+                let figure = |x: Option<f64>, precision: usize| {
+                    x.filter(|x| x.is_finite())
+                        .map_or_else(|| "—".to_owned(), |x| format!("{x:.precision$}"))
+                };
                 let _ = write!(
                     out,
-                    "<td>{:.4}</td><td>{:.3}</td><td>{:.4}</td><td>{}</td>",
-                    s.score, s.reliability, s.round_score, s.round_id
+                    "<td>{:.4}</td><td>{:.3}</td><td>{:.4}</td><td{}>{}</td><td>{}</td>\
+                     <td>{}</td><td>{}</td>",
+                    s.score,
+                    s.reliability,
+                    s.round_score,
+                    if s.link_factor.is_some_and(|f| f < 1.0) {
+                        " class=\"hot\""
+                    } else {
+                        ""
+                    },
+                    figure(s.link_factor, 2),
+                    figure(s.up_mbit, 0),
+                    figure(s.down_mbit, 0),
+                    s.round_id
                 );
             }
-            None => out.push_str("<td>—</td><td>—</td><td>—</td><td>—</td>"),
+            None => out
+                .push_str("<td>—</td><td>—</td><td>—</td><td>—</td><td>—</td><td>—</td><td>—</td>"),
         }
         for k in &kinds {
             let n = m.counts.get(k).copied().unwrap_or(0);

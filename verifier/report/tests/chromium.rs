@@ -189,6 +189,9 @@ fn input() -> ReportInput {
         round_score,
         score: reliability * round_score,
         round_id: 4,
+        up_mbit: Some(940.0),
+        down_mbit: Some(35.0),
+        link_factor: Some(0.35),
     };
     ReportInput {
         title: "gpuproof validator report — /var/lib/gpuproof/validator.db".to_owned(),

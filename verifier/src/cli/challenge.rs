@@ -84,9 +84,17 @@ pub(crate) struct ChallengeArgs {
     /// Leaves opened per challenge.
     #[arg(long, default_value_t = verifier::session::DEFAULT_OPENINGS)]
     openings: u32,
-    /// MiB probed each way (0: no bandwidth probe).
-    #[arg(long, default_value_t = 16)]
+    /// The most MiB the bandwidth probe moves each way (0: no probe); within it the probe sizes
+    /// itself from the miner's RTT (validator.toml's [bandwidth] probe_max_mib).
+    #[arg(long, default_value_t = 128)]
     probe_mib: u64,
+    /// The link speed, Mbit/s, the probe is sized to measure at the miner's RTT.
+    #[arg(long, default_value_t = 1000.0)]
+    probe_target_mbps: f64,
+    /// The floor, Mbit/s: a probe slower than a tenth of it fails (its deadline); the link
+    /// factor it would give is printed.
+    #[arg(long, default_value_t = 100.0)]
+    min_link_mbps: f64,
     /// Treat the machine as rented: a small exact-work challenge.
     #[arg(long)]
     rented: bool,
@@ -131,7 +139,11 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
     let checker = Arc::new(SandboxChecker::with_builtins()?);
     let options = ChallengeOptions {
         openings: args.openings,
-        probe_bytes: args.probe_mib.saturating_mul(1 << 20),
+        probe: verifier::client::ProbeSettings {
+            target_mbit: args.probe_target_mbps,
+            floor_mbit: args.min_link_mbps,
+            max_bytes: args.probe_mib.saturating_mul(1 << 20),
+        },
         miner_timeout: Duration::from_secs(args.timeout_s.max(1)),
         ..ChallengeOptions::default()
     };
@@ -146,13 +158,14 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
             hotkey: expected,
             rented: args.rented,
             proven_only: None,
+            probe_share: None,
         };
         Ok::<_, anyhow::Error>(challenge_miner(&ctx, &target).await)
     })?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&report);
+        print_report(&report, args.min_link_mbps);
     }
     if let Some(e) = &report.error {
         bail!("the round against {} failed: {e}", report.addr);
@@ -160,7 +173,7 @@ pub(crate) fn run(args: &ChallengeArgs) -> Result<()> {
     Ok(())
 }
 
-fn print_report(report: &MinerReport) {
+fn print_report(report: &MinerReport, floor_mbit: f64) {
     println!(
         "miner {} hotkey {} min RTT {}",
         report.addr,
@@ -198,14 +211,34 @@ fn print_report(report: &MinerReport) {
             }
         }
     }
+    if let Some(plan) = &report.probe_plan {
+        println!(
+            "probe sized for RTT {:.1} ms: {} bytes each way over {} stream(s), deadline {:.1} s",
+            plan.rtt_ms, plan.bytes, plan.streams, plan.deadline_s
+        );
+    }
+    let mut measured = Vec::new();
     for p in &report.probe {
         println!(
-            "probe {:<18} {:.1} MB/s over {} bytes, data {}",
+            "probe {:<18} {:<14} {:.1} Mbit/s ({:.1} MB/s) over {} bytes in {:.3} s{}",
             p.direction,
+            p.outcome.name(),
+            p.mbit_per_s,
             p.mb_per_s,
             p.bytes,
-            if p.data_ok { "ok" } else { "WRONG" }
+            p.seconds,
+            p.detail
+                .as_deref()
+                .map_or_else(String::new, |d| format!(": {d}"))
         );
+        measured
+            .push((p.outcome == verifier::client::ProbeOutcome::Measured).then_some(p.mbit_per_s));
+    }
+    if let [up, down] = measured.as_slice() {
+        let rules = verifier::scoring::LinkRules { floor_mbit };
+        let factor =
+            verifier::scoring::link_factor(*up, *down, up.is_some() && down.is_some(), &rules);
+        println!("link factor {factor:.3} under a {floor_mbit} Mbit/s floor (this round alone)");
     }
 }
 

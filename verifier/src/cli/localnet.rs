@@ -28,9 +28,13 @@ pub(crate) struct LocalnetArgs {
     /// Seed of the cheater choice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// MiB of bandwidth probe each way per round (0: none).
+    /// The most MiB a bandwidth probe moves each way (0: none; then also --min-link-mbps 0).
     #[arg(long, default_value_t = 1)]
     probe_mib: u64,
+    /// The bandwidth floor, Mbit/s each way: below it a miner's round score is scaled by
+    /// measured/floor; a failed probe scores 0 (0: bandwidth not scored).
+    #[arg(long, default_value_t = 100.0)]
+    min_link_mbps: f64,
     /// The simulated subnet's MinAllowedWeights (weights are processed as the chain does).
     #[arg(long, default_value_t = 1)]
     min_allowed_weights: usize,
@@ -68,6 +72,15 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
             args.max_weight_limit
         );
     }
+    if !(args.min_link_mbps.is_finite() && args.min_link_mbps >= 0.0) {
+        bail!("--min-link-mbps {} must be 0 or more", args.min_link_mbps);
+    }
+    if args.probe_mib == 0 && args.min_link_mbps > 0.0 {
+        bail!(
+            "--probe-mib 0 turns probes off: every miner would score 0 under a floor; add \
+             --min-link-mbps 0"
+        );
+    }
     let options = LocalnetOptions {
         miners: args.miners,
         cheaters: args.cheaters,
@@ -76,6 +89,7 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
         seed: args.seed,
         miner_host: args.miner_host.clone(),
         probe_mib: args.probe_mib,
+        min_link_mbps: args.min_link_mbps,
         min_allowed_weights: args.min_allowed_weights,
         max_weight_limit: args.max_weight_limit,
         receipts: args.receipts.clone(),
@@ -152,8 +166,16 @@ pub(crate) fn run(args: &LocalnetArgs) -> Result<()> {
 
 fn print_table(report: &LocalnetReport) {
     println!(
-        "{:>4}  {:<14} {:<17} {:<38} {:>8} {:>8} {:>9}",
-        "uid", "class", "adversary", "verdicts", "score", "weight", "incentive"
+        "{:>4}  {:<14} {:<17} {:<38} {:>5} {:>13} {:>8} {:>8} {:>9}",
+        "uid",
+        "class",
+        "adversary",
+        "verdicts",
+        "link",
+        "up/down Mb/s",
+        "score",
+        "weight",
+        "incentive"
     );
     for m in &report.miners {
         let verdicts = m
@@ -163,11 +185,13 @@ fn print_table(report: &LocalnetReport) {
             .collect::<Vec<_>>()
             .join(" ");
         println!(
-            "{:>4}  {:<14} {:<17} {:<38} {:>8.3} {:>8.3} {:>9.3}",
+            "{:>4}  {:<14} {:<17} {:<38} {:>5.2} {:>13} {:>8.3} {:>8.3} {:>9.3}",
             m.uid,
             m.claimed_class,
             m.adversary.as_deref().unwrap_or("-"),
             verdicts,
+            m.link_factor,
+            format!("{:.0}/{:.0}", m.up_mbit, m.down_mbit),
             m.score,
             m.weight,
             m.incentive

@@ -171,6 +171,7 @@ pub(crate) fn status(args: &StatusArgs) -> Result<()> {
             "miners": miners.iter().map(|(s, counts)| serde_json::json!({
                 "uid": s.uid, "hotkey": s.hotkey, "score": s.score,
                 "reliability": s.reliability, "round_score": s.round_score,
+                "link_factor": s.link_factor, "up_mbit": s.up_mbit, "down_mbit": s.down_mbit,
                 "verdicts": counts,
             })).collect::<Vec<_>>(),
             "last_submission": last,
@@ -197,20 +198,30 @@ pub(crate) fn status(args: &StatusArgs) -> Result<()> {
         None => println!("no rounds yet"),
     }
     println!(
-        "{:>5}  {:<48}  {:>8}  {:>11}  verdicts",
-        "uid", "hotkey", "score", "reliability"
+        "{:>5}  {:<48}  {:>8}  {:>11}  {:>5}  {:>15}  verdicts",
+        "uid", "hotkey", "score", "reliability", "link", "up/down Mbit/s"
     );
+    let figure = |x: Option<f64>, precision: usize| {
+        x.map_or_else(|| "-".to_string(), |x| format!("{x:.precision$}"))
+    };
     for (s, counts) in &miners {
         let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
         println!(
-            "{:>5}  {:<48}  {:>8.4}  {:>11.3}  {}",
+            "{:>5}  {:<48}  {:>8.4}  {:>11.3}  {:>5}  {:>15}  {}",
             s.uid.map_or_else(|| "-".to_string(), |u| u.to_string()),
             s.hotkey,
             s.score,
             s.reliability,
+            figure(s.link_factor, 2),
+            format!("{}/{}", figure(s.up_mbit, 0), figure(s.down_mbit, 0)),
             counts.join(", ")
         );
     }
+    println!(
+        "link: the last round's bandwidth factor (1 at or above [bandwidth] min_link_mbps, \
+         measured/floor below it, 0 for a failed or missing probe); up/down: the EMAs of the \
+         measured upload and download"
+    );
     match last {
         Some(l) => println!(
             "last weights: {} at {} for round {}: {} ({} uids)",

@@ -24,6 +24,9 @@
 //!   `Prepare` with the bytes.
 //! - **Our failures** (a verifier bug, OS randomness) are reported as `error`, never as a
 //!   verdict against the miner.
+//! - **The bandwidth probe** runs after the challenges, both ways, over parallel TCP streams:
+//!   sized from the measured RTT within the miner's share of the round's probe budget, every
+//!   byte checked, each direction failed when late ([`probe`], [`probe::sizing`]).
 #![deny(clippy::indexing_slicing)]
 
 mod barrier;
@@ -33,7 +36,7 @@ pub mod probe;
 mod round;
 
 pub use plan::{Planned, Planner};
-pub use probe::ProbeResult;
+pub use probe::{ProbeOutcome, ProbePlan, ProbeResult, ProbeSettings};
 pub use round::{
     ChallengeEvidence, ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, GO_BARRIER,
     MinerFault, MinerReport, MinerTarget, ProvenDevice, challenge_miner, check_inventory,

@@ -1,6 +1,7 @@
 //! One miner, one round: connect, handshake, check the inventory, measure the RTT, challenge
 //! every claimed device at once with `matmul-i8`, then every device at once with `membw`, then
-//! probe the bandwidth.
+//! probe the bandwidth both ways (sized from the RTT within the miner's share of the round's
+//! probe budget, each direction due by its own deadline: [`super::probe::sizing`]).
 //!
 //! The round's time limit (`miner_timeout`) is a deadline every device session sees: when it
 //! passes, each running session is judged as if its pending answer were overdue (`timeout`
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use builtin_modules::Builtin;
 use protocol::limits::MAX_GPUS;
-use protocol::{GpuInfo, Hotkey, Inventory, Message, MessageKind, Ping};
+use protocol::{GpuInfo, Hotkey, Inventory, Message, MessageKind, Ping, ProbeDirection};
 use serde::Serialize;
 use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
@@ -23,7 +24,7 @@ use transport::{FramedStream, Identity, TransportError};
 use super::barrier::PhaseBarrier;
 use super::device::{DeviceJob, Ended, Prepared, prepare};
 use super::plan::Planner;
-use super::probe::{ProbeResult, probe_download, probe_upload};
+use super::probe::{ProbePlan, ProbeResult, ProbeSettings, plan_probe, probe_direction};
 use crate::classes::CpuRates;
 use crate::session::{
     ChallengeSpec, DEFAULT_OPENINGS, DEFAULT_RTT_CAP, DEFAULT_SAMPLES, Envelope, Phase,
@@ -47,8 +48,8 @@ pub struct ChallengeOptions {
     pub miner_timeout: Duration,
     /// Lifetime of each `Prepare`.
     pub prepare_lifetime: Duration,
-    /// Bytes probed each way (0: no probe).
-    pub probe_bytes: u64,
+    /// How the bandwidth probe is sized (`max_bytes` 0: no probe).
+    pub probe: ProbeSettings,
     /// Longest wait for `Ready` after `Prepare` (module compile, device readied).
     pub ready_timeout: Duration,
     /// Longest wait for the `Openings` after `Open`.
@@ -64,7 +65,8 @@ pub struct ChallengeOptions {
 
 impl Default for ChallengeOptions {
     /// 32 openings, 4 samples, 50 ms RTT cap, 8 pings (2 s each), 10 s to connect, 120 s per
-    /// miner, 60 s Prepare lifetime, 16 MiB probes, 60 s for `Ready`, 10 s for the openings,
+    /// miner, 60 s Prepare lifetime, probes sized for 1000 Mbit/s up to 128 MiB each way under a
+    /// 100 Mbit/s floor, 60 s for `Ready`, 10 s for the openings,
     /// `matmul-i8` then `membw`, busy retried for 2 × the class's `max_s`.
     fn default() -> Self {
         Self {
@@ -75,7 +77,7 @@ impl Default for ChallengeOptions {
             connect_timeout: Duration::from_secs(10),
             miner_timeout: Duration::from_secs(120),
             prepare_lifetime: Duration::from_secs(60),
-            probe_bytes: 16 << 20,
+            probe: ProbeSettings::default(),
             ready_timeout: Duration::from_secs(60),
             openings_timeout: Duration::from_secs(10),
             ping_timeout: Duration::from_secs(2),
@@ -139,6 +141,10 @@ pub struct MinerTarget {
     /// memory) are challenged — the round engine passes the devices a rented machine last
     /// proved unrented (DESIGN.md §No score without proof, rule 6); `None`: every device.
     pub proven_only: Option<Vec<ProvenDevice>>,
+    /// Bytes each way the round's probe budget leaves this miner
+    /// ([`budget_share`](super::probe::budget_share)); `None`: no budget, only the probe's own
+    /// `max_bytes`.
+    pub probe_share: Option<u64>,
 }
 
 impl MinerTarget {
@@ -258,7 +264,9 @@ pub struct MinerReport {
     pub inventory: Option<Inventory>,
     /// Per device.
     pub devices: Vec<DeviceReport>,
-    /// The bandwidth probe, both ways.
+    /// How the bandwidth probe was sized, when one was planned.
+    pub probe_plan: Option<ProbePlan>,
+    /// The bandwidth probe, both ways (upload first).
     pub probe: Vec<ProbeResult>,
     /// Why the round could not be run (connection, handshake, inventory), if it could not.
     pub error: Option<String>,
@@ -317,6 +325,7 @@ pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> Miner
         min_rtt_ms: None,
         inventory: None,
         devices: Vec::new(),
+        probe_plan: None,
         probe: Vec::new(),
         error: None,
         fault: None,
@@ -453,9 +462,9 @@ async fn run_round(
 
     // RTT on our own clock: the minimum over a few pings. A miner that does not answer them
     // gets no RTT credit (its challenges still run, and are judged).
-    let min_rtt = measure_rtt(&mut control, opts).await;
-    report.min_rtt_ms = min_rtt.map(|d| d.as_secs_f64() * 1e3);
-    let min_rtt = min_rtt.unwrap_or(Duration::ZERO);
+    let measured_rtt = measure_rtt(&mut control, opts).await;
+    report.min_rtt_ms = measured_rtt.map(|d| d.as_secs_f64() * 1e3);
+    let min_rtt = measured_rtt.unwrap_or(Duration::ZERO);
 
     report.devices = inventory
         .gpus
@@ -505,21 +514,38 @@ async fn run_round(
             }
         }
     }
-    let remaining = deadline.saturating_duration_since(Instant::now());
-    if opts.probe_bytes > 0 && !remaining.is_zero() {
-        let budget = remaining;
-        match probe_upload(&connection, opts.probe_bytes, budget).await {
-            Ok(r) => report.probe.push(r),
-            Err(e) => warn!(error = %e, "upload probe failed"),
-        }
-        match probe_download(&connection, opts.probe_bytes, budget).await {
-            Ok(r) => report.probe.push(r),
-            Err(e) => warn!(error = %e, "download probe failed"),
-        }
-    }
+    probe_miner(&connection, target, opts, measured_rtt, report).await;
     connection.close(quinn::VarInt::from_u32(0), b"round done");
     info!(addr = %target.addr, elapsed_s = epoch.elapsed().as_secs_f64(), "round done");
     Ok(())
+}
+
+/// Probes the bandwidth both ways after the challenges, whatever time they left: each direction
+/// is bounded by its own deadline, and a missing probe would count against the miner.
+async fn probe_miner(
+    connection: &quinn::Connection,
+    target: &MinerTarget,
+    opts: &ChallengeOptions,
+    measured_rtt: Option<Duration>,
+    report: &mut MinerReport,
+) {
+    let Some(plan) = plan_probe(&opts.probe, measured_rtt, target.probe_share) else {
+        return;
+    };
+    report.probe_plan = Some(plan);
+    if plan.cut_by_budget {
+        info!(addr = %target.addr, bytes = plan.bytes, wanted = plan.wanted_bytes, "probe cut by the round's probe budget (raise probe_budget_mib to measure this link fully)");
+    }
+    for direction in [
+        ProbeDirection::MinerToVerifier,
+        ProbeDirection::VerifierToMiner,
+    ] {
+        let result = probe_direction(connection, direction, &plan).await;
+        if let Some(detail) = &result.detail {
+            warn!(addr = %target.addr, direction = result.direction, outcome = result.outcome.name(), %detail, "bandwidth probe not measured");
+        }
+        report.probe.push(result);
+    }
 }
 
 async fn measure_rtt(control: &mut FramedStream, opts: &ChallengeOptions) -> Option<Duration> {

@@ -162,6 +162,11 @@ pub fn miner_uri(index: usize) -> String {
     format!("//LocalMiner{index}")
 }
 
+/// Bandwidth probes a minute a local miner serves each validator (`[limits]
+/// probes_per_minute`): a local network runs its rounds back to back, two probes each, faster
+/// than a real validator's (the miner default, 4, fits a round every 30 s).
+pub const LOCALNET_PROBES_PER_MINUTE: u32 = 60;
+
 /// Starts miner `index` in `dir`, serving `validators`.
 pub fn start_miner(
     binary: &Path,
@@ -173,15 +178,16 @@ pub fn start_miner(
     start_miner_with(binary, dir, index, adversary, validators, "")
 }
 
-/// [`start_miner`] with `extra` appended to the miner's `miner.toml` (e.g. a `[limits]`
-/// table).
+/// [`start_miner`] with `limits` added to the `[limits]` table of the miner's `miner.toml`
+/// (lines such as `reserve_s = 1`). The table sets `probes_per_minute` to
+/// [`LOCALNET_PROBES_PER_MINUTE`] unless `limits` sets it.
 pub fn start_miner_with(
     binary: &Path,
     dir: &Path,
     index: usize,
     adversary: Option<&str>,
     validators: &[Hotkey],
-    extra: &str,
+    limits: &str,
 ) -> Result<MinerProcess, LocalnetError> {
     let files = |path: &Path, reason: String| LocalnetError::Files {
         path: path.to_path_buf(),
@@ -195,9 +201,15 @@ pub fn start_miner_with(
         .collect::<Vec<_>>()
         .join(", ");
     let config = dir.join(format!("miner{index}.toml"));
+    let probes = if limits.contains("probes_per_minute") {
+        String::new()
+    } else {
+        format!("probes_per_minute = {LOCALNET_PROBES_PER_MINUTE}\n")
+    };
     let text = format!(
         "listen = \"127.0.0.1:0\"\nsession_key = \"{}\"\n\n[hotkey]\nuri = \"{}\"\n\n\
-         [backend]\nkind = \"cpu\"\ncpu_devices = 1\n\n[access]\nallow = [{allow}]\n\n{extra}\n",
+         [backend]\nkind = \"cpu\"\ncpu_devices = 1\n\n[access]\nallow = [{allow}]\n\n\
+         [limits]\n{probes}{limits}\n",
         key.display(),
         miner_uri(index)
     );

@@ -109,8 +109,11 @@ pub struct LocalnetOptions {
     pub seed: u64,
     /// The `miner-host` binary (default: next to this executable, built if missing).
     pub miner_host: Option<std::path::PathBuf>,
-    /// MiB probed each way per round (0: none).
+    /// The most MiB a probe moves each way (0: none); within it each probe sizes itself from
+    /// the miner's RTT (on loopback: 1 MiB). No round budget applies.
     pub probe_mib: u64,
+    /// The bandwidth floor, Mbit/s (0: bandwidth not scored).
+    pub min_link_mbps: f64,
     /// The simulated subnet's `MinAllowedWeights`.
     pub min_allowed_weights: usize,
     /// The simulated subnet's `MaxWeightsLimit`, as a fraction.
@@ -123,8 +126,9 @@ pub struct LocalnetOptions {
 }
 
 impl Default for LocalnetOptions {
-    /// 8 miners, 2 cheaters, 3 rounds, 2 validators, seed 1, 1 MiB probes, at least 1 weight
-    /// and at most 1.0 of the total per miner (the limits a fresh local subnet has).
+    /// 8 miners, 2 cheaters, 3 rounds, 2 validators, seed 1, probes of at most 1 MiB under a
+    /// 100 Mbit/s floor, at least 1 weight and at most 1.0 of the total per miner (the limits a
+    /// fresh local subnet has).
     fn default() -> Self {
         Self {
             miners: 8,
@@ -134,6 +138,7 @@ impl Default for LocalnetOptions {
             seed: 1,
             miner_host: None,
             probe_mib: 1,
+            min_link_mbps: 100.0,
             min_allowed_weights: 1,
             max_weight_limit: 1.0,
             receipts: None,
@@ -155,6 +160,12 @@ pub struct MinerRow {
     pub verdicts: BTreeMap<String, u64>,
     /// Mean over validators of its final score.
     pub score: f64,
+    /// Mean over validators of its last round's link factor (bandwidth under the floor).
+    pub link_factor: f64,
+    /// Mean over validators of its upload EMA, Mbit/s (0 when never measured).
+    pub up_mbit: f64,
+    /// Mean over validators of its download EMA, Mbit/s (0 when never measured).
+    pub down_mbit: f64,
     /// Mean over validators of the weight they set for it in the last round (fractions of
     /// each validator's u16 weights).
     pub weight: f64,
@@ -349,6 +360,10 @@ pub async fn run_localnet(
     let rules = RoundRules {
         allow_cpu_reference: true,
         receipt_retention_rounds: u64::MAX,
+        link: crate::scoring::LinkRules {
+            floor_mbit: options.min_link_mbps,
+        },
+        probe_budget: None,
         ..RoundRules::default()
     };
     let mut engines = Vec::new();
@@ -362,7 +377,11 @@ pub async fn run_localnet(
                 Arc::clone(&checker),
                 Arc::clone(&planner) as Arc<dyn crate::client::Planner>,
                 ChallengeOptions {
-                    probe_bytes: options.probe_mib.saturating_mul(1 << 20),
+                    probe: crate::client::ProbeSettings {
+                        floor_mbit: options.min_link_mbps,
+                        max_bytes: options.probe_mib.saturating_mul(1 << 20),
+                        ..crate::client::ProbeSettings::default()
+                    },
                     miner_timeout: LOCALNET_MINER_TIMEOUT,
                     ready_timeout: LOCALNET_READY_TIMEOUT,
                     ..ChallengeOptions::default()
@@ -488,6 +507,7 @@ pub async fn run_localnet(
         let uid = miner.id.uid.unwrap_or(u16::MAX);
         let mut verdicts = BTreeMap::new();
         let mut score = 0.0;
+        let (mut link_factor, mut up_mbit, mut down_mbit) = (0.0, 0.0, 0.0);
         let mut claimed_class = String::from("unknown");
         for engine in &engines {
             let hotkey = miner.id.hotkey.clone();
@@ -507,7 +527,12 @@ pub async fn run_localnet(
             for (k, c) in counts {
                 *verdicts.entry(k).or_default() += c;
             }
-            score += standing.map_or(0.0, |s| s.score);
+            if let Some(s) = &standing {
+                score += s.score;
+                link_factor += s.link_factor.unwrap_or(0.0);
+                up_mbit += s.up_mbit.unwrap_or(0.0);
+                down_mbit += s.down_mbit.unwrap_or(0.0);
+            }
             if let Some(class) = class {
                 claimed_class = class;
             }
@@ -518,6 +543,9 @@ pub async fn run_localnet(
             adversary: processes.get(m).and_then(|p| p.adversary.clone()),
             verdicts,
             score: score / vcount,
+            link_factor: link_factor / vcount,
+            up_mbit: up_mbit / vcount,
+            down_mbit: down_mbit / vcount,
             weight: last_weights.iter().filter_map(|w| w.get(m)).sum::<f64>() / vcount,
             incentive: incentive
                 .get(usize::from(uid))

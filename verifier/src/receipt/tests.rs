@@ -353,6 +353,7 @@ fn report_of(
                 })),
             }],
         }],
+        probe_plan: None,
         probe: Vec::new(),
         error: None,
         fault: None,

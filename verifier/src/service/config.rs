@@ -24,7 +24,6 @@
 //! concurrency = 8                       # miners challenged at once
 //! miner_timeout_s = 120                 # whole round against one miner
 //! openings = 32
-//! probe_mib = 16
 //! target_scale = 1.0                    # × each class's target duration (3 s on GPU classes)
 //! ready_timeout_s = 60                  # longest wait for a miner's Ready after a Prepare
 //! busy_budget = 2.0                     # busy-device retried for this × the class's max_s
@@ -34,6 +33,12 @@
 //!
 //! [catalogue]                           # leave the table out for no catalogue
 //! listen = "127.0.0.1:8080"             # renters' view: /, /v1/machines, /v1/receipts/{id}
+//!
+//! [bandwidth]
+//! min_link_mbps = 100.0                 # floor each way; below it the round score × measured/floor
+//! probe_budget_mib = 4096               # all probes of a round, both ways, all miners
+//! probe_max_mib = 128                   # one probe, one way
+//! probe_target_mbps = 1000.0            # the link speed probes are sized (from the RTT) to measure
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9464"             # Prometheus /metrics; "" turns it off
@@ -94,6 +99,9 @@ pub struct ValidatorConfig {
     /// Rounds.
     #[serde(default)]
     pub round: RoundConfig,
+    /// Bandwidth: the probe and its weight in the score.
+    #[serde(default)]
+    pub bandwidth: BandwidthConfig,
     /// The Prometheus endpoint.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -179,9 +187,10 @@ pub struct RoundConfig {
     /// Leaves opened per challenge. Default 32.
     #[serde(default = "d_openings")]
     pub openings: u32,
-    /// MiB probed each way per miner and round (0: no probe). Default 16.
-    #[serde(default = "d_probe")]
-    pub probe_mib: u64,
+    /// Replaced by `[bandwidth]` (issue #24): a config that still sets it is refused with a
+    /// message saying where the value goes now.
+    #[serde(default)]
+    pub probe_mib: Option<u64>,
     /// Factor on each class's target duration (the class table's: 3 s on GPU classes, under
     /// 1 s on `cpu-reference`). Default 1.
     #[serde(default = "d_target")]
@@ -222,9 +231,6 @@ fn d_miner_timeout() -> u64 {
 fn d_openings() -> u32 {
     32
 }
-fn d_probe() -> u64 {
-    16
-}
 fn d_target() -> f64 {
     1.0
 }
@@ -248,7 +254,7 @@ impl Default for RoundConfig {
             concurrency: d_concurrency(),
             miner_timeout_s: d_miner_timeout(),
             openings: d_openings(),
-            probe_mib: d_probe(),
+            probe_mib: None,
             target_scale: d_target(),
             ready_timeout_s: d_ready_timeout(),
             busy_budget: d_busy_budget(),
@@ -265,11 +271,14 @@ impl RoundConfig {
         Duration::from_secs(self.interval_s)
     }
 
-    /// How each miner's round is run under this config.
-    pub fn challenge_options(&self) -> crate::client::ChallengeOptions {
+    /// How each miner's round is run under this config and its `[bandwidth]`.
+    pub fn challenge_options(
+        &self,
+        bandwidth: &BandwidthConfig,
+    ) -> crate::client::ChallengeOptions {
         crate::client::ChallengeOptions {
             openings: self.openings,
-            probe_bytes: self.probe_mib.saturating_mul(1 << 20),
+            probe: bandwidth.probe_settings(),
             miner_timeout: Duration::from_secs(self.miner_timeout_s),
             ready_timeout: Duration::from_secs(self.ready_timeout_s),
             busy_budget: self.busy_budget,
@@ -277,13 +286,122 @@ impl RoundConfig {
         }
     }
 
-    /// The scoring rules of this config.
-    pub fn rules(&self) -> super::RoundRules {
+    /// The scoring rules of this config and its `[bandwidth]`.
+    pub fn rules(&self, bandwidth: &BandwidthConfig) -> super::RoundRules {
         super::RoundRules {
             stale_rounds: self.stale_rounds,
             allow_cpu_reference: self.allow_cpu_reference,
             receipt_retention_rounds: self.receipt_retention_rounds,
+            link: crate::scoring::LinkRules {
+                floor_mbit: bandwidth.min_link_mbps,
+            },
+            probe_budget: Some(bandwidth.probe_budget_mib.saturating_mul(1 << 20)),
         }
+    }
+}
+
+/// `[bandwidth]`: the probe (DESIGN.md §Protocol step 7) and its weight in the score
+/// (issue #24). See `crate::client::probe::sizing` for how a probe is sized and
+/// `crate::scoring` for the link factor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BandwidthConfig {
+    /// The floor, Mbit/s each way: a miner whose measured upload or download (EMA) is below it
+    /// has its round score × measured/floor (the lower direction's); a failed, late, refused or
+    /// missing probe counts as 0 for that round. 0: bandwidth is not scored (probes still run
+    /// for the figures). Default 100.
+    #[serde(default = "d_min_link")]
+    pub min_link_mbps: f64,
+    /// MiB of probes one round may move, both ways, over all miners: each miner's probe is at
+    /// most `probe_budget_mib / (2 × miners)` each way. Default 4096.
+    #[serde(default = "d_probe_budget")]
+    pub probe_budget_mib: u64,
+    /// The most MiB one probe moves one way (the miners' default `max_probe_mib` is 256).
+    /// Default 128.
+    #[serde(default = "d_probe_max")]
+    pub probe_max_mib: u64,
+    /// The link speed, Mbit/s, a probe is sized to measure at the miner's RTT (more bytes and
+    /// streams over a longer round trip). Default 1000.
+    #[serde(default = "d_probe_target")]
+    pub probe_target_mbps: f64,
+}
+
+fn d_min_link() -> f64 {
+    100.0
+}
+fn d_probe_budget() -> u64 {
+    4096
+}
+fn d_probe_max() -> u64 {
+    128
+}
+fn d_probe_target() -> f64 {
+    1000.0
+}
+
+impl Default for BandwidthConfig {
+    fn default() -> Self {
+        Self {
+            min_link_mbps: d_min_link(),
+            probe_budget_mib: d_probe_budget(),
+            probe_max_mib: d_probe_max(),
+            probe_target_mbps: d_probe_target(),
+        }
+    }
+}
+
+impl BandwidthConfig {
+    /// How probes are sized under this config.
+    pub fn probe_settings(&self) -> crate::client::ProbeSettings {
+        crate::client::ProbeSettings {
+            target_mbit: self.probe_target_mbps,
+            floor_mbit: self.min_link_mbps,
+            max_bytes: if self.probe_budget_mib == 0 {
+                0
+            } else {
+                self.probe_max_mib.saturating_mul(1 << 20)
+            },
+        }
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if !(self.min_link_mbps.is_finite() && (0.0..=1e6).contains(&self.min_link_mbps)) {
+            return Err(format!(
+                "[bandwidth] min_link_mbps = {}: use 0 (bandwidth not scored) to 1000000 \
+                 Mbit/s (default 100)",
+                self.min_link_mbps
+            ));
+        }
+        if !(self.probe_target_mbps.is_finite() && (1.0..=1e6).contains(&self.probe_target_mbps)) {
+            return Err(format!(
+                "[bandwidth] probe_target_mbps = {}: use 1 to 1000000 Mbit/s (default 1000)",
+                self.probe_target_mbps
+            ));
+        }
+        if self.probe_max_mib > 4_096 {
+            return Err(format!(
+                "[bandwidth] probe_max_mib = {}: use 0 to 4096 (default 128; a miner refuses \
+                 probes over its own max_probe_mib, 256 by default)",
+                self.probe_max_mib
+            ));
+        }
+        if self.probe_budget_mib > 1 << 30 {
+            return Err(format!(
+                "[bandwidth] probe_budget_mib = {}: use 0 to {} (default 4096)",
+                self.probe_budget_mib,
+                1u64 << 30
+            ));
+        }
+        let probes_off = self.probe_budget_mib == 0 || self.probe_max_mib == 0;
+        if probes_off && self.min_link_mbps > 0.0 {
+            return Err(format!(
+                "[bandwidth] min_link_mbps = {} but probes are off (probe_budget_mib or \
+                 probe_max_mib is 0): every miner would score 0; set min_link_mbps = 0 to stop \
+                 scoring bandwidth, or give probes a budget",
+                self.min_link_mbps
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -475,12 +593,15 @@ impl ValidatorConfig {
                 r.miner_timeout_s
             ));
         }
-        if r.probe_mib > 4_096 {
+        if let Some(mib) = r.probe_mib {
             return Err(format!(
-                "[round] probe_mib = {}: use 0 to 4096 (default 16)",
-                r.probe_mib
+                "[round] probe_mib = {mib} is gone: probes now size themselves from each \
+                 miner's RTT; move the value to [bandwidth] probe_max_mib (the most one probe \
+                 moves one way; default 128), and see [bandwidth] in \
+                 verifier/validator.example.toml for the budget and the floor"
             ));
         }
+        self.bandwidth.check()?;
         if r.openings == 0 || r.openings > 1024 {
             return Err(format!(
                 "[round] openings = {}: use 1 to 1024 (default 32)",
@@ -580,6 +701,15 @@ mod tests {
         assert!(!c.round.allow_cpu_reference);
         assert_eq!(c.round.receipt_retention_rounds, 144);
         assert!(c.catalogue.is_none());
+        assert_eq!(c.bandwidth.min_link_mbps, 100.0);
+        assert_eq!(c.bandwidth.probe_budget_mib, 4096);
+        assert_eq!(c.bandwidth.probe_max_mib, 128);
+        assert_eq!(c.bandwidth.probe_target_mbps, 1000.0);
+        let rules = c.round.rules(&c.bandwidth);
+        assert_eq!(rules.link.floor_mbit, 100.0);
+        assert_eq!(rules.probe_budget, Some(4096 << 20));
+        let options = c.round.challenge_options(&c.bandwidth);
+        assert_eq!(options.probe.max_bytes, 128 << 20);
         assert_eq!(
             c.metrics.address().unwrap(),
             Some("127.0.0.1:9464".parse().unwrap())
@@ -645,6 +775,26 @@ mod tests {
             (
                 &format!("{STATIC}\n[catalogue]\nlisten = \"nowhere\"\n"),
                 "[catalogue] listen",
+            ),
+            (
+                &format!("{STATIC}\n[round]\nprobe_mib = 16\n"),
+                "[bandwidth] probe_max_mib",
+            ),
+            (
+                &format!("{STATIC}\n[bandwidth]\nmin_link_mbps = -1.0\n"),
+                "min_link_mbps",
+            ),
+            (
+                &format!("{STATIC}\n[bandwidth]\nprobe_budget_mib = 0\n"),
+                "set min_link_mbps = 0",
+            ),
+            (
+                &format!("{STATIC}\n[bandwidth]\nprobe_target_mbps = 0.0\n"),
+                "probe_target_mbps",
+            ),
+            (
+                &format!("{STATIC}\n[bandwidth]\nprobe_max_mib = 5000\n"),
+                "probe_max_mib",
             ),
             (
                 "[hotkey]\nuri = \"//A\"\n[chain]\nurl = \"http://x\"\nnetuid = 1\n",

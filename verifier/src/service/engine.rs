@@ -27,6 +27,11 @@
 //!   or kept is our failure, logged and counted, and the round is recorded without it (never a
 //!   lost verdict). After each finished round, pass receipts older than
 //!   `receipt_retention_rounds` lose their bodies (their figures stay for the catalogue).
+//! - **Bandwidth** (issue #24): each miner's probe may move at most its share of the round's
+//!   probe budget each way, `probe_budget / (2 × miners in the challenge set)`
+//!   ([`budget_share`]), so a validator facing many miners never probes more than its budget a
+//!   round whatever their RTTs ask for; its round score is scaled by the link factor under
+//!   `min_link_mbps` ([`record::RoundScoring`], [`crate::scoring::link_factor`]).
 #![deny(clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,8 +50,10 @@ use super::now_unix;
 use super::record::{self, MinerId};
 use super::weights::WeightPlan;
 use crate::classes::{ClassKind, ClassTable};
+use crate::client::probe::budget_share;
 use crate::client::{ClientContext, MinerReport, MinerTarget, ProvenDevice, challenge_miner};
 use crate::receipt;
+use crate::scoring::LinkRules;
 
 /// One miner to challenge.
 #[derive(Debug, Clone)]
@@ -69,18 +76,27 @@ pub struct RoundRules {
     /// Pass receipts are kept for this many rounds (the round that wrote them and the ones
     /// after it); non-pass receipts always (default [`DEFAULT_RECEIPT_RETENTION_ROUNDS`]).
     pub receipt_retention_rounds: u64,
+    /// The bandwidth floor (`[bandwidth] min_link_mbps`; default 100 Mbit/s).
+    pub link: LinkRules,
+    /// Bytes of probes a round may move, both ways, over all miners (`[bandwidth]
+    /// probe_budget_mib`; default 4 GiB); `None`: no budget (each probe only capped by its
+    /// own maximum).
+    pub probe_budget: Option<u64>,
 }
 
 /// Rounds a pass receipt is kept by default: a day of the default 10-minute rounds.
 pub const DEFAULT_RECEIPT_RETENTION_ROUNDS: u64 = 144;
 
 impl Default for RoundRules {
-    /// 3 stale rounds, `cpu-reference` earns nothing, pass receipts kept 144 rounds.
+    /// 3 stale rounds, `cpu-reference` earns nothing, pass receipts kept 144 rounds, a
+    /// 100 Mbit/s floor, a 4 GiB probe budget.
     fn default() -> Self {
         Self {
             stale_rounds: 3,
             allow_cpu_reference: false,
             receipt_retention_rounds: DEFAULT_RECEIPT_RETENTION_ROUNDS,
+            link: LinkRules::default(),
+            probe_budget: Some(4096 << 20),
         }
     }
 }
@@ -232,6 +248,12 @@ impl RoundEngine {
             .store(u64::try_from(miners.len()).unwrap_or(u64::MAX), Relaxed);
 
         let todo_count = todo.len();
+        // Each miner's share of the round's probe budget, each way (the whole challenge set
+        // counts, so a resumed round never exceeds it either).
+        let probe_share = self
+            .rules
+            .probe_budget
+            .map(|budget| budget_share(budget, miners.len()));
         let mut tasks = tokio::task::JoinSet::new();
         let mut cut_short = false;
         for miner in todo {
@@ -247,7 +269,9 @@ impl RoundEngine {
             let engine = self.clone();
             tasks.spawn(async move {
                 let _permit = permit;
-                engine.challenge_and_record(round_id, miner).await
+                engine
+                    .challenge_and_record(round_id, miner, probe_share)
+                    .await
             });
         }
         let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
@@ -434,7 +458,12 @@ impl RoundEngine {
     /// verifier error for the miner; if that fails too, it is logged and counted.
     /// Challenges `miner` and records its round; the verdict counts recorded (empty when
     /// nothing could be recorded).
-    async fn challenge_and_record(&self, round_id: i64, miner: Miner) -> BTreeMap<String, u64> {
+    async fn challenge_and_record(
+        &self,
+        round_id: i64,
+        miner: Miner,
+        probe_share: Option<u64>,
+    ) -> BTreeMap<String, u64> {
         let hotkey = miner.id.hotkey.clone();
         let read = self
             .store
@@ -473,18 +502,25 @@ impl RoundEngine {
                     })
                     .collect()
             }),
+            probe_share,
         };
         let report = challenge_miner(&self.ctx, &target).await;
-        let weight = |class: Option<&str>| self.class_weight(class);
-        let mut record = record::miner_record(
-            round_id,
-            &miner.id,
-            &report,
-            prior.as_ref(),
-            &weight,
-            rented,
-            now_unix(),
-        );
+        let mut record = {
+            let weight = |class: Option<&str>| self.class_weight(class);
+            let scoring = record::RoundScoring {
+                class_weight: &weight,
+                rented,
+                link: self.rules.link,
+            };
+            record::miner_record(
+                round_id,
+                &miner.id,
+                &report,
+                prior.as_ref(),
+                &scoring,
+                now_unix(),
+            )
+        };
         // Without its receipts, in case the store refuses them: the verdicts are kept then.
         let bare = record.clone();
         record.receipts = self.receipts(&miner, &report);
@@ -634,6 +670,9 @@ mod tests {
             round_score: 1.0,
             score: 1.0,
             round_id,
+            up_mbit: None,
+            down_mbit: None,
+            link_factor: None,
         }
     }
 

@@ -7,10 +7,13 @@
 //!    one is opened. Miners come from the metagraph (every neuron with an axon and no validator
 //!    permit, but us) or the static list; those already recorded in this round are skipped.
 //!    At most `[round] concurrency` miners are challenged at once, each bounded by
-//!    `miner_timeout_s`. Whether a machine is rented comes from the store (the operator's or a
-//!    marketplace's records), never from the miner.
+//!    `miner_timeout_s`, then probed both ways for bandwidth (each probe sized from the miner's
+//!    RTT, at most `probe_budget_mib / (2 × miners)` each way, so the round's probes stay
+//!    within `[bandwidth] probe_budget_mib`). Whether a machine is rented comes from the store
+//!    (the operator's or a marketplace's records), never from the miner.
 //! 2. **Record.** Each miner's verdicts, probe figures and new standing (scoring:
-//!    [`crate::scoring`], folded in [`record`]) are written in one transaction as soon as its
+//!    [`crate::scoring`], folded in [`record`]: the passing devices' sum × the link factor under
+//!    `[bandwidth] min_link_mbps`, × reliability) are written in one transaction as soon as its
 //!    round ends: a crash loses at most the miners in flight, never a recorded verdict, and a
 //!    restart neither repeats nor duplicates one (the store's unique keys). Nothing one miner
 //!    sends stops the round ([`engine`]).
@@ -60,7 +63,7 @@ use crate::classes::ClassTable;
 use crate::client::ClientContext;
 use crate::planner::ClassPlanner;
 use crate::session::SandboxChecker;
-pub use config::{ConfigError, MinerSource, ValidatorConfig};
+pub use config::{BandwidthConfig, ConfigError, MinerSource, ValidatorConfig};
 pub use engine::{Miner, RoundEnd, RoundEngine, RoundRules};
 use engine::{SharedStore, StoreCallError};
 pub use metrics::Metrics;
@@ -169,7 +172,7 @@ pub async fn run(
         identity,
         checker,
         Arc::new(planner),
-        config.round.challenge_options(),
+        config.round.challenge_options(&config.bandwidth),
         family,
     )?);
 
@@ -230,7 +233,7 @@ pub async fn run(
         ctx,
         table,
         Arc::clone(&metrics),
-        config.round.rules(),
+        config.round.rules(&config.bandwidth),
         Arc::new(Semaphore::new(config.round.concurrency)),
     );
     let service = Service {

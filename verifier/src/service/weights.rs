@@ -135,6 +135,9 @@ mod tests {
             round_score: score,
             score,
             round_id,
+            up_mbit: None,
+            down_mbit: None,
+            link_factor: None,
         }
     }
 

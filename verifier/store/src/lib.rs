@@ -21,7 +21,10 @@
 //!   `(round_id, hotkey)` in `miner_rounds`, one per `(round_id, hotkey, device_index, module)`
 //!   in `verdicts`, at most one unfinished round.
 //!
-//! # Schema (version 4)
+//! # Schema (version 5)
+//!
+//! Columns are listed with the schema that added them (4: receipts, issue #19; 5: bandwidth in
+//! the standing, issue #24).
 //!
 //! Tracked with `PRAGMA user_version`; `PRAGMA application_id` is `0x67707266` (`gprf`) so a
 //! store is told from other SQLite files. [`Store::open`] migrates older files, one migration
@@ -45,6 +48,13 @@
 //!   not measured;
 //! - `reliability`, `round_score`, `score`: the miner's standing after this round (the history
 //!   of `standings`); `recorded_at`.
+//! - Schema 5, `NULL` on older rows and on rounds that challenged nothing: `link_factor` (the
+//!   round's bandwidth factor in [0, 1]: `round_score` = `gpu_score` × it), `gpu_score` (the
+//!   passing devices' sum before it), `probe_up_outcome`, `probe_down_outcome` (`measured`,
+//!   `failed`, `busy`, `verifier-error`: `CHECK`ed; `NULL` when no probe was planned),
+//!   `probe_bytes` (bytes each way), `probe_streams` (parallel TCP streams), `probe_json` (the
+//!   probe's plan and both results, for a person), `up_mbit`, `down_mbit` (the bandwidth EMAs
+//!   after this round, Mbit/s).
 //! - Index `miner_rounds_by_hotkey (hotkey, round_id)`.
 //!
 //! **`verdicts`**: one row per device per challenge module per miner round,
@@ -67,6 +77,9 @@
 //! - `hotkey` (primary key), `uid`, `reliability` (EMA in [0, 1]), `round_score`, `score`
 //!   (`round_score × reliability`), `round_id` (→ `rounds.id`). A record for an older round
 //!   never overwrites a newer standing.
+//! - Schema 5: `up_mbit`, `down_mbit` (EMAs of the measured upload and download, Mbit/s;
+//!   `NULL` before a probe counted), `link_factor` (the last round's, `NULL` when recorded
+//!   before schema 5).
 //!
 //! **`rented`**: the machines the verifier's own records say are rented (never the miner's
 //! word). `hotkey` (primary key), `source` (`operator` or a marketplace's name), `since`.

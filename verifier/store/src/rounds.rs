@@ -10,6 +10,10 @@ use crate::{
     VerdictRecord, VerdictRow,
 };
 
+/// The columns [`standing_row`] reads, in its order.
+const STANDING_COLUMNS: &str =
+    "hotkey, uid, reliability, round_score, score, round_id, up_mbit, down_mbit, link_factor";
+
 /// The columns [`verdict_row`] reads, in its order.
 const VERDICT_COLUMNS: &str = "id, round_id, hotkey, uid, recorded_at, device_index, gpu_name, \
      gpu_uuid, claimed_class, module, verdict, measured_s, peak_floor_s, min_s, max_s, \
@@ -145,12 +149,16 @@ impl Store {
             });
         }
         let standing = &record.standing;
+        let link = record.link.as_ref();
         let inserted = tx
             .execute(
                 "INSERT INTO miner_rounds (round_id, hotkey, uid, addr, error, probe_up_mbps,
                      probe_up_ok, probe_down_mbps, probe_down_ok, reliability, round_score,
-                     score, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     score, recorded_at, link_factor, gpu_score, probe_up_outcome,
+                     probe_down_outcome, probe_bytes, probe_streams, probe_json, up_mbit,
+                     down_mbit)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17, ?18, ?19, ?20, ?21, ?22)
                  ON CONFLICT (round_id, hotkey) DO NOTHING",
                 params![
                     record.round_id,
@@ -166,6 +174,16 @@ impl Store {
                     standing.round_score,
                     standing.score,
                     record.recorded_at,
+                    link.map(|l| l.factor),
+                    link.map(|l| l.gpu_score),
+                    link.and_then(|l| l.up_outcome.as_deref()),
+                    link.and_then(|l| l.down_outcome.as_deref()),
+                    link.and_then(|l| l.bytes)
+                        .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
+                    link.and_then(|l| l.streams),
+                    link.map(|l| l.detail_json.as_str()),
+                    standing.up_mbit,
+                    standing.down_mbit,
                 ],
             )
             .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
@@ -213,11 +231,14 @@ impl Store {
             crate::receipts::insert(&tx, &self.path, record, &verdict_ids)?;
         }
         tx.execute(
-            "INSERT INTO standings (hotkey, uid, reliability, round_score, score, round_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+            "INSERT INTO standings (hotkey, uid, reliability, round_score, score, round_id,
+                 up_mbit, down_mbit, link_factor)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (hotkey) DO UPDATE SET uid = excluded.uid,
                  reliability = excluded.reliability, round_score = excluded.round_score,
-                 score = excluded.score, round_id = excluded.round_id
+                 score = excluded.score, round_id = excluded.round_id,
+                 up_mbit = excluded.up_mbit, down_mbit = excluded.down_mbit,
+                 link_factor = excluded.link_factor
              WHERE excluded.round_id >= standings.round_id",
             params![
                 standing.hotkey,
@@ -226,6 +247,9 @@ impl Store {
                 standing.round_score,
                 standing.score,
                 standing.round_id,
+                standing.up_mbit,
+                standing.down_mbit,
+                standing.link_factor,
             ],
         )
         .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
@@ -283,8 +307,7 @@ impl Store {
     pub fn standing(&self, hotkey: &str) -> Result<Option<StandingRow>, StoreError> {
         self.conn
             .query_row(
-                "SELECT hotkey, uid, reliability, round_score, score, round_id FROM standings
-                 WHERE hotkey = ?1",
+                &format!("SELECT {STANDING_COLUMNS} FROM standings WHERE hotkey = ?1"),
                 [hotkey],
                 standing_row,
             )
@@ -296,8 +319,7 @@ impl Store {
     pub fn standings(&self) -> Result<Vec<StandingRow>, StoreError> {
         self.collect(
             "reading standings",
-            "SELECT hotkey, uid, reliability, round_score, score, round_id FROM standings
-             ORDER BY uid IS NULL, uid, hotkey",
+            &format!("SELECT {STANDING_COLUMNS} FROM standings ORDER BY uid IS NULL, uid, hotkey"),
             [],
             standing_row,
         )
@@ -440,6 +462,9 @@ fn validate(record: &MinerRoundRecord) -> Result<(), String> {
     if let Some((name, _)) = nan {
         return Err(format!("its standing's {name} is NaN"));
     }
+    if let Some(link) = &record.link {
+        check_link(link)?;
+    }
     let mut seen = BTreeSet::new();
     for v in &record.verdicts {
         check_verdict(v)?;
@@ -451,6 +476,32 @@ fn validate(record: &MinerRoundRecord) -> Result<(), String> {
         }
     }
     crate::receipts::validate(record)
+}
+
+/// Refuses a NaN or out-of-range link factor, a NaN round score before it, and an unknown
+/// probe outcome.
+fn check_link(link: &crate::LinkRecord) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&link.factor) {
+        return Err(format!(
+            "its link factor is {} (a factor is in [0, 1])",
+            link.factor
+        ));
+    }
+    if link.gpu_score.is_nan() {
+        return Err("its score before the link factor is NaN".to_owned());
+    }
+    for outcome in [&link.up_outcome, &link.down_outcome].into_iter().flatten() {
+        if !crate::PROBE_OUTCOMES.contains(&outcome.as_str()) {
+            return Err(format!(
+                "unknown probe outcome {outcome:?} (one of {})",
+                crate::PROBE_OUTCOMES.join(", ")
+            ));
+        }
+    }
+    if link.streams == Some(0) {
+        return Err("its probe ran over 0 streams".to_owned());
+    }
+    Ok(())
 }
 
 /// Refuses an unknown verdict kind.
@@ -485,6 +536,9 @@ fn standing_row(row: &Row<'_>) -> rusqlite::Result<StandingRow> {
         round_score: row.get(3)?,
         score: row.get(4)?,
         round_id: row.get(5)?,
+        up_mbit: row.get(6)?,
+        down_mbit: row.get(7)?,
+        link_factor: row.get(8)?,
     })
 }
 

@@ -59,6 +59,14 @@ pub struct StandingRow {
     pub score: f64,
     /// The round that last updated it.
     pub round_id: i64,
+    /// The EMA of the miner's upload (miner → verifier), Mbit/s (schema 5); `None` before a
+    /// probe counted (or recorded before schema 5).
+    pub up_mbit: Option<f64>,
+    /// The EMA of the miner's download (verifier → miner), Mbit/s (schema 5).
+    pub down_mbit: Option<f64>,
+    /// The link factor of the round that last updated it, in [0, 1] (schema 5): the round
+    /// score is the passing devices' sum × this. `None` when recorded before schema 5.
+    pub link_factor: Option<f64>,
 }
 
 /// Everything one miner's round produced, written in one transaction with its new standing.
@@ -80,6 +88,9 @@ pub struct MinerRoundRecord {
     pub probe_up: Option<(f64, bool)>,
     /// Probe throughput verifier → miner, MB/s, and whether its receipt checked out.
     pub probe_down: Option<(f64, bool)>,
+    /// What the bandwidth probe did and what it did to the round score (schema 5); `None` for
+    /// a round that challenged nothing (a fault, a verifier error).
+    pub link: Option<LinkRecord>,
     /// The standing after this round.
     pub standing: StandingRow,
     /// When it was recorded.
@@ -186,6 +197,29 @@ pub struct MinerSeen {
     pub round_id: i64,
     /// When it was recorded, Unix s.
     pub recorded_at: i64,
+}
+
+/// The probe outcomes the store accepts (`miner_rounds.probe_up_outcome` and
+/// `probe_down_outcome`, CHECKed to the same list).
+pub const PROBE_OUTCOMES: [&str; 4] = ["measured", "failed", "busy", "verifier-error"];
+
+/// The bandwidth part of a miner's round (schema 5).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkRecord {
+    /// The round's link factor, in [0, 1].
+    pub factor: f64,
+    /// The round score before the link factor: the passing devices' sum.
+    pub gpu_score: f64,
+    /// How the upload probe ended (one of [`PROBE_OUTCOMES`]); `None` when none was planned.
+    pub up_outcome: Option<String>,
+    /// How the download probe ended.
+    pub down_outcome: Option<String>,
+    /// Bytes each way the probe was planned for.
+    pub bytes: Option<u64>,
+    /// Parallel TCP streams it ran over.
+    pub streams: Option<u16>,
+    /// The probe's plan and results as JSON, for a person (`null` when none was planned).
+    pub detail_json: String,
 }
 
 /// A device a miner proved unrented (a `proven_devices` row).

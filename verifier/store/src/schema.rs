@@ -178,11 +178,32 @@ CREATE INDEX receipts_by_hotkey ON receipts (hotkey, round_id);
 CREATE INDEX receipts_by_round ON receipts (round_id, verdict);
 ";
 
+/// Schema 5 (issue #24): bandwidth in the standing. Per miner round: the link factor, the round
+/// score before it, each probe direction's outcome, the probe's bytes each way, its streams and
+/// its plan and results as JSON, and the bandwidth EMAs after the round; per standing: the
+/// EMAs and the last link factor. Every new column is `NULL` for rows written before it.
+const V5: &str = "
+ALTER TABLE miner_rounds ADD COLUMN link_factor REAL;
+ALTER TABLE miner_rounds ADD COLUMN gpu_score REAL;
+ALTER TABLE miner_rounds ADD COLUMN probe_up_outcome TEXT
+    CHECK (probe_up_outcome IN ('measured', 'failed', 'busy', 'verifier-error'));
+ALTER TABLE miner_rounds ADD COLUMN probe_down_outcome TEXT
+    CHECK (probe_down_outcome IN ('measured', 'failed', 'busy', 'verifier-error'));
+ALTER TABLE miner_rounds ADD COLUMN probe_bytes INTEGER CHECK (probe_bytes >= 0);
+ALTER TABLE miner_rounds ADD COLUMN probe_streams INTEGER CHECK (probe_streams BETWEEN 1 AND 65535);
+ALTER TABLE miner_rounds ADD COLUMN probe_json TEXT;
+ALTER TABLE miner_rounds ADD COLUMN up_mbit REAL;
+ALTER TABLE miner_rounds ADD COLUMN down_mbit REAL;
+ALTER TABLE standings ADD COLUMN up_mbit REAL;
+ALTER TABLE standings ADD COLUMN down_mbit REAL;
+ALTER TABLE standings ADD COLUMN link_factor REAL;
+";
+
 /// The migrations, in order: `MIGRATIONS[i]` takes schema `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, V5];
 
 /// The schema this version writes and reads.
-pub(crate) const LATEST: u32 = 4;
+pub(crate) const LATEST: u32 = 5;
 
 // `LATEST` is the number of migrations.
 const _: () = assert!(MIGRATIONS.len() == LATEST as usize);
@@ -348,6 +369,7 @@ mod tests {
             [],
         )
         .unwrap();
+        // Schema 3 and every later migration.
         assert_eq!(migrate(&mut conn, path).unwrap(), LATEST - 2);
         let (outcome, refusal): (String, Option<String>) = conn
             .query_row("SELECT outcome, refusal FROM submissions", [], |r| {
@@ -355,6 +377,54 @@ mod tests {
             })
             .unwrap();
         assert_eq!((outcome.as_str(), refusal), ("ok", None));
+    }
+
+    /// Schema 5 keeps every older miner round and standing, with no bandwidth figures, and
+    /// its outcome columns accept exactly the probe outcomes.
+    #[test]
+    fn schema_5_keeps_older_rows_with_no_bandwidth_figures() {
+        let at = MIGRATIONS.iter().position(|m| *m == V5).unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        let path = Path::new(":memory:");
+        for sql in &MIGRATIONS[..at] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", at as i64).unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO rounds (id, started_at) VALUES (1, 0);
+             INSERT INTO miner_rounds (round_id, hotkey, addr, probe_up_mbps, probe_up_ok,
+                 reliability, round_score, score, recorded_at)
+                 VALUES (1, 'k', 'a', 12.5, 1, 0.9, 2, 1.8, 0);
+             INSERT INTO standings (hotkey, reliability, round_score, score, round_id)
+                 VALUES ('k', 0.9, 2, 1.8, 1);",
+        )
+        .unwrap();
+        assert_eq!(migrate(&mut conn, path).unwrap(), LATEST - at as u32);
+        let (mbps, factor, outcome): (f64, Option<f64>, Option<String>) = conn
+            .query_row(
+                "SELECT probe_up_mbps, link_factor, probe_up_outcome FROM miner_rounds",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((mbps, factor, outcome), (12.5, None, None));
+        let (score, up): (f64, Option<f64>) = conn
+            .query_row("SELECT score, up_mbit FROM standings", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!((score, up), (1.8, None));
+        let set = |outcome: &str| {
+            conn.execute("UPDATE miner_rounds SET probe_down_outcome = ?1", [outcome])
+        };
+        for outcome in crate::PROBE_OUTCOMES {
+            set(outcome).unwrap();
+        }
+        for bad in ["ok", "", "MEASURED", "late"] {
+            assert!(set(bad).is_err(), "{bad:?} was accepted");
+        }
     }
 
     #[test]

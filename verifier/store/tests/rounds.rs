@@ -133,6 +133,48 @@ fn record_miner_round_writes_every_verdict_and_the_standing() {
         (addr.as_str(), up, up_ok, down_ok, score),
         ("203.0.113.7:4433", 812.5, true, false, 0.375)
     );
+    // Schema 5: the bandwidth figures of the round and the standing after it.
+    type Link = (f64, f64, String, String, i64, i64, String, f64, f64);
+    let link: Link = conn
+        .query_row(
+            "SELECT link_factor, gpu_score, probe_up_outcome, probe_down_outcome, probe_bytes,
+                 probe_streams, probe_json, up_mbit, down_mbit FROM miner_rounds
+             WHERE round_id = ?1 AND hotkey = '5Alice'",
+            [round.id],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                    r.get(8)?,
+                ))
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        link,
+        (
+            0.5,
+            1.0,
+            "measured".to_owned(),
+            "failed".to_owned(),
+            16 << 20,
+            4,
+            r#"{"plan":{"bytes":16777216}}"#.to_owned(),
+            6500.0,
+            0.0
+        )
+    );
+    let standing = store.standing("5Alice").unwrap().unwrap();
+    assert_eq!(
+        (standing.up_mbit, standing.down_mbit, standing.link_factor),
+        (Some(6500.0), Some(0.0), Some(0.5))
+    );
 }
 
 #[test]
@@ -290,6 +332,18 @@ fn invalid_records_are_refused_and_write_nothing() {
     let mut empty_hotkey = good();
     empty_hotkey.hotkey = String::new();
     empty_hotkey.standing.hotkey = String::new();
+    let link = |f: &dyn Fn(&mut validator_store::LinkRecord)| {
+        let mut rec = good();
+        if let Some(l) = rec.link.as_mut() {
+            f(l);
+        }
+        rec
+    };
+    let factor_over_one = link(&|l| l.factor = 1.5);
+    let nan_factor = link(&|l| l.factor = f64::NAN);
+    let nan_gpu_score = link(&|l| l.gpu_score = f64::NAN);
+    let unknown_outcome = link(&|l| l.down_outcome = Some("late".to_owned()));
+    let no_streams = link(&|l| l.streams = Some(0));
 
     for (name, rec) in [
         ("unknown kind", unknown_kind),
@@ -300,6 +354,11 @@ fn invalid_records_are_refused_and_write_nothing() {
         ("standing of another round", other_round),
         ("standing with another uid", other_uid),
         ("empty hotkey", empty_hotkey),
+        ("link factor over 1", factor_over_one),
+        ("NaN link factor", nan_factor),
+        ("NaN score before the link factor", nan_gpu_score),
+        ("unknown probe outcome", unknown_outcome),
+        ("a probe over 0 streams", no_streams),
     ] {
         let err = store.record_miner_round(&rec).unwrap_err();
         assert!(

@@ -80,8 +80,9 @@ pub fn miners(dir: &Path, kinds: &[Option<&str>]) -> Vec<MinerProcess> {
 }
 
 /// Writes validator.toml (static miners with uids 1.., the store, a session key,
-/// `cpu-reference` allowed to earn, 1 MiB probes, `miner_timeout_s = 60` unless `extra` sets
-/// it) and returns its path. `extra` goes inside `[round]` and may open further tables.
+/// `cpu-reference` allowed to earn, probes of at most 1 MiB under the default 100 Mbit/s floor,
+/// `miner_timeout_s = 60` unless `extra` sets it) and returns its path. `extra` goes inside
+/// `[round]` and may open further tables.
 pub fn write_config(dir: &Path, miners: &[MinerProcess], extra: &str) -> std::path::PathBuf {
     let key = dir.join("validator-session.key");
     transport::identity::keygen(&key, true).unwrap();
@@ -104,7 +105,8 @@ pub fn write_config(dir: &Path, miners: &[MinerProcess], extra: &str) -> std::pa
     let text = format!(
         "store = \"validator.sqlite\"\nsession_key = \"validator-session.key\"\n\n\
          [hotkey]\nuri = \"{VALIDATOR_URI}\"\n\n[miners]\nsource = \"static\"\nstatic = [{}]\n\n\
-         [round]\nprobe_mib = 1\n{timeout}allow_cpu_reference = true\n{extra}\n",
+         [bandwidth]\nprobe_max_mib = 1\n\n\
+         [round]\n{timeout}allow_cpu_reference = true\n{extra}\n",
         list.join(", ")
     );
     let path = dir.join("validator.toml");

@@ -13,9 +13,13 @@
 //! ([`Adversary::wrap_session`]: forged or replayed commitments, garbage, stalls, hang-ups),
 //! and the few that shape a whole connection (what the inventory claims, going dark, silence)
 //! are asked by the server through [`Adversary::claims`], [`Adversary::inflated_backend`],
-//! [`Adversary::refuses_connection`] and [`Adversary::is_silent`].
+//! [`Adversary::refuses_connection`] and [`Adversary::is_silent`]. The bandwidth probe is a
+//! stream of its own kind: its cheats replace how the probe's bytes are moved
+//! (`Adversary::probe_conduct`, the `ProbeConduct` strategy in `probe.rs`: acknowledging
+//! without reading, a throttled link).
 
 mod backend;
+mod probe;
 mod session;
 
 use std::str::FromStr;
@@ -27,6 +31,7 @@ use protocol::GpuInfo;
 
 use self::backend::{Cheat, CheatingBackend, Corruption};
 use self::session::{Cheater, SessionCheat};
+use crate::serve::probe::conduct::{Honest, ProbeConduct};
 use crate::session::{MinerSession, Responder};
 pub use session::{ConnectionMemory, ServerMemory};
 
@@ -99,12 +104,19 @@ pub enum Adversary {
     /// each time a pass needs it (a card with less memory than it claims); its results are
     /// exact, only its time can give it away.
     Regenerate(f64),
+    /// Acknowledges bandwidth probes without reading them: a download's receipt claims every
+    /// byte at once (the hash of nothing), an upload sends zeros instead of the seed's stream.
+    ProbeFake,
+    /// A link throttled to this many Mbit/s over all its probe streams (writes and reads
+    /// paced), honest otherwise.
+    ProbeSlow(f64),
 }
 
 impl Adversary {
     /// Every kind's name, as [`FromStr`] takes them (`skip`, `slow`, `go-dark`,
-    /// `stall-last-module` and `rented-inflate` take defaults).
-    pub const KINDS: [&'static str; 21] = [
+    /// `stall-last-module`, `rented-inflate`, `serial-share`, `regenerate` and `probe-slow`
+    /// take defaults).
+    pub const KINDS: [&'static str; 23] = [
         "wrong-tile",
         "skip",
         "replay",
@@ -126,6 +138,8 @@ impl Adversary {
         "rented-inflate",
         "serial-share",
         "regenerate",
+        "probe-fake",
+        "probe-slow",
     ];
 
     /// `go-dark`'s default: serve one connection.
@@ -138,6 +152,8 @@ impl Adversary {
     pub const DEFAULT_SHARED_DEVICES: u32 = 2;
     /// `regenerate`'s default kept fraction of the `membw` buffer.
     pub const DEFAULT_KEPT_FRACTION: f64 = 0.5;
+    /// `probe-slow`'s default link speed, Mbit/s.
+    pub const DEFAULT_PROBE_MBIT: f64 = 20.0;
     /// How long `serial-share` holds a commitment for its siblings at most.
     pub const SHARE_HOLD: Duration = Duration::from_secs(30);
 
@@ -165,6 +181,18 @@ impl Adversary {
             Self::RentedInflate(_) => "rented-inflate",
             Self::SerialShare(_) => "serial-share",
             Self::Regenerate(_) => "regenerate",
+            Self::ProbeFake => "probe-fake",
+            Self::ProbeSlow(_) => "probe-slow",
+        }
+    }
+
+    /// How this miner moves bandwidth-probe bytes: the honest way for every kind but the probe
+    /// cheats (`probe-fake`, `probe-slow`).
+    pub(crate) fn probe_conduct(&self) -> std::sync::Arc<dyn ProbeConduct> {
+        match self {
+            Self::ProbeFake => Arc::new(probe::Fake),
+            Self::ProbeSlow(mbit) => Arc::new(probe::Paced::new(*mbit)),
+            _ => Arc::new(Honest),
         }
     }
 
@@ -266,8 +294,8 @@ impl FromStr for Adversary {
     /// `duplicate-index`, `empty-inventory`, `unknown-names`, `go-dark[:N]` (default 1),
     /// `stall-last-module[:SECONDS]` (default 55), `busy-forever`, `rented-inflate[:N]`
     /// (default 64, at most [`MAX_GPUS`](protocol::limits::MAX_GPUS)), `serial-share[:N]`
-    /// (default 2, at least 2), `regenerate[:KEPT]` (default 0.5, below 1). Seconds are capped
-    /// at an hour.
+    /// (default 2, at least 2), `regenerate[:KEPT]` (default 0.5, below 1), `probe-fake`,
+    /// `probe-slow[:MBPS]` (default 20 Mbit/s, above 0). Seconds are capped at an hour.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (kind, arg) = s.split_once(':').map_or((s, None), |(k, a)| (k, Some(a)));
         let number = |default: f64| -> Result<f64, String> {
@@ -299,6 +327,16 @@ impl FromStr for Adversary {
                 number(Self::DEFAULT_STALL_S)?.min(3600.0),
             )),
             "busy-forever" => no_arg(Self::BusyForever)?,
+            "probe-fake" => no_arg(Self::ProbeFake)?,
+            "probe-slow" => {
+                let mbit = number(Self::DEFAULT_PROBE_MBIT)?;
+                if mbit <= 0.0 {
+                    return Err(format!(
+                        "probe-slow: {mbit} Mbit/s; give a link speed above 0 (probe-slow:20)"
+                    ));
+                }
+                Self::ProbeSlow(mbit)
+            }
             "serial-share" => {
                 let n = count(Self::DEFAULT_SHARED_DEVICES)?;
                 let max = protocol::limits::MAX_GPUS;
@@ -394,6 +432,9 @@ mod tests {
         assert_eq!("duplicate-index".parse(), Ok(Adversary::DuplicateIndex));
         assert_eq!("empty-inventory".parse(), Ok(Adversary::EmptyInventory));
         assert_eq!("unknown-names".parse(), Ok(Adversary::UnknownNames));
+        assert_eq!("probe-fake".parse(), Ok(Adversary::ProbeFake));
+        assert_eq!("probe-slow".parse(), Ok(Adversary::ProbeSlow(20.0)));
+        assert_eq!("probe-slow:2.5".parse(), Ok(Adversary::ProbeSlow(2.5)));
     }
 
     #[test]
@@ -413,6 +454,10 @@ mod tests {
             "regenerate:-0.5",
             "busy-forever:1",
             "empty-inventory:2",
+            "probe-fake:1",
+            "probe-slow:0",
+            "probe-slow:-3",
+            "probe-slow:fast",
         ] {
             let err = bad.parse::<Adversary>().unwrap_err();
             let kind = bad.split(':').next().unwrap();

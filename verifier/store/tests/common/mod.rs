@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use validator_store::{MinerRoundRecord, StandingRow, VerdictRecord};
+use validator_store::{LinkRecord, MinerRoundRecord, StandingRow, VerdictRecord};
 
 /// A fresh directory under the system's temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -77,6 +77,15 @@ pub fn record(
         verdicts,
         probe_up: Some((812.5, true)),
         probe_down: Some((640.0, false)),
+        link: Some(LinkRecord {
+            factor: 0.5,
+            gpu_score: 1.0,
+            up_outcome: Some("measured".to_owned()),
+            down_outcome: Some("failed".to_owned()),
+            bytes: Some(16 << 20),
+            streams: Some(4),
+            detail_json: r#"{"plan":{"bytes":16777216}}"#.to_owned(),
+        }),
         standing: StandingRow {
             hotkey: hotkey.to_owned(),
             uid,
@@ -84,6 +93,9 @@ pub fn record(
             round_score: 0.5,
             score: 0.375,
             round_id,
+            up_mbit: Some(6500.0),
+            down_mbit: Some(0.0),
+            link_factor: Some(0.5),
         },
         recorded_at: 1_700_000_000 + round_id,
         proven: None,
