@@ -130,3 +130,48 @@ async fn regenerating_half_the_buffer_fails_membw() {
         "a device keeping half of its membw buffer must not pass"
     );
 }
+
+/// A miner that answers each module's first `Prepare` at once and holds its other devices'
+/// `Ready`s back past the verifier's `Go` barrier, hoping each device is started alone (one
+/// GPU could then answer for all of them in turn), gains nothing: only the devices ready
+/// together are challenged; a late one gets a `busy` timeout for that module, no pass and no
+/// charge, so at most one device passes both modules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_ready_after_the_go_barrier_is_not_challenged_alone() {
+    let _cpu = CPU.write().await;
+    let planner = calibrated_planner();
+    let mut spec = MinerSpec::honest(64, 2);
+    spec.adversary = Some("stagger-ready:3".parse().unwrap());
+    let miner = start_miner(spec);
+    preload_modules(&miner).await;
+    let ctx = validator(planner, options(&[MATMUL_I8, MEMBW]));
+    let report = challenge_miner(&ctx, &miner.target()).await;
+    miner.stop().await;
+    let passes = device_passes(&report, "stagger-ready");
+    assert_eq!(passes.len(), 2, "{}", describe(&report));
+    // Which device is late may differ per module (its first `Ready` goes out at once): at
+    // most one device can pass both.
+    assert!(
+        passes.iter().filter(|p| **p).count() <= 1,
+        "holding a Ready back must not let both devices pass: {}",
+        describe(&report)
+    );
+    // Every verdict is a pass (ready in time) or a busy timeout (late, not charged).
+    let verdicts: Vec<&verifier::session::Verdict> = report
+        .devices
+        .iter()
+        .flat_map(|d| d.challenges.iter().filter_map(|c| c.verdict.as_ref()))
+        .collect();
+    assert!(
+        verdicts.iter().any(|v| v.is_pass()),
+        "the devices ready in time are challenged: {}",
+        describe(&report)
+    );
+    assert!(
+        verdicts
+            .iter()
+            .all(|v| v.is_pass() || matches!(v, verifier::session::Verdict::Timeout(t) if t.busy)),
+        "the late device's verdicts are busy timeouts (no charge): {}",
+        describe(&report)
+    );
+}

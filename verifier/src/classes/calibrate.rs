@@ -215,44 +215,45 @@ pub fn refine_with_reference_runs(
     let sandbox = challenge_runtime::Sandbox::new(challenge_runtime::SandboxLimits::default())
         .map_err(|e| ClassError::Calibration(format!("starting the reference sandbox: {e}")))?;
 
-    let matmul = super::sizing::size_matmul(class, target_s)?;
-    let times = reference_run(
-        &sandbox,
-        &backend,
-        builtin_modules::MATMUL_I8,
-        &matmul.params.encode(),
-    )?;
-    let factor = ratio(
-        super::model::cpu_seconds(&rates, &matmul.work)?,
-        times.first(),
-    )?;
-    rates.prf_fill_blocks_per_s *= factor;
-    rates.gemm_ops_per_s *= factor;
-    rates.hash_bytes_per_s *= factor;
-
-    let membw = super::sizing::size_membw(class, target_s)?;
-    let times = reference_run(
-        &sandbox,
-        &backend,
-        builtin_modules::MEMBW,
-        &membw.params.encode(),
-    )?;
-    let fill = ratio(
-        super::model::cpu_seconds(&rates, &membw.work.step(0))?,
-        times.first(),
-    )?;
-    rates.membw_fill_blocks_per_s *= fill;
-    let pass = ratio(
-        super::model::cpu_seconds(&rates, &membw.work.step(1))?,
-        times.get(1),
-    )?;
-    rates.membw_pass_bytes_per_s *= pass;
-
-    let base_rounds = class.membw_rounds();
-    let class = class.with_cpu_rates(rates)?;
     // R stays the kernels' own (measured alone): the reference runs scale both costs of the
     // ratio it rests on by their own overheads, which says nothing about regeneration.
-    let class = class.with_membw_rounds(base_rounds);
+    let rounds = class.membw_rounds();
+    let mut class = class.clone();
+    // Until the challenges the round will give are the ones measured: a scaling may change
+    // the sized params (more passes, a larger group, another K), and the CPU's speed per byte
+    // depends on them. At most REFINEMENTS times.
+    let mut measured: Option<(Vec<u8>, Vec<u8>)> = None;
+    for _ in 0..REFINEMENTS {
+        let matmul = super::sizing::size_matmul(&class, target_s)?;
+        let membw = super::sizing::size_membw(&class, target_s)?;
+        let params = (
+            matmul.params.encode().to_vec(),
+            membw.params.encode().to_vec(),
+        );
+        if measured.as_ref() == Some(&params) {
+            break;
+        }
+        let times = reference_run(&sandbox, &backend, builtin_modules::MATMUL_I8, &params.0)?;
+        let factor = ratio(
+            super::model::cpu_seconds(&rates, &matmul.work)?,
+            times.first(),
+        )?;
+        rates.prf_fill_blocks_per_s *= factor;
+        rates.gemm_ops_per_s *= factor;
+        rates.hash_bytes_per_s *= factor;
+
+        let times = reference_run(&sandbox, &backend, builtin_modules::MEMBW, &params.1)?;
+        rates.membw_fill_blocks_per_s *= ratio(
+            super::model::cpu_seconds(&rates, &membw.work.step(0))?,
+            times.first(),
+        )?;
+        rates.membw_pass_bytes_per_s *= ratio(
+            super::model::cpu_seconds(&rates, &membw.work.step(1))?,
+            times.get(1),
+        )?;
+        class = class.with_cpu_rates(rates)?.with_membw_rounds(rounds);
+        measured = Some(params);
+    }
     Ok(CpuCalibration {
         rates,
         class,
@@ -260,8 +261,11 @@ pub fn refine_with_reference_runs(
     })
 }
 
-/// Reference runs of each module, the fastest kept.
-pub const REFERENCE_RUNS: usize = 2;
+/// Reference runs of each module per refinement, each phase's fastest kept.
+pub const REFERENCE_RUNS: usize = 3;
+
+/// Most refinements (size, run, scale) before the sized challenges stop changing.
+pub const REFINEMENTS: usize = 4;
 
 /// `model / measured`: the factor that makes the rates give the measured time.
 fn ratio(model_s: f64, measured: Option<&Duration>) -> Result<f64, ClassError> {
@@ -297,8 +301,8 @@ impl challenge_runtime::PhaseHook for PhaseClock {
     }
 }
 
-/// The time of each interactive phase of the fastest of [`REFERENCE_RUNS`] runs of `module`
-/// with `params` on device 0 of `backend`.
+/// The time of each interactive phase of `module` with `params` on device 0 of `backend`: each
+/// phase's fastest of [`REFERENCE_RUNS`] runs.
 fn reference_run(
     sandbox: &challenge_runtime::Sandbox,
     backend: &CpuBackend,
@@ -327,10 +331,11 @@ fn reference_run(
         }
         marks.push(end);
         let phases: Vec<Duration> = marks.windows(2).map(|w| w[1] - w[0]).collect();
-        let total = |p: &[Duration]| p.iter().sum::<Duration>();
-        if best.as_ref().is_none_or(|b| total(&phases) < total(b)) {
-            best = Some(phases);
-        }
+        // Each phase's fastest run: a run disturbed in one phase still measures the other.
+        best = Some(match best {
+            None => phases,
+            Some(b) => b.iter().zip(&phases).map(|(a, p)| (*a).min(*p)).collect(),
+        });
     }
     best.ok_or_else(|| ClassError::Calibration(format!("no reference run of {}", module.name)))
 }

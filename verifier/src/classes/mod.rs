@@ -57,7 +57,7 @@ mod table;
 pub use audit::{Audit, Cheat, CheatDetail, MAX_CLAIMED, StepCheck, audit, same_silicon};
 pub use bench::{Against, BenchComparison, GEMM_GOAL, MEMBW_GOAL, RoundsCheck, compare_bench};
 pub use calibrate::{
-    CALIBRATION_BUDGET, CpuCalibration, REFERENCE_RUNS, calibrate_cpu_reference,
+    CALIBRATION_BUDGET, CpuCalibration, REFERENCE_RUNS, REFINEMENTS, calibrate_cpu_reference,
     refine_with_reference_runs,
 };
 pub use model::{

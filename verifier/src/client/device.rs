@@ -342,6 +342,33 @@ impl Prepared {
         }
     }
 
+    /// This device was ready only after its machine's other devices had been started together
+    /// (DESIGN.md §Protocol: all GPUs of a machine are challenged at once; a device started
+    /// alone could reuse another's compute and memory, one after the other). It is not
+    /// challenged this round: the miner is told (its device is released at once) and the
+    /// verdict is a `busy` timeout, no pass and no charge, as for a device another validator
+    /// holds. `waited` is how long after the first device's `Ready` this one's came.
+    pub(crate) async fn too_late(mut self, waited: Duration, barrier: Duration) -> Ended {
+        let detail = format!(
+            "ready {:.1} s after this machine's first device; its devices start together, so \
+             this one is not challenged this round",
+            waited.as_secs_f64()
+        );
+        // Best effort: a miner that does not read it still releases the device after reserve_s.
+        let refusal = Message::Error(protocol::ErrorMsg::new(
+            protocol::ErrorCode::UnexpectedMessage,
+            detail,
+        ));
+        let _ = self.stream.send(&refusal).await;
+        self.stream.finish();
+        let late = TimedOut::busy(
+            self.session.config().envelope,
+            waited.as_secs_f64(),
+            barrier.as_secs_f64(),
+        );
+        self.ended(Ok(Verdict::Timeout(late)))
+    }
+
     /// Sends `Go` (the clock starts now). A failure to send is judged at once.
     pub(crate) async fn go(&mut self, epoch: Instant) -> Result<(), Outcome> {
         let nonce = random().map_err(Err)?;

@@ -638,14 +638,17 @@ fn plan_jobs(
 }
 
 /// How long the `Go`s wait for the devices still preparing once the first device is ready:
-/// every device ready within it starts in the same instant; one still preparing (busy, or a
-/// slow `Ready`) gets its `Go` as soon as it is ready. Well under the miner's reservation time
-/// (`reserve_s`, default 5 s), so the devices already ready keep their reservations.
+/// every device ready within it starts in the same instant. One still preparing then (busy, or
+/// a slow `Ready`) is not challenged this round: started alone it could reuse another device's
+/// compute and memory one after the other (a miner holding its devices' `Ready`s back would
+/// prove one GPU as several), so it gets a `busy` timeout, no pass and no charge. Well under
+/// the miner's reservation time (`reserve_s`, default 5 s), so the devices already ready keep
+/// their reservations.
 pub const GO_BARRIER: Duration = Duration::from_secs(2);
 
 /// Prepares every device (untimed), sends the `Go`s of the devices ready together (all of
-/// them, or those ready within [`GO_BARRIER`] of the first; later ones as they come), then
-/// collects the verdicts. A task of ours that fails leaves its device's challenge without a
+/// them, or those ready within [`GO_BARRIER`] of the first; a later one is not challenged:
+/// `Prepared::too_late`), then collects the verdicts. A task of ours that fails leaves its device's challenge without a
 /// verdict, with the error: never charged.
 async fn run_all_devices(
     ctx: &ClientContext,
@@ -666,14 +669,22 @@ async fn run_all_devices(
     let mut finishing = tokio::task::JoinSet::new();
     let mut ready: Vec<(u32, Prepared)> = Vec::new();
     let mut barrier: Option<tokio::time::Instant> = None;
+    // Whether the machine's devices have been started (then a device ready later is too late).
+    let mut started = false;
     loop {
         let at = barrier.filter(|_| !ready.is_empty());
         tokio::select! {
             joined = preparing.join_next_with_id() => match joined {
                 None => break,
                 Some(Ok((_, (device, Ok(prepared))))) => {
-                    barrier.get_or_insert_with(|| tokio::time::Instant::now() + GO_BARRIER);
-                    ready.push((device, prepared));
+                    let now = tokio::time::Instant::now();
+                    let closes = *barrier.get_or_insert(now + GO_BARRIER);
+                    if started {
+                        let waited = now.duration_since(closes - GO_BARRIER);
+                        outcomes.push((device, prepared.too_late(waited, GO_BARRIER).await));
+                    } else {
+                        ready.push((device, prepared));
+                    }
                 }
                 Some(Ok((_, (device, Err(ended))))) => outcomes.push((device, ended)),
                 Some(Err(e)) => {
@@ -685,6 +696,7 @@ async fn run_all_devices(
             },
             () = async { if let Some(at) = at { tokio::time::sleep_until(at).await } else { std::future::pending().await } } => {
                 start_ready(ctx, &mut ready, &mut finishing, &mut outcomes, epoch).await;
+                started = true;
             }
         }
     }

@@ -13,8 +13,9 @@ use challenge_runtime::{
     Backend, BackendError, BackendKind, BufferId, Committed, DeviceInfo, DeviceSession,
 };
 use challenges::commitment::{CHUNK_LEN, Opening, OutputTree};
-use challenges::membw::{self, Permutation};
+use challenges::membw::Permutation;
 use challenges::prf::{self, PhiloxKey};
+use challenges::simd::Kernels;
 
 /// Which outputs a corrupting session spoils.
 #[derive(Debug, Clone, Copy)]
@@ -363,7 +364,8 @@ impl PartialFill {
             return Some(kept);
         }
         let first = u64::try_from(start / prf::BLOCK_BYTES).ok()?;
-        membw::fill_blocks(self.key, self.rounds, first, scratch);
+        // The fastest kernels this CPU has, as the honest backend uses: the cheater's best.
+        Kernels::best().membw_fill_blocks(self.key, self.rounds, first, scratch);
         Some(scratch)
     }
 }
@@ -405,13 +407,15 @@ impl RegeneratingSession {
         let groups = fill.len.checked_div(u64::from(group)).ok_or(bad("group"))?;
         let mut out = Vec::with_capacity(usize::try_from(groups.saturating_mul(8)).unwrap_or(0));
         let (mut scratch_b, mut scratch_pi) = (vec![0u8; g], vec![0u8; g]);
+        let kernels = Kernels::best();
         for b in 0..groups {
             let pi = perm.apply(b);
             let gb = fill.group(b, g, &mut scratch_b).ok_or(bad("group index"))?;
             let gp = fill
                 .group(pi, g, &mut scratch_pi)
                 .ok_or(bad("group index"))?;
-            let folded = membw::fold(pass, b, gb, gp)
+            let folded = kernels
+                .fold(pass, b, gb, gp)
                 .map_err(|e| BackendError::Unavailable(e.to_string()))?;
             out.extend_from_slice(&folded.to_le_bytes());
         }
@@ -479,7 +483,7 @@ impl DeviceSession for RegeneratingSession {
         let kept_len =
             usize::try_from(blocks * prf::BLOCK_BYTES as u64).map_err(|_| bad("length"))?;
         let mut kept = vec![0u8; kept_len];
-        membw::fill_blocks(key, rounds, 0, &mut kept);
+        Kernels::best().membw_fill_blocks(key, rounds, 0, &mut kept);
         self.fills.insert(
             buf,
             PartialFill {

@@ -104,6 +104,10 @@ pub enum Adversary {
     /// each time a pass needs it (a card with less memory than it claims); its results are
     /// exact, only its time can give it away.
     Regenerate(f64),
+    /// Answers the first `Prepare` of each module on a connection at once and holds every other
+    /// device's `Ready` back this long, so that (it hopes) each claimed device is started on its
+    /// own and one GPU can answer for all of them in turn.
+    StaggerReady(Duration),
     /// Acknowledges bandwidth probes without reading them: a download's receipt claims every
     /// byte at once (the hash of nothing), an upload sends zeros instead of the seed's stream.
     ProbeFake,
@@ -116,7 +120,7 @@ impl Adversary {
     /// Every kind's name, as [`FromStr`] takes them (`skip`, `slow`, `go-dark`,
     /// `stall-last-module`, `rented-inflate`, `serial-share`, `regenerate` and `probe-slow`
     /// take defaults).
-    pub const KINDS: [&'static str; 23] = [
+    pub const KINDS: [&'static str; 24] = [
         "wrong-tile",
         "skip",
         "replay",
@@ -138,6 +142,7 @@ impl Adversary {
         "rented-inflate",
         "serial-share",
         "regenerate",
+        "stagger-ready",
         "probe-fake",
         "probe-slow",
     ];
@@ -150,6 +155,9 @@ impl Adversary {
     pub const DEFAULT_INFLATED_DEVICES: u32 = 64;
     /// `serial-share`'s default claimed device count.
     pub const DEFAULT_SHARED_DEVICES: u32 = 2;
+    /// `stagger-ready`'s default hold of every `Ready` but the first, seconds (past the
+    /// verifier's 2 s `Go` barrier, within the miner's 5 s reservation).
+    pub const DEFAULT_STAGGER_S: f64 = 3.0;
     /// `regenerate`'s default kept fraction of the `membw` buffer.
     pub const DEFAULT_KEPT_FRACTION: f64 = 0.5;
     /// `probe-slow`'s default link speed, Mbit/s.
@@ -181,6 +189,7 @@ impl Adversary {
             Self::RentedInflate(_) => "rented-inflate",
             Self::SerialShare(_) => "serial-share",
             Self::Regenerate(_) => "regenerate",
+            Self::StaggerReady(_) => "stagger-ready",
             Self::ProbeFake => "probe-fake",
             Self::ProbeSlow(_) => "probe-slow",
         }
@@ -264,6 +273,7 @@ impl Adversary {
             Self::StallLastModule(delay) => SessionCheat::StallLastModule(*delay),
             Self::BusyForever => SessionCheat::BusyForever,
             Self::SerialShare(_) => SessionCheat::HoldForSiblings(Self::SHARE_HOLD),
+            Self::StaggerReady(delay) => SessionCheat::StaggerReady(*delay),
             _ => return Box::new(session),
         };
         Box::new(Cheater::new(
@@ -347,6 +357,9 @@ impl FromStr for Adversary {
                 }
                 Self::SerialShare(n)
             }
+            "stagger-ready" => Self::StaggerReady(Duration::from_secs_f64(
+                number(Self::DEFAULT_STAGGER_S)?.min(3600.0),
+            )),
             "regenerate" => {
                 let keep = number(Self::DEFAULT_KEPT_FRACTION)?;
                 if keep >= 1.0 {

@@ -27,6 +27,8 @@ pub struct ConnectionMemory {
     first_module: Mutex<Option<ModuleHash>>,
     /// Per module: challenges started and runs finished on this connection (`serial-share`).
     shares: Mutex<HashMap<ModuleHash, (u32, u32)>>,
+    /// Per module: `Ready`s sent on this connection (`stagger-ready`).
+    readies: Mutex<HashMap<ModuleHash, u32>>,
 }
 
 /// How often a held `serial-share` commitment looks whether its siblings are done.
@@ -55,6 +57,9 @@ pub(super) enum SessionCheat {
     /// connection is done (at most this long), so they arrive together as concurrent devices'
     /// would.
     HoldForSiblings(Duration),
+    /// Answers the first `Prepare` of each module on a connection at once and holds every later
+    /// device's `Ready` back this long, hoping each device is then started on its own.
+    StaggerReady(Duration),
 }
 
 /// Something held back until `until`.
@@ -141,6 +146,26 @@ impl Cheater {
                         .ok()
                         .and_then(|mut last| last.replace(message.clone()));
                     out.push(Action::Send(previous.unwrap_or(message)));
+                }
+                (SessionCheat::StaggerReady(delay), Action::Send(message @ Message::Ready(_))) => {
+                    let earlier = self
+                        .connection
+                        .readies
+                        .lock()
+                        .map(|mut r| {
+                            let n = r.entry(self.module()).or_default();
+                            *n = n.saturating_add(1);
+                            *n - 1
+                        })
+                        .unwrap_or(0);
+                    if earlier == 0 {
+                        out.push(Action::Send(message));
+                    } else {
+                        // Held back: sent when the timer fires.
+                        let until = now.saturating_add(*delay);
+                        self.held = Some((until, Held::Actions(vec![Action::Send(message)])));
+                        return out;
+                    }
                 }
                 (SessionCheat::DropMidOpening, Action::Send(message @ Message::Openings(_))) => {
                     let bytes = message.encode().unwrap_or_default();
