@@ -42,7 +42,7 @@
 //!
 //! A module that never calls `phase_end` is a one-phase module, exactly as in ABI v1. The
 //! check side receives the phase seeds through `phase_seed`, as it receives the committed roots
-//! through `root` (a choice: DESIGN.md says `check` receives them "with the params and the
+//! through `root` (a choice: docs/design.md says `check` receives them "with the params and the
 //! opening"; an import keeps the check request's encoding, and so one-phase modules, unchanged).
 //!
 //! # Check requests

@@ -32,7 +32,7 @@
 //! Seed `00 01 … 1f`, `M = N = K = 64`, `T = 2`: the key is `[0xec23f654, 0x4604376d]`;
 //! `A_0` is tensor 0, whose first block is `philox4x32_10(key, [0, 0, 0, 0])`; `C_0` has 16
 //! tiles (16 KiB) and `root_0` begins `f4319b06`, `root_1` begins `8966255a` (these are the
-//! vectors DESIGN.md fixes; `challenges/vectors/matmul-i8.json` has more).
+//! vectors docs/design.md fixes; `challenges/vectors/matmul-i8.json` has more).
 //!
 //! ```
 //! use challenges::{matmul::{self, MatmulParams}, prf};

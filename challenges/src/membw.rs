@@ -16,7 +16,7 @@
 //! four words written little-endian. So a block costs `R + 1` Philox calls. Group `b` is bytes
 //! `b·g .. (b+1)·g` of the buffer.
 //!
-//! **Phases (v2).** The challenge runs in two interactive phases (DESIGN.md §Interactive
+//! **Phases (v2).** The challenge runs in two interactive phases (docs/design.md §Interactive
 //! phases): phase 0 is the fill and ends with `gpu.phase_end`; the verifier's `PhaseKey 1`
 //! nonce then gives `phase_seed_1 = prf::phase_seed(seed, 1, nonce)` ([`crate::prf::phase_seed`]),
 //! and phase 1 is the passes. So the whole buffer must be resident when the key arrives, on
@@ -86,7 +86,7 @@
 //! With `g = 1024` bytes and `s = 4` samples a leaf check stays under 0.5 ms even at R ≈ 94
 //! (≈ 0.35 ms), while `g` stays a multiple of 128 for coalesced gathers. These `I` figures are
 //! estimates; the CUDA self-test measures the real ratio per class and the class table records
-//! `R` (DESIGN.md: "measure it on a GPU").
+//! `R` (docs/design.md: "measure it on a GPU").
 //!
 //! # Worked example
 //!

@@ -29,7 +29,7 @@
 pub const SEED_CONTEXT: &str = "gpuproof v1 challenge seed";
 /// BLAKE3 `derive_key` context of the Philox key.
 pub const KEY_CONTEXT: &str = "gpuproof v1 philox key";
-/// BLAKE3 `derive_key` context of a phase seed (DESIGN.md §Interactive phases).
+/// BLAKE3 `derive_key` context of a phase seed (docs/design.md §Interactive phases).
 pub const PHASE_SEED_CONTEXT: &str = "gpuproof v2 phase seed";
 
 /// Bytes per Philox block: four 32-bit words.
@@ -61,7 +61,7 @@ pub fn phase_seed(seed: &[u8; 32], phase: u32, nonce: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The 32-byte seed of one challenge on one device, bound to the nonce, both hotkeys, the
-/// module, its params and the device, as DESIGN.md §The PRF specifies.
+/// module, its params and the device, as docs/design.md §The PRF specifies.
 ///
 /// A miner that hands a challenge to another miner gets a different seed there (the miner
 /// hotkey differs), so the answer it re-signs cannot match.

@@ -17,7 +17,7 @@ pub struct Phase {
     pub ops: u64,
     /// Bytes of memory traffic.
     pub bytes: u64,
-    /// The interactive phase (protocol v2, DESIGN.md §Interactive phases) this part of the work
+    /// The interactive phase (protocol v2, docs/design.md §Interactive phases) this part of the work
     /// runs in: 0 from `Go` to the first `gpu.phase_end` (or to the `Commitment` of a one-phase
     /// module), `k` after the `k`-th phase key. Non-decreasing along [`Work::phases`].
     pub step: u32,

@@ -1,5 +1,5 @@
 //! The checked-in vectors are fresh (regenerate with `cargo run -p challenges --example
-//! gen_vectors`), and the figures DESIGN.md fixes and Random123 publishes hold.
+//! gen_vectors`), and the figures docs/design.md fixes and Random123 publishes hold.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

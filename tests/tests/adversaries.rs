@@ -7,7 +7,7 @@
 //! Adversarial miners over real QUIC on loopback (issue #5 item 5): every cheating variant of
 //! `miner_host::serve::Adversary`, a relaying miner written here from `transport` and
 //! `protocol` primitives, handshake refusals, and an honest `cpu-reference` miner judged by
-//! the real `ClassPlanner` after calibration. Each adversary must get the verdict DESIGN.md
+//! the real `ClassPlanner` after calibration. Each adversary must get the verdict docs/design.md
 //! §Verdicts gives it, while the same verifier (one endpoint, one checker) serves the others.
 //!
 //! Timing-sensitive tests (`serial_*`, `class_planner_*`) hold [`harness::CPU`] for writing so

@@ -41,7 +41,7 @@ fn calibrated_planner() -> ClassPlanner {
 }
 
 /// Every verdict of the report, printed with its phase figures; whether device `d` passed
-/// every module planned for it (DESIGN.md §No score without proof, rule 1).
+/// every module planned for it (docs/design.md §No score without proof, rule 1).
 fn device_passes(report: &MinerReport, who: &str) -> Vec<bool> {
     report
         .devices

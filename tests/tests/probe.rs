@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! The bandwidth probe over real QUIC + TCP on loopback (issue #5, DESIGN.md §Protocol step 7):
+//! The bandwidth probe over real QUIC + TCP on loopback (issue #5, docs/design.md §Protocol step 7):
 //! both directions check out, over one stream and over parallel streams; the TCP side gives
 //! nothing to a wrong, foreign, reused or absent token; an oversized probe and a flood of
 //! tickets are refused with typed errors; idle TCP connections from another host do not block

@@ -10,7 +10,7 @@
 //! device no longer than `reserve` without a `Go`, and answers a phase key that is forged or
 //! out of turn with a typed refusal; a validator that goes quiet after the commitment is owed
 //! nothing; and the protocol adversaries (forged and replayed commitments, slowness, garbage,
-//! hanging up, dropping mid-opening) get the verdicts DESIGN.md gives them.
+//! hanging up, dropping mid-opening) get the verdicts docs/design.md gives them.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,4 +1,4 @@
-//! What checking one GPU's round costs the verifier's CPU (DESIGN.md §Verifier cost), at the
+//! What checking one GPU's round costs the verifier's CPU (docs/design.md §Verifier cost), at the
 //! plan sizes the class table gives today.
 //!
 //! A GPU's round is one `matmul-i8` and one `membw` challenge, sized for its class by

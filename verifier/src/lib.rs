@@ -1,6 +1,6 @@
 //! gpuproof verifier.
 //!
-//! [`session`] is the challenge session of DESIGN.md §Protocol as a sans-IO state machine
+//! [`session`] is the challenge session of docs/design.md §Protocol as a sans-IO state machine
 //! (Prepare → Go → Commitment → Open → Openings → verdict, with the clock passed in);
 //! [`client`] drives it over QUIC against one miner, then probes the miner's bandwidth;
 //! [`classes`] and [`planner`] size the challenges; [`scoring`] turns verdicts and bandwidth

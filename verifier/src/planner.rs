@@ -100,7 +100,7 @@ impl Planner for ClassPlanner {
             .size(&sizing_target(class, target, rented))
             .map_err(|e| class_error(e).to_string())?;
         let (params, work) = (sized.params, sized.work);
-        // Every interactive phase is judged on its own part of the work (DESIGN.md
+        // Every interactive phase is judged on its own part of the work (docs/design.md
         // §Interactive phases); a rented machine's small challenge gets the rented slack on
         // each phase as on the whole.
         let window = |e: Envelope| if rented { rented_window(e) } else { e };

@@ -1,4 +1,4 @@
-//! Scores (DESIGN.md §Verdicts, §No score without proof): per miner, Σ over its passing
+//! Scores (docs/design.md §Verdicts, §No score without proof): per miner, Σ over its passing
 //! devices of the class weight × a performance factor, times a reliability factor (an EMA of
 //! past verdicts, where one wrong result costs far more than one timeout).
 //!

@@ -151,7 +151,7 @@ fn classify_never_guesses() {
     }
 }
 
-/// DESIGN.md §`membw` v2: R per class is the least value making regeneration ≥ 10× dearer than
+/// docs/design.md §`membw` v2: R per class is the least value making regeneration ≥ 10× dearer than
 /// reading at the claimed class's bandwidth, on the fastest integer silicon among the GPU
 /// classes with less memory than the class's sized `membw` buffer (and the class itself):
 /// `(R+1) · bandwidth / (16 · Philox blocks/s) ≥ 10` (Philox = int32 / 40 without a measured

@@ -1,4 +1,4 @@
-//! DESIGN.md §No score without proof, against `verifier run` as a process with real
+//! docs/design.md §No score without proof, against `verifier run` as a process with real
 //! `miner-host serve` processes on loopback (static miners, no chain): every hole of issue #17
 //! tried by the adversary kind that uses it, and what the rule says checked in the store the
 //! service wrote: rounds finish, weights are recorded, the cheater's weight is 0 (or bounded as

@@ -1,4 +1,4 @@
-//! Interactive phases (protocol v2, DESIGN.md §Interactive phases) with both sides in memory:
+//! Interactive phases (protocol v2, docs/design.md §Interactive phases) with both sides in memory:
 //! the verifier's sans-IO [`VerifierSession`] and a miner running the real `membw` module in
 //! the sandbox on a thread of its own, its `gpu.phase_end` wired to the test through channels.
 //! Time is simulated (the session takes `now` from the test).

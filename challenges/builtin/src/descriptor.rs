@@ -150,7 +150,7 @@ pub enum SizingError {
 pub trait ChallengeModule: Send + Sync {
     /// The name used on the command line and in logs (`matmul-i8`).
     fn name(&self) -> &'static str;
-    /// The interactive phases the module goes through (DESIGN.md §Interactive phases; 1 for a
+    /// The interactive phases the module goes through (docs/design.md §Interactive phases; 1 for a
     /// module that never calls `gpu.phase_end`).
     fn phases(&self) -> u32;
     /// Binary params from their JSON form, validated by the module's rules.

@@ -8,7 +8,7 @@
 //!
 //! Full challenge ([`size_full`]): `R` is the class's (`membw_rounds`). The buffer `V` is at
 //! least [`MIN_FRACTION`] (90 %) of the class memory, so a device short of memory cannot hold
-//! it (DESIGN.md: `V` ≥ 90 % of the claimed VRAM), and `V` plus the `P + 1` pass outputs stay
+//! it (docs/design.md: `V` ≥ 90 % of the claimed VRAM), and `V` plus the `P + 1` pass outputs stay
 //! within [`MEMORY_FRACTION`] (95 %). More passes need a larger group `g` (their outputs must
 //! fit beside `V`). Among the params that reach the target (power-of-two `g` ≥ 1 KiB, `R` from
 //! the class's value up to a quarter more — `R` is a minimum, more rounds only make
@@ -18,7 +18,7 @@
 //! passes. If the fill alone plus one pass at 90 % of memory is longer than the target, the
 //! result is that challenge, marked [`SizeLimit::MinimumWork`].
 //!
-//! Rented machine ([`size_rented`], DESIGN.md §No score without proof, rule 6): `V` =
+//! Rented machine ([`size_rented`], docs/design.md §No score without proof, rule 6): `V` =
 //! [`RENTED_BYTES`] (1 GiB), or [`MIN_FRACTION`] of the class memory where that is less, `g`
 //! = [`MIN_GROUP`], the class's `R`, one pass: it shows the device still holds and reads memory
 //! at the class's rate without taking the renter's memory. Its target is its own expected time.
@@ -38,7 +38,7 @@ pub const MEMORY_FRACTION: f64 = 0.95;
 pub const MIN_FRACTION: f64 = 0.90;
 /// Smallest group the sizer picks (`g` = 1 KiB keeps a leaf check cheap).
 pub const MIN_GROUP: u32 = 1024;
-/// The buffer of a rented machine's small `membw` (DESIGN.md: at least 1 GiB).
+/// The buffer of a rented machine's small `membw` (docs/design.md: at least 1 GiB).
 pub const RENTED_BYTES: u64 = 1 << 30;
 
 /// The descriptor of `membw` (see [`crate::MEMBW`]).

@@ -28,7 +28,7 @@
 //!
 //! # `R` for `membw` ([`RoundsEstimate`])
 //!
-//! DESIGN.md: regenerating a group must cost ≥ 10× reading it. The cost of one more fill round
+//! docs/design.md: regenerating a group must cost ≥ 10× reading it. The cost of one more fill round
 //! is the **slope** of fill time over rounds between the sweep's smallest and largest count
 //! (this leaves out the write of the buffer, which a miner regenerating in registers does not
 //! pay), per Philox call. Reading a group costs the pass time divided by the `2·G` group reads
@@ -46,7 +46,7 @@ use crate::backend::{Backend, BackendError, BufferId, DeviceSession};
 /// The report's schema name; a reader refuses any other.
 pub const SCHEMA: &str = "gpuproof-bench/1";
 
-/// How much dearer than reading a group regenerating it must be (DESIGN.md §membw).
+/// How much dearer than reading a group regenerating it must be (docs/design.md §membw).
 pub const REGENERATION_FACTOR: f64 = 10.0;
 
 /// The Philox key every fill of the bench uses (the values do not matter for timing).

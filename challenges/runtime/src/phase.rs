@@ -1,4 +1,4 @@
-//! Interactive phases (host ABI v1.1, DESIGN.md §Interactive phases): what `gpu.phase_end`
+//! Interactive phases (host ABI v1.1, docs/design.md §Interactive phases): what `gpu.phase_end`
 //! asks of whoever runs the challenge.
 //!
 //! The sandbox knows nothing of the network: the miner's session supplies a [`PhaseHook`] that

@@ -116,7 +116,7 @@ fn matmul_i8_in_the_sandbox_equals_the_reference() {
         assert_eq!(work.ops, matmul::work(&params).ops);
         assert_eq!(work.phases.len(), 4);
     }
-    // DESIGN.md's vector, through the sandbox.
+    // docs/design.md's vector, through the sandbox.
     let run = sandbox
         .run(
             &module,

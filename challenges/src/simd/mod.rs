@@ -1,6 +1,6 @@
 //! SIMD kernels for the verifier's hot paths, bit-identical to the spec functions.
 //!
-//! Checking an opened leaf costs the verifier's CPU (DESIGN.md §Verifier cost): a `matmul-i8`
+//! Checking an opened leaf costs the verifier's CPU (docs/design.md §Verifier cost): a `matmul-i8`
 //! tile is `16·16·K` multiply-adds over operands that are themselves `2·16·K/16` Philox blocks,
 //! and a `membw` sample regenerates two groups, `(g/16)·(R+1)` chained Philox calls each. The
 //! CPU backend runs the same operations over whole buffers. [`Kernels`] does them with the

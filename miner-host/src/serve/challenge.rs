@@ -5,7 +5,7 @@
 //! expired, replayed or wrongly addressed `Prepare`s are refused with a typed error); then the
 //! session decides everything else and this file only carries out its [`Action`]s: loading the
 //! module, reserving the device (one challenge per device at a time; a validator whose last
-//! reservation of it lapsed without a `Go` waits `reserve` before reserving it again, DESIGN.md
+//! reservation of it lapsed without a `Go` waits `reserve` before reserving it again, docs/design.md
 //! §No score without proof, rule 9), running the sandbox on a blocking thread (each
 //! `gpu.phase_end` comes back as an [`Event::PhaseEnd`] through [`super::phases`]), opening
 //! leaves, sending, and ending the stream. Everything the challenge held on the device is freed

@@ -1,4 +1,4 @@
-//! `miner-host serve`: the QUIC server validators challenge (DESIGN.md §Protocol).
+//! `miner-host serve`: the QUIC server validators challenge (docs/design.md §Protocol).
 //!
 //! [`start`] binds the endpoint and serves in the background; [`MinerConfig`] is `miner.toml`.
 //! Per connection: the handshake of [`transport::handshake`] (only admitted validator hotkeys

@@ -1,4 +1,4 @@
-//! Interactive phases on the miner's side (protocol v2, DESIGN.md §Interactive phases): the
+//! Interactive phases on the miner's side (protocol v2, docs/design.md §Interactive phases): the
 //! run thread's `gpu.phase_end` reaches the challenge's session as an `Event::PhaseEnd`, and
 //! the nonce of the validator's `PhaseKey` (or why there is none) goes back to the guest.
 //!

@@ -41,7 +41,7 @@ pub struct ServeLimits {
     /// message on a stream, `Open` after the commitment).
     pub message_timeout: Duration,
     /// Longest a device stays reserved for a validator between `Ready` and its `Go`
-    /// (DESIGN.md §No score without proof, rule 5): without a `Go` by then the device is
+    /// (docs/design.md §No score without proof, rule 5): without a `Go` by then the device is
     /// released and the stream refused.
     pub reserve: Duration,
     /// Challenges a minute per validator hotkey.
@@ -160,7 +160,7 @@ pub(crate) struct Shared {
     pub(crate) memory: Arc<ServerMemory>,
     /// When each (validator, device) reservation last lapsed without a `Go`: that validator
     /// may not reserve that device again for `reserve`, so a validator that reserves and never
-    /// starts cannot hold a device back to back (DESIGN.md §No score without proof, rule 9).
+    /// starts cannot hold a device back to back (docs/design.md §No score without proof, rule 9).
     pub(crate) lapsed: Mutex<BTreeMap<(Hotkey, u32), Instant>>,
     /// Outstanding bandwidth-probe tickets.
     pub(crate) probes: probe::ProbeDesk,

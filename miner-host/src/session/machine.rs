@@ -15,7 +15,7 @@ use super::{Action, Ended, Event, Responder, refusal};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionLimits {
     /// Longest the device stays reserved between `Ready` and the validator's `Go`
-    /// (DESIGN.md §No score without proof, rule 5).
+    /// (docs/design.md §No score without proof, rule 5).
     pub reserve: Duration,
     /// Longest wait for the validator's `PhaseKey` after a `PhaseDone`, and for its `Open`
     /// after the commitment.

@@ -1,6 +1,6 @@
 //! The challenge messages: `Prepare` → `Ready` → `Go` → (`PhaseDone` → `PhaseKey`)* →
 //! `Commitment` → `Open` → `Openings`. The `PhaseDone`/`PhaseKey` pairs (protocol v2) come
-//! only from modules with interactive phases (DESIGN.md §Interactive phases).
+//! only from modules with interactive phases (docs/design.md §Interactive phases).
 //!
 //! [`Prepare`] and [`Go`] are signed by the verifier, [`Commitment`] by the miner (each through
 //! [`Signed`](crate::Signed)); a later message names the signed one it answers by its envelope

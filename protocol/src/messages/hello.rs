@@ -10,7 +10,7 @@ use crate::error::ProtocolError;
 use crate::limits::MAX_VERSIONS;
 
 /// The protocol version this crate speaks: 2 added the interactive phases (`PhaseDone`,
-/// `PhaseKey`; DESIGN.md §Interactive phases); 3 changed the bandwidth probe's messages
+/// `PhaseKey`; docs/design.md §Interactive phases); 3 changed the bandwidth probe's messages
 /// (`ProbeRequest.streams`, a `ProbeTicket` token per parallel TCP stream, a receipt hash per
 /// stream: issue #24). A peer offering only an older version is refused at the handshake: v1
 /// verifiers would judge `membw` v2 as one phase, and a v2 peer cannot read a v3 probe.

@@ -1,4 +1,4 @@
-//! The message types of DESIGN.md §Protocol, as plain data with serde.
+//! The message types of docs/design.md §Protocol, as plain data with serde.
 //!
 //! Every struct rejects unknown fields; every variable-length field is bounded (see
 //! [`crate::limits`]); every byte field is a CBOR byte string. Which messages are signed, and

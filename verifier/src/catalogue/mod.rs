@@ -1,4 +1,4 @@
-//! The catalogue (DESIGN.md §Receipts and the catalogue): what this validator has proven, for
+//! The catalogue (docs/design.md §Receipts and the catalogue): what this validator has proven, for
 //! renters. Served from the store over HTTP:
 //!
 //! | path | answer |

@@ -62,7 +62,7 @@
 //! has gain `f64::MAX` (when the claim carries any weight). [`Audit::worst_gain`] is the largest
 //! gain of a passing cheat (0 when none passes); a table is sound when it is ≤ 1.
 //!
-//! # What it does not cover (DESIGN.md §Residual risks)
+//! # What it does not cover (docs/design.md §Residual risks)
 //!
 //! Several real cards pooling memory over NVLink (a `K`-card domain holds `K`·10 % spare: with
 //! `K ≥ 9` a whole extra `V` fits), outsourcing, time-sharing across validators, and cards not

@@ -1,6 +1,6 @@
 //! GPU classes: what each claimed device class can do, how long a challenge should take on it,
 //! the timing [`Envelope`](crate::session::Envelope) it is judged by, and how big to make a
-//! challenge so that the class needs its target duration (DESIGN.md §Verdicts, issue #5 item 4).
+//! challenge so that the class needs its target duration (docs/design.md §Verdicts, issue #5 item 4).
 //!
 //! # The table
 //!

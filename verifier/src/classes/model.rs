@@ -265,7 +265,7 @@ pub fn envelope(class: &GpuClass, work: &Work) -> Result<Envelope, ClassError> {
     })
 }
 
-/// The envelope of each interactive phase of `work` on `class` (DESIGN.md §Interactive phases:
+/// The envelope of each interactive phase of `work` on `class` (docs/design.md §Interactive phases:
 /// every phase is timed on its own, against its own part of the work), in phase order: one
 /// entry for a one-phase module, equal to [`envelope`] of the whole work. Fails like
 /// [`envelope`].

@@ -44,7 +44,7 @@ pub const MEMBW_MIN_GROUP: u32 = bw::MIN_GROUP;
 pub const RENTED_MEMORY_CAP: u64 = mm::RENTED_MEMORY_CAP;
 /// Most memory a rented machine's challenge may hold, as a fraction of the class memory.
 pub const RENTED_MEMORY_FRACTION: f64 = mm::RENTED_MEMORY_FRACTION;
-/// The buffer of a rented machine's small `membw` (DESIGN.md: at least 1 GiB).
+/// The buffer of a rented machine's small `membw` (docs/design.md: at least 1 GiB).
 pub const RENTED_MEMBW_BYTES: u64 = bw::RENTED_BYTES;
 /// Suggested target of a rented machine's challenge, in seconds.
 pub const RENTED_TARGET_S: f64 = 0.05;

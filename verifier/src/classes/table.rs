@@ -84,7 +84,7 @@ pub struct CpuRates {
 }
 
 impl CpuRates {
-    /// DESIGN.md's rule for `membw`'s `R` on these rates (a CPU device is its own cheater's best
+    /// docs/design.md's rule for `membw`'s `R` on these rates (a CPU device is its own cheater's best
     /// card): the least `R` making regenerating a group at least 10× dearer than reading it in
     /// a pass, `(R+1) / (16 · Philox calls/s) ≥ 10 / (pass bytes read/s)`, i.e.
     /// `R + 1 ≥ 160 · membw_fill_blocks_per_s / membw_pass_bytes_per_s`; at most

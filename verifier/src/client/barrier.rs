@@ -1,4 +1,4 @@
-//! The phase barrier across one machine's devices (protocol v2, DESIGN.md §Interactive
+//! The phase barrier across one machine's devices (protocol v2, docs/design.md §Interactive
 //! phases): `PhaseKey k` goes to every device of the machine in the same instant, once every
 //! device's `PhaseDone k − 1` has arrived or its session has ended (a device that missed its
 //! phase deadline ends with `timeout` or `too-slow` and leaves the barrier). So every device

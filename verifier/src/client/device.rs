@@ -343,7 +343,7 @@ impl Prepared {
     }
 
     /// This device was ready only after its machine's other devices had been started together
-    /// (DESIGN.md §Protocol: all GPUs of a machine are challenged at once; a device started
+    /// (docs/design.md §Protocol: all GPUs of a machine are challenged at once; a device started
     /// alone could reuse another's compute and memory, one after the other). It is not
     /// challenged this round: the miner is told (its device is released at once) and the
     /// verdict is a `busy` timeout, no pass and no charge, as for a device another validator

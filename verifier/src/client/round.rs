@@ -7,7 +7,7 @@
 //! passes, each running session is judged as if its pending answer were overdue (`timeout`
 //! before the commitment, `wrong-result` after it), and a challenge planned but never started
 //! is a `timeout` too. A round cut short never leaves "no verdict" for a reason the miner
-//! controls (DESIGN.md §No score without proof, rule 1); only the verifier's own failures end a
+//! controls (docs/design.md §No score without proof, rule 1); only the verifier's own failures end a
 //! challenge without one, and those are never charged and never turned into a pass.
 
 use std::net::SocketAddr;
@@ -59,7 +59,7 @@ pub struct ChallengeOptions {
     /// Modules run each round, in order; each on all devices at once.
     pub modules: Vec<Builtin>,
     /// How long a device answering `busy-device` is retried, as a multiple of its claimed
-    /// class's `max_s` (DESIGN.md §No score without proof, rule 5: 2).
+    /// class's `max_s` (docs/design.md §No score without proof, rule 5: 2).
     pub busy_budget: f64,
 }
 
@@ -139,7 +139,7 @@ pub struct MinerTarget {
     pub rented: bool,
     /// `Some`: only inventory entries equal to one of these devices (index, name, UUID,
     /// memory) are challenged — the round engine passes the devices a rented machine last
-    /// proved unrented (DESIGN.md §No score without proof, rule 6); `None`: every device.
+    /// proved unrented (docs/design.md §No score without proof, rule 6); `None`: every device.
     pub proven_only: Option<Vec<ProvenDevice>>,
     /// Bytes each way the round's probe budget leaves this miner
     /// ([`budget_share`](super::probe::budget_share)); `None`: no budget, only the probe's own
@@ -393,7 +393,7 @@ fn fill_missing_verdicts(report: &mut MinerReport) {
     }
 }
 
-/// Checks an inventory before anything is challenged (DESIGN.md §No score without proof,
+/// Checks an inventory before anything is challenged (docs/design.md §No score without proof,
 /// rule 2): at least one GPU, at most [`MAX_GPUS`], no index twice, and at least one name that
 /// `classifies`. `Err` says what is wrong, for the miner's `protocol-error`.
 pub fn check_inventory(
@@ -719,7 +719,7 @@ async fn start_ready(
     outcomes: &mut Vec<(u32, Ended)>,
     epoch: Instant,
 ) {
-    // The devices started together keep in step at every phase (DESIGN.md §Interactive
+    // The devices started together keep in step at every phase (docs/design.md §Interactive
     // phases: each PhaseKey goes to all of them at once).
     let barrier = PhaseBarrier::new(ready.len());
     for (device, mut prepared) in ready.drain(..) {

@@ -13,7 +13,7 @@
 //! simulation), the store's file (temporary), and `allow_cpu_reference = true`.
 //!
 //! A `rented-inflate` cheater is marked rented in every validator's store after the first
-//! round (the marketplace's records), so its inflated inventory meets DESIGN.md §No score
+//! round (the marketplace's records), so its inflated inventory meets docs/design.md §No score
 //! without proof, rule 6.
 //!
 //! **Cores.** Miners and verifiers share this machine: each miner device is one thread, the

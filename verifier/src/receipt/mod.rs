@@ -1,4 +1,4 @@
-//! Verification receipts (DESIGN.md §Receipts and the catalogue): every recorded verdict as a
+//! Verification receipts (docs/design.md §Receipts and the catalogue): every recorded verdict as a
 //! file anyone can re-check offline, with nothing but the file (and this binary).
 //!
 //! A receipt is one `Signed<Receipt>` envelope (tag `receipt`) in canonical CBOR, signed by the

@@ -201,7 +201,7 @@ pub struct RoundConfig {
     pub ready_timeout_s: u64,
     /// A device answering `busy-device` is retried for this multiple of its claimed class's
     /// `max_s`; still busy then, it gets no pass this round and no reliability charge
-    /// (DESIGN.md §No score without proof, rule 5). Default 2.
+    /// (docs/design.md §No score without proof, rule 5). Default 2.
     #[serde(default = "d_busy_budget")]
     pub busy_budget: f64,
     /// Weights come only from standings refreshed by a challenge in the last this many rounds
@@ -300,7 +300,7 @@ impl RoundConfig {
     }
 }
 
-/// `[bandwidth]`: the probe (DESIGN.md §Protocol step 7) and its weight in the score
+/// `[bandwidth]`: the probe (docs/design.md §Protocol step 7) and its weight in the score
 /// (issue #24). See `crate::client::probe::sizing` for how a probe is sized and
 /// `crate::scoring` for the link factor.
 #[derive(Debug, Clone, Deserialize)]

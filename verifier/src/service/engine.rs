@@ -11,7 +11,7 @@
 //! a static list; localnet's own `miner-host` processes), where the weights go (the chain;
 //! localnet's Yuma simulation) and the store's file (localnet: a temporary one).
 //!
-//! The rules of DESIGN.md §No score without proof that live here:
+//! The rules of docs/design.md §No score without proof that live here:
 //! - **Nothing one miner sends stops a round** (rule 3): a miner whose record the store
 //!   refuses is recorded again as a `verifier-error` note with no score for the round
 //!   ([`record::verifier_error_record`]), counted in the metrics; if even that fails, it is
@@ -22,7 +22,7 @@
 //!   proved unrented (read from the store before the challenge).
 //! - **`cpu-reference` earns nothing** unless `allow_cpu_reference` (rule 7): its class weight
 //!   is 0 for scoring.
-//! - **Receipts** (DESIGN.md §Receipts and the catalogue): every verdict recorded gets a
+//! - **Receipts** (docs/design.md §Receipts and the catalogue): every verdict recorded gets a
 //!   signed receipt in the same transaction (`crate::receipt`); a receipt that cannot be made
 //!   or kept is our failure, logged and counted, and the round is recorded without it (never a
 //!   lost verdict). After each finished round, pass receipts older than

@@ -38,7 +38,7 @@ pub struct MinerId {
 ///   the stage (`connection`, `inventory`) and device index 0, and one such verdict for
 ///   reliability; the round scores 0.
 /// - Otherwise every challenge is a row, and the standing folds the round in: the round score
-///   is replaced by this round's, 0 when no device earned (DESIGN.md §No score without proof,
+///   is replaced by this round's, 0 when no device earned (docs/design.md §No score without proof,
 ///   rules 1–2). A second row for a `(device, module)` already recorded is dropped (the
 ///   inventory check refuses duplicate indices before anything runs; this keeps the store's
 ///   unique key from ever refusing a round).
@@ -229,7 +229,7 @@ fn link_record(report: &MinerReport, factor: f64, gpu_score: f64) -> LinkRecord 
 /// The record of a miner whose round could not be recorded as it was (the store refused it):
 /// no verdict rows but one `verifier-error` note, the standing carried over unchanged from
 /// `prior` but for this round's score, which is 0 (nothing was proven), and nothing charged
-/// (DESIGN.md §No score without proof, rules 3 and 8).
+/// (docs/design.md §No score without proof, rules 3 and 8).
 pub fn verifier_error_record(
     round_id: i64,
     miner: &MinerId,

@@ -54,7 +54,7 @@ pub enum CheckerError {
 /// use; others must be [`load`](Self::load)ed first.
 ///
 /// Checks wait for a free instance slot of the sandbox instead of failing when every slot is
-/// taken (DESIGN.md §No score without proof, rule 8: under load the verifier's own limits
+/// taken (docs/design.md §No score without proof, rule 8: under load the verifier's own limits
 /// never abort a session).
 #[derive(Debug, Clone)]
 pub struct SandboxChecker {

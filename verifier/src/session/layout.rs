@@ -1,7 +1,7 @@
 //! [`OutputLayout`]: how many outputs a challenge commits and how long each one is, derived from
 //! the module and its params on the verifier's side, never from what the miner says.
 //!
-//! The layout fixes the tree shape every opening is checked against (DESIGN.md: "the output's
+//! The layout fixes the tree shape every opening is checked against (docs/design.md: "the output's
 //! length and the leaf index come from the verifier's own params and request, never from the
 //! miner") and the population the leaves to open are drawn from. The built-in modules' layouts
 //! come from their descriptors (`builtin_modules::ChallengeModule::outputs`: `matmul-i8` commits

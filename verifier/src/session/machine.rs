@@ -590,7 +590,7 @@ impl VerifierSession {
     /// The round's time against this miner is up at `now` (the caller's per-miner limit):
     /// ends a running session as if its pending answer's deadline had passed — `timeout`
     /// before the commitment (also while `Go` waits for the other devices), `wrong-result`
-    /// after it. A round cut short is never "no verdict" (DESIGN.md §No score without proof,
+    /// after it. A round cut short is never "no verdict" (docs/design.md §No score without proof,
     /// rule 1). `None` if the session was idle or had already ended.
     pub fn on_round_over(&mut self, now: Duration) -> Option<Verdict> {
         self.phase()?;

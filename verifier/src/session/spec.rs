@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::SessionError;
 use super::layout::OutputLayout;
 
-/// Leaves opened per challenge unless configured otherwise (DESIGN.md: default 32).
+/// Leaves opened per challenge unless configured otherwise (docs/design.md: default 32).
 pub const DEFAULT_OPENINGS: u32 = 32;
 
 /// Positions sampled inside each opened leaf by modules that sample (`membw`).
@@ -51,7 +51,7 @@ pub struct ChallengeSpec {
 /// Only `peak_floor_s` and `max_s` decide: below `peak_floor_s` (the work at the class's
 /// datasheet peak) is `too-fast`, above `max_s` is `too-slow`. `min_s`, the calibrated
 /// window's lower edge, is reported but never fails a challenge, so a well-optimised honest
-/// backend is never punished (DESIGN.md §Verdicts).
+/// backend is never punished (docs/design.md §Verdicts).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Lower edge of the calibrated window (informational).

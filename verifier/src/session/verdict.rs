@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::spec::Envelope;
 
-/// The judgement of one challenge of one device. See DESIGN.md §Verdicts.
+/// The judgement of one challenge of one device. See docs/design.md §Verdicts.
 ///
 /// Guarantees: `Pass`, `TooSlow` and `TooFast` are only given after every requested leaf was
 /// opened with a valid path and recomputed by the module's `check`; `WrongResult` is only given
@@ -102,7 +102,7 @@ pub struct Timing {
     pub phases: Vec<PhaseTiming>,
 }
 
-/// One interactive phase's figures (DESIGN.md §Interactive phases): phase 0 from `Go` to
+/// One interactive phase's figures (docs/design.md §Interactive phases): phase 0 from `Go` to
 /// `PhaseDone 0`, phase `k` from our `PhaseKey k` to the next `PhaseDone` or the `Commitment`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PhaseTiming {
@@ -168,7 +168,7 @@ pub struct TimedOut {
     /// The expected window of the challenge.
     pub window: Envelope,
     /// The device stayed busy (`busy-device` refusals) for the whole retry budget: no pass
-    /// this round, but no reliability charge either (DESIGN.md §No score without proof, rule
+    /// this round, but no reliability charge either (docs/design.md §No score without proof, rule
     /// 5: another validator's honest challenge is not the miner's fault).
     #[serde(default)]
     pub busy: bool,

@@ -133,7 +133,7 @@ CREATE TABLE meta (
 ";
 
 /// Schema 2: the devices each miner last proved unrented (a rented machine is scored only for
-/// those: DESIGN.md §No score without proof, rule 6).
+/// those: docs/design.md §No score without proof, rule 6).
 const V2: &str = "
 CREATE TABLE proven_devices (
     hotkey       TEXT    NOT NULL,
@@ -152,7 +152,7 @@ const V3: &str = "
 ALTER TABLE submissions ADD COLUMN refusal TEXT;
 ";
 
-/// Schema 4: verification receipts, one per recorded verdict (DESIGN.md §Receipts and the
+/// Schema 4: verification receipts, one per recorded verdict (docs/design.md §Receipts and the
 /// catalogue): the signed receipt, zstd-compressed (`body`, `NULL` once a pass receipt is
 /// pruned), and the figures the catalogue shows, which stay when the body goes.
 const V4: &str = "

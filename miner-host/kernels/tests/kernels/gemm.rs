@@ -108,7 +108,7 @@ fn a_missing_barrier_is_caught() {
 
 #[test]
 fn matmul_vector_roots_on_the_device() {
-    // DESIGN.md: seed 00..1f, m = n = k = 64, count = 2 → roots f4319b06…, 8966255a…, here with
+    // docs/design.md: seed 00..1f, m = n = k = 64, count = 2 → roots f4319b06…, 8966255a…, here with
     // every step on the emulated device: PRF fill, GEMM, re-layout, BLAKE3 chunk and parent
     // levels (the host merges only the root's two children).
     let seed = crate::vector_seed();

@@ -11,7 +11,7 @@ mod prf;
 mod relayout;
 mod source;
 
-/// The seed of the DESIGN.md vectors: `00 01 … 1f`.
+/// The seed of the docs/design.md vectors: `00 01 … 1f`.
 pub(crate) fn vector_seed() -> [u8; 32] {
     core::array::from_fn(|i| i as u8)
 }

@@ -59,7 +59,7 @@ fn boundary_starts_and_lengths() {
 
 #[test]
 fn matmul_vector_first_block() {
-    // A_0 of the DESIGN.md matmul vector: tensor 0, block 0 = philox(key, [0, 0, 0, 0]).
+    // A_0 of the docs/design.md matmul vector: tensor 0, block 0 = philox(key, [0, 0, 0, 0]).
     let key = prf::key(&crate::vector_seed(), 0);
     assert_eq!(key, [0xec23f654, 0x4604376d]);
     let mut out = DeviceBuffer::zeroed(64);

@@ -1,7 +1,7 @@
 //! Cheating miners, for tests and the local network: each [`Adversary`] is one way a miner might
 //! try to get paid for work it did not do, built from the honest server's own parts so that the
 //! verifier faces real QUIC, real signatures and real trees. A real cheater can write any of
-//! these; having them here only lets us prove each is caught, with the verdict DESIGN.md gives.
+//! these; having them here only lets us prove each is caught, with the verdict docs/design.md gives.
 //!
 //! Selected with `miner-host serve --adversary KIND` (hidden from `--help`) or
 //! [`ServerSettings::adversary`](super::ServerSettings::adversary).

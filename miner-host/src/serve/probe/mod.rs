@@ -1,4 +1,4 @@
-//! The bandwidth probe, miner side (DESIGN.md §Protocol step 7; wire format in
+//! The bandwidth probe, miner side (docs/design.md §Protocol step 7; wire format in
 //! [`protocol::ProbeTicket`]'s module).
 //!
 //! A validator asks on a QUIC stream; the miner answers with a [`ProbeTicket`]: the port of its

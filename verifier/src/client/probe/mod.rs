@@ -1,4 +1,4 @@
-//! The bandwidth probe, verifier side (DESIGN.md §Protocol step 7; issue #24): the miner's
+//! The bandwidth probe, verifier side (docs/design.md §Protocol step 7; issue #24): the miner's
 //! upload (it streams the PRF data of a seed we send; we compare **every byte** with the same
 //! stream generated here before the clock starts) and its download (we stream data from a
 //! seed we keep secret; the miner must return the BLAKE3 hash of every byte of each stream,
