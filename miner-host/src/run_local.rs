@@ -218,15 +218,26 @@ pub fn run_local(
 }
 
 /// The `--json` object: `{"module", "roots", "phase_nonces", "work": {"ops", "bytes"},
-/// "elapsed_ms", "openings": {"checked", "failed"}}` (`phase_nonces`: hex, in order; empty for
-/// a one-phase module).
+/// "elapsed_ms", "timings_ms": {"instantiate", "run", "backend", "fill", "compute", "hash"},
+/// "openings": {"checked", "failed"}}` (`phase_nonces`: hex, in order; empty for a one-phase
+/// module; `timings_ms` as [`RunTimings`] measures them, fractional milliseconds).
 pub fn report_json(report: &RunLocalReport) -> serde_json::Value {
+    let t = &report.timings;
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
     serde_json::json!({
         "module": hex::encode(report.module_hash),
         "roots": report.roots.iter().map(hex::encode).collect::<Vec<_>>(),
         "phase_nonces": report.phase_nonces.iter().map(hex::encode).collect::<Vec<_>>(),
         "work": {"ops": report.work.ops, "bytes": report.work.bytes},
         "elapsed_ms": report.elapsed.as_secs_f64() * 1e3,
+        "timings_ms": {
+            "instantiate": ms(t.instantiate),
+            "run": ms(t.run),
+            "backend": ms(t.backend),
+            "fill": ms(t.stages.fill),
+            "compute": ms(t.stages.compute),
+            "hash": ms(t.stages.hash),
+        },
         "openings": {"checked": report.openings.checked, "failed": report.openings.failed},
     })
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use builtin_modules::Builtin;
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use challenge_runtime::{PhaseHook, PhaseRefused, RunOutcome, Sandbox, SandboxLimits};
+use challenge_runtime::{PhaseHook, PhaseRefused, RunOutcome, Sandbox, SandboxLimits, StageTimes};
 use challenges::matmul::MatmulParams;
 use challenges::membw::MembwParams;
 use miner_host::serve::Adversary;
@@ -335,11 +335,15 @@ impl Duo {
                 }
                 Report::Done(Ok(outcome)) => {
                     let roots = outcome.roots();
+                    // The backend's own account, simulated like the rest of time: a quarter
+                    // of the phase filling, half computing, an eighth hashing.
+                    let stages = StageTimes {
+                        fill: took / 4,
+                        compute: took / 2,
+                        hash: took / 8,
+                    };
                     self.outcome = Some(outcome);
-                    Event::RunDone {
-                        roots,
-                        compute: took,
-                    }
+                    Event::RunDone { roots, stages }
                 }
                 Report::Done(Err(e)) => {
                     Event::RunFailed(protocol::ErrorMsg::new(ErrorCode::BadParams, e))
@@ -547,6 +551,22 @@ fn an_honest_one_phase_challenge_passes_with_the_simulated_time() {
         .position(|a| matches!(a, Action::Send(Message::Openings(_))))
         .unwrap();
     assert!(release < openings);
+    // The commitment's timings are the miner's own account: Go to commitment on its clock, and
+    // the backend's fill, compute and hash times.
+    let commitment = duo
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Send(Message::Commitment(c)) => Some(c.verify().unwrap()),
+            _ => None,
+        })
+        .unwrap();
+    let t = commitment.timings;
+    assert_eq!(
+        (t.total_ms, t.fill_ms, t.compute_ms, t.hash_ms),
+        (200, 50, 100, 25),
+        "{t:?}"
+    );
 }
 
 #[test]

@@ -87,6 +87,45 @@ pub(crate) enum Side {
 }
 
 /// The data of a `Store`: everything an import needs.
+/// What a backend call's time counts towards in [`StageTimes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stage {
+    /// Filling inputs from the PRF (`prf_fill`, `membw_fill`).
+    Fill,
+    /// The main work (`gemm_i8`, `membw_pass`) and waiting for it (`sync`, the sync before a
+    /// phase ends): on an asynchronous device the kernels' time surfaces in the waits.
+    Compute,
+    /// Hashing outputs into roots (`commit`).
+    Hash,
+    /// Bookkeeping (`alloc`, `free`): in the backend total only.
+    Other,
+}
+
+/// The backend time of a run split by stage, measured on the host around each backend call.
+/// The three parts add up to at most [`RunTimings::backend`](crate::RunTimings::backend) (the
+/// rest is allocation). The miner's own account, informational only: the verifier times the
+/// challenge itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StageTimes {
+    /// `prf_fill` and `membw_fill`.
+    pub fill: Duration,
+    /// `gemm_i8`, `membw_pass` and the waits for them.
+    pub compute: Duration,
+    /// `commit`.
+    pub hash: Duration,
+}
+
+impl StageTimes {
+    fn add(&mut self, stage: Stage, took: Duration) {
+        match stage {
+            Stage::Fill => self.fill += took,
+            Stage::Compute => self.compute += took,
+            Stage::Hash => self.hash += took,
+            Stage::Other => {}
+        }
+    }
+}
+
 pub(crate) struct HostState {
     pub(crate) limiter: GuestLimiter,
     pub(crate) memory: Option<Memory>,
@@ -97,6 +136,8 @@ pub(crate) struct HostState {
     pub(crate) logs: Vec<String>,
     pub(crate) host_ops: u64,
     pub(crate) backend_time: Duration,
+    /// `backend_time` split by what the call was for.
+    pub(crate) stage_times: StageTimes,
     pub(crate) last_error: Option<String>,
     /// Where `phase_end` gets the next phase key (run side).
     pub(crate) phases: Box<dyn PhaseHook>,
@@ -124,6 +165,7 @@ impl HostState {
             logs: Vec::new(),
             host_ops: 0,
             backend_time: Duration::ZERO,
+            stage_times: StageTimes::default(),
             last_error: None,
             phases: Box::new(NoPhases),
             phase: 0,
@@ -159,9 +201,11 @@ impl HostState {
         }
     }
 
-    /// Runs a backend call, timing it and mapping its error to `DEVICE`.
+    /// Runs a backend call, timing it (in the total and in `stage`) and mapping its error to
+    /// `DEVICE`.
     pub(crate) fn backend<R>(
         &mut self,
+        stage: Stage,
         f: impl FnOnce(&mut RunSide) -> Result<R, BackendError>,
     ) -> Result<R, i32> {
         let start = Instant::now();
@@ -169,7 +213,9 @@ impl HostState {
             Side::Run(run) => f(run).map_err(|e| e.to_string()),
             _ => return Err(status::UNAVAILABLE),
         };
-        self.backend_time += start.elapsed();
+        let took = start.elapsed();
+        self.backend_time += took;
+        self.stage_times.add(stage, took);
         result.map_err(|e| self.fail(status::DEVICE, e))
     }
 }

@@ -12,7 +12,7 @@ use challenges::tiles::{TILE, tile_to_bytes};
 use std::time::Instant;
 use wasmtime::{Caller, Linker};
 
-use crate::host::{GuestBuffer, HostState, Side, code, read_guest, write_guest};
+use crate::host::{GuestBuffer, HostState, Side, Stage, code, read_guest, write_guest};
 use crate::phase::MAX_PHASES;
 
 type C<'a> = Caller<'a, HostState>;
@@ -99,7 +99,7 @@ fn alloc(mut caller: C<'_>, bytes: i64) -> i32 {
                 ),
             ));
         }
-        let id = state.backend(|run| run.session.alloc(bytes))?;
+        let id = state.backend(Stage::Other, |run| run.session.alloc(bytes))?;
         let run = state.run_side()?;
         let handle = run.next_handle;
         run.next_handle += 1;
@@ -115,7 +115,7 @@ fn free(mut caller: C<'_>, handle: i32) -> i32 {
         let run = state.run_side()?;
         let buf = run.buffers.remove(&handle).ok_or(status::BAD_HANDLE)?;
         run.live_bytes = run.live_bytes.saturating_sub(buf.len);
-        state.backend(|run| run.session.free(buf.id))?;
+        state.backend(Stage::Other, |run| run.session.free(buf.id))?;
         Ok(status::OK)
     })())
 }
@@ -142,7 +142,7 @@ fn prf_fill(
         let id = buf.id;
         state.charge(len)?;
         let key = prf::key(&seed, stream as u64);
-        state.backend(|run| {
+        state.backend(Stage::Fill, |run| {
             run.session
                 .prf_fill(id, offset, len, key, tensor_id as u32, start)
         })?;
@@ -173,7 +173,9 @@ fn gemm_i8(mut caller: C<'_>, a: i32, b: i32, c: i32, m: i32, n: i32, k: i32) ->
                 .saturating_mul(n64)
                 .saturating_mul(k64),
         )?;
-        state.backend(|run| run.session.gemm_i8(aid, bid, cid, m, n, k))?;
+        state.backend(Stage::Compute, |run| {
+            run.session.gemm_i8(aid, bid, cid, m, n, k)
+        })?;
         Ok(status::OK)
     })())
 }
@@ -194,7 +196,7 @@ fn membw_fill(mut caller: C<'_>, handle: i32, stream: i64, rounds: i32) -> i32 {
         let (id, len) = (buf.id, buf.len);
         state.charge((len / prf::BLOCK_BYTES as u64).saturating_mul(u64::from(rounds) + 1))?;
         let key = prf::key(&seed, stream as u64);
-        state.backend(|run| run.session.membw_fill(id, key, rounds))?;
+        state.backend(Stage::Fill, |run| run.session.membw_fill(id, key, rounds))?;
         Ok(status::OK)
     })())
 }
@@ -229,7 +231,9 @@ fn membw_pass(
         let perm = Permutation::new(groups, pass, &key)
             .map_err(|e| state.fail(status::BAD_SHAPE, e.to_string()))?;
         state.charge(len.saturating_mul(2))?;
-        state.backend(|run| run.session.membw_pass(src_id, dst_id, group, pass, &perm))?;
+        state.backend(Stage::Compute, |run| {
+            run.session.membw_pass(src_id, dst_id, group, pass, &perm)
+        })?;
         Ok(status::OK)
     })())
 }
@@ -258,7 +262,7 @@ fn commit(mut caller: C<'_>, handle: i32) -> i32 {
             return Err(state.fail(status::BUDGET, "committing would pass the device budget"));
         }
         state.charge(len)?;
-        let committed = state.backend(|run| run.session.commit(id))?;
+        let committed = state.backend(Stage::Hash, |run| run.session.commit(id))?;
         let run = state.run_side()?;
         run.committed.push(committed);
         run.committed_bytes += len;
@@ -300,7 +304,9 @@ fn philox_key(mut caller: C<'_>, stream: i64, out_ptr: i32) -> i32 {
 fn phase_end(mut caller: C<'_>, seed_out_ptr: i32) -> i32 {
     code((|| {
         write_guest(&mut caller, seed_out_ptr, &[0u8; 32])?;
-        caller.data_mut().backend(|run| run.session.sync())?;
+        caller
+            .data_mut()
+            .backend(Stage::Compute, |run| run.session.sync())?;
         let state = caller.data_mut();
         let roots: Vec<[u8; 32]> = state.run_side()?.committed.iter().map(|c| c.root).collect();
         let ended = state.phase;
@@ -345,7 +351,7 @@ fn sync(mut caller: C<'_>) -> i32 {
     code(
         caller
             .data_mut()
-            .backend(|run| run.session.sync())
+            .backend(Stage::Compute, |run| run.session.sync())
             .map(|()| status::OK),
     )
 }

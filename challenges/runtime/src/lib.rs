@@ -37,6 +37,7 @@ pub use backend::{
     DeviceSession, UnknownBackend, byte_range,
 };
 pub use error::{SandboxError, TrapKind};
+pub use host::StageTimes;
 pub use limits::SandboxLimits;
 pub use phase::{FixedNonces, MAX_PHASES, NoPhases, PhaseHook, PhaseRefused};
 pub use sandbox::{CheckVerdict, LoadedModule, RunOutcome, RunTimings, Sandbox};

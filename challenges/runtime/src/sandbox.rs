@@ -18,7 +18,7 @@ use wasmtime::{
 
 use crate::backend::{Backend, Committed, DeviceSession};
 use crate::error::{SandboxError, TrapKind};
-use crate::host::{HostState, RunSide, Side};
+use crate::host::{HostState, RunSide, Side, StageTimes};
 use crate::imports;
 use crate::limits::SandboxLimits;
 use crate::phase::{NoPhases, PhaseHook};
@@ -56,6 +56,8 @@ pub struct RunTimings {
     pub run: Duration,
     /// Time spent inside backend calls during `run`.
     pub backend: Duration,
+    /// [`RunTimings::backend`] split into filling, computing and hashing.
+    pub stages: StageTimes,
     /// Time `run` spent blocked in `gpu.phase_end`, waiting for the verifier's phase keys.
     pub phase_wait: Duration,
 }
@@ -514,6 +516,7 @@ impl Sandbox {
             instantiate,
             run: run_time,
             backend: state.backend_time,
+            stages: state.stage_times,
             phase_wait: state.phase_wait,
         };
         match state.side {

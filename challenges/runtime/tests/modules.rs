@@ -140,6 +140,32 @@ fn matmul_i8_in_the_sandbox_equals_the_reference() {
 }
 
 #[test]
+fn backend_time_is_split_into_fill_compute_and_hash() {
+    let sandbox = Sandbox::new(SandboxLimits::default()).unwrap();
+    let module = sandbox.load(builtin_modules::MATMUL_I8.bytes).unwrap();
+    let params = MatmulParams {
+        m: 128,
+        n: 128,
+        k: 256,
+        count: 2,
+    };
+    let run = sandbox
+        .run(&module, &backend(), 0, counting_seed(), &params.encode())
+        .unwrap();
+    let t = run.timings;
+    let zero = std::time::Duration::ZERO;
+    assert!(
+        t.stages.fill > zero && t.stages.compute > zero && t.stages.hash > zero,
+        "{t:?}"
+    );
+    assert!(
+        t.stages.fill + t.stages.compute + t.stages.hash <= t.backend,
+        "{t:?}"
+    );
+    assert!(t.backend <= t.run, "{t:?}");
+}
+
+#[test]
 fn membw_in_the_sandbox_equals_the_reference() {
     let sandbox = Sandbox::new(SandboxLimits::default()).unwrap();
     let backend = backend();

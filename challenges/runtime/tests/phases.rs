@@ -238,3 +238,30 @@ fn the_check_side_reads_the_seeds_it_is_given_and_cannot_end_a_phase() {
     // Without seeds, phase_seed(1) is out of range and check returns that status.
     assert!(sandbox.check(&m, [1; 32], b"", &[], &[], &req).is_err());
 }
+
+/// Answers each phase after sleeping `.0`.
+struct SlowVerifier(std::time::Duration);
+
+impl PhaseHook for SlowVerifier {
+    fn phase_end(&mut self, ended: u32, _: &[[u8; 32]]) -> Result<[u8; 32], PhaseRefused> {
+        std::thread::sleep(self.0);
+        Ok([ended as u8 + 1; 32])
+    }
+}
+
+#[test]
+fn waiting_for_phase_keys_is_neither_backend_nor_stage_time() {
+    let (sandbox, backend) = setup();
+    let m = sandbox.load(&module(TWO_PHASES, "(i32.const 0)")).unwrap();
+    let pause = std::time::Duration::from_millis(30);
+    let run = sandbox
+        .run_phased(&m, &backend, 0, [7; 32], b"", Box::new(SlowVerifier(pause)))
+        .unwrap();
+    let t = run.timings;
+    assert!(t.phase_wait >= pause * 2, "{t:?}");
+    assert!(t.run >= t.phase_wait + t.backend, "{t:?}");
+    let stages = t.stages.fill + t.stages.compute + t.stages.hash;
+    assert!(stages <= t.backend, "{t:?}");
+    assert!(t.stages.fill > std::time::Duration::ZERO, "{t:?}");
+    assert!(t.stages.hash > std::time::Duration::ZERO, "{t:?}");
+}

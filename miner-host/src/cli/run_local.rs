@@ -84,12 +84,18 @@ pub(super) fn run(args: &RunLocalArgs) -> Result<()> {
             "work     {} ops, {} bytes",
             report.work.ops, report.work.bytes
         );
+        let t = &report.timings;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
         println!(
-            "time     {:.3} ms total: run {:.3} ms, of which backend {:.3} ms; instantiate {:.3} ms",
-            report.elapsed.as_secs_f64() * 1e3,
-            report.timings.run.as_secs_f64() * 1e3,
-            report.timings.backend.as_secs_f64() * 1e3,
-            report.timings.instantiate.as_secs_f64() * 1e3
+            "time     {:.3} ms total: run {:.3} ms, of which backend {:.3} ms \
+             (fill {:.3}, compute {:.3}, hash {:.3}); instantiate {:.3} ms",
+            ms(report.elapsed),
+            ms(t.run),
+            ms(t.backend),
+            ms(t.stages.fill),
+            ms(t.stages.compute),
+            ms(t.stages.hash),
+            ms(t.instantiate)
         );
         if args.open > 0 {
             println!(

@@ -352,7 +352,7 @@ impl<'a> Driver<'a> {
             Ok(outcome) => {
                 let event = Event::RunDone {
                     roots: outcome.roots(),
-                    compute: outcome.timings.backend,
+                    stages: outcome.timings.stages,
                 };
                 self.outcome = Some(outcome);
                 event

@@ -9,6 +9,8 @@ use protocol::{
     PhaseKey, Prepare, Ready, Root, SessionKey, Signed,
 };
 
+use challenge_runtime::StageTimes;
+
 use super::{Action, Ended, Event, Responder, refusal};
 
 /// How long the session waits for the validator.
@@ -290,7 +292,7 @@ impl MinerSession {
     fn on_run_done(
         &mut self,
         roots: Vec<[u8; 32]>,
-        compute: Duration,
+        stages: StageTimes,
         now: Duration,
     ) -> Vec<Action> {
         let State::Running {
@@ -309,9 +311,9 @@ impl MinerSession {
             roots: roots.into_iter().map(Root::new).collect(),
             timings: MinerTimings {
                 total_ms: ms(now.saturating_sub(go_at)),
-                fill_ms: 0,
-                compute_ms: ms(compute),
-                hash_ms: 0,
+                fill_ms: ms(stages.fill),
+                compute_ms: ms(stages.compute),
+                hash_ms: ms(stages.hash),
             },
         };
         match Signed::sign(&self.key, &commitment) {
@@ -478,7 +480,7 @@ impl Responder for MinerSession {
             Event::Reserved(_) => self.misuse("Reserved"),
             Event::Message(message) => self.on_message(message, now),
             Event::PhaseEnd { ended, roots } => self.on_phase_end(ended, roots, now),
-            Event::RunDone { roots, compute } => self.on_run_done(roots, compute, now),
+            Event::RunDone { roots, stages } => self.on_run_done(roots, stages, now),
             Event::RunFailed(error) => self.on_run_failed(error),
             Event::Opened(opened) => self.on_opened(opened),
             Event::Timeout => self.on_timeout(now),

@@ -44,6 +44,7 @@ mod machine;
 
 use std::time::Duration;
 
+use challenge_runtime::StageTimes;
 use protocol::{ErrorCode, ErrorMsg, LeafRef, Message, OpeningWire};
 
 pub use machine::{MinerSession, SessionLimits};
@@ -67,12 +68,13 @@ pub enum Event {
         /// The roots committed so far, in commit order.
         roots: Vec<[u8; 32]>,
     },
-    /// The run finished with these roots (commit order); `compute` is the backend's own time.
+    /// The run finished with these roots (commit order); `stages` is the backend's own time.
     RunDone {
         /// Roots in commit order.
         roots: Vec<[u8; 32]>,
-        /// Time the backend spent (informational only: the validator times the challenge).
-        compute: Duration,
+        /// Time the backend spent filling, computing and hashing, reported in the commitment's
+        /// `timings` (informational only: the validator times the challenge).
+        stages: StageTimes,
     },
     /// The run failed; the refusal to send.
     RunFailed(ErrorMsg),

@@ -6,7 +6,8 @@ use jiff::tz::TimeZone;
 
 /// A Unix time as a person reads it: the local date and time of this machine's time zone and
 /// how long before `now` it was (`2026-12-05 20:14:03 CET (3 min ago)`). Times the time zone
-/// database cannot place fall back to [`utc`]. JSON output keeps Unix seconds instead.
+/// database cannot place fall back to UTC (`2026-12-05 19:14:03 UTC`). JSON output keeps Unix
+/// seconds instead.
 pub fn readable_time(ts: i64, now: i64) -> String {
     readable_time_in(ts, now, &TimeZone::system())
 }
@@ -17,7 +18,7 @@ pub fn readable_time_in(ts: i64, now: i64, tz: &TimeZone) -> String {
 }
 
 /// A Unix time as the local date and time of this machine's time zone
-/// (`2026-12-05 20:14:03 CET`); [`utc`] where the time zone database cannot place it.
+/// (`2026-12-05 20:14:03 CET`); UTC where the time zone database cannot place it.
 pub fn local_time(ts: i64) -> String {
     local_time_in(ts, &TimeZone::system())
 }

@@ -37,7 +37,7 @@
 //! refined by one honest reference run of each module on this machine
 //! ([`refine_with_reference_runs`](crate::classes::refine_with_reference_runs)), before the round
 //! and never from the runs it judges; phases then run one after another on one core. Its `R`
-//! follows DESIGN's rule from the kernels' measured rates ([`CpuRates::membw_rounds`]).
+//! follows DESIGN's rule from the kernels' measured rates ([`CpuRates::membw_rounds`](crate::classes::CpuRates::membw_rounds)).
 //!
 //! # Sizing ([`size_matmul`](crate::classes::size_matmul), [`size_membw`](crate::classes::size_membw), [`size_rented`](crate::classes::size_rented))
 //!
