@@ -234,6 +234,13 @@ pub fn finney_without_call(name: &str) -> Vec<u8> {
 /// An RPC client serving `chain` through subxt's mock client, with `metadata` (SCALE-encoded
 /// `RuntimeMetadataPrefixed`) as the runtime's metadata.
 pub fn rpc_client_with_metadata(chain: MockChain, metadata_bytes: Vec<u8>) -> (RpcClient, Seen) {
+    let (mock, seen) = mock_node(chain, metadata_bytes);
+    (RpcClient::new(mock), seen)
+}
+
+/// The node's handlers as subxt's mock client: in-process ([`rpc_client_with_metadata`]) or
+/// behind a WebSocket (`super::ws::serve`).
+pub fn mock_node(chain: MockChain, metadata_bytes: Vec<u8>) -> (MockRpcClient, Seen) {
     let seen = Seen::default();
     let metadata = chain_client::config::decode_metadata(&metadata_bytes).expect("metadata");
     let metadata_bytes = Arc::new(metadata_bytes);
@@ -356,5 +363,5 @@ pub fn rpc_client_with_metadata(chain: MockChain, metadata_bytes: Vec<u8>) -> (R
             }
         })
         .build();
-    (RpcClient::new(mock), seen)
+    (mock, seen)
 }

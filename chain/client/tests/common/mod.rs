@@ -13,6 +13,7 @@ use subxt::metadata::ArcMetadata;
 
 pub mod mock;
 pub mod subnet;
+pub mod ws;
 
 /// The finney runtime metadata committed with the crate (spec 393, metadata V16).
 pub const FINNEY: &[u8] = include_bytes!("../../metadata/finney.scale");

@@ -128,6 +128,17 @@ impl<'a> Subnet<'a> {
         )
     }
 
+    /// Puts `hotkey` at `uid` (`Keys`, `Uids`), serving at `axon` when given.
+    pub fn neuron(&mut self, uid: u16, hotkey: &[u8; 32], axon: Option<&AxonInfo>) -> &mut Self {
+        let net = n(NETUID);
+        self.set("Keys", &[&net, &n(uid)], account(hotkey));
+        self.set("Uids", &[&net, hotkey], uint(uid.into()));
+        if let Some(a) = axon {
+            self.set("Axons", &[&net, hotkey], axon_value(a));
+        }
+        self
+    }
+
     /// The three-neuron subnet with non-default hyperparameters.
     pub fn three_neurons(rt: &'a Runtime) -> Self {
         let mut s = Subnet::empty(rt);
@@ -247,4 +258,16 @@ pub fn call_bytes(rt: &Runtime, name: &str, args: &[&[u8]]) -> Vec<u8> {
         out.extend_from_slice(a);
     }
     out
+}
+
+/// A mock node of `rt` holding `storage` with dispatch `outcome`, served over a WebSocket on
+/// loopback (`super::ws`): its `ws://` URL, and what it saw.
+pub async fn ws_node(
+    rt: &Runtime,
+    storage: BTreeMap<Vec<u8>, Vec<u8>>,
+    outcome: Outcome,
+) -> (String, Seen) {
+    let (node, seen) = super::mock::mock_node(chain(storage, outcome), rt.bytes.to_vec());
+    let addr = super::ws::serve(node).await;
+    (format!("ws://{addr}"), seen)
 }
