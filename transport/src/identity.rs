@@ -388,17 +388,14 @@ pub struct HotkeyConfig {
 
 impl HotkeyConfig {
     /// The key source this names; fails unless exactly one way is given.
-    pub fn source(&self) -> Result<KeySource, String> {
+    pub fn source(&self) -> Result<KeySource, crate::HotkeySourceError> {
         match (&self.wallet, &self.name, &self.file, &self.uri) {
-            (Some(w), Some(n), None, None) => chain_client::wallet::default_hotkey_path(w, n)
-                .map(KeySource::HotkeyFile)
-                .map_err(|e| e.to_string()),
+            (Some(w), Some(n), None, None) => Ok(KeySource::HotkeyFile(
+                chain_client::wallet::default_hotkey_path(w, n)?,
+            )),
             (None, None, Some(f), None) => Ok(KeySource::HotkeyFile(f.clone())),
             (None, None, None, Some(u)) => Ok(KeySource::Uri(u.clone())),
-            _ => Err(
-                "[hotkey] needs exactly one of: wallet + name, file, or uri (e.g. uri = \"//Bob\")"
-                    .into(),
-            ),
+            _ => Err(crate::HotkeySourceError::NotExactlyOne),
         }
     }
 }

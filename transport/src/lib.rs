@@ -7,6 +7,8 @@
 //! - [`endpoint`]: quinn endpoints with the connection limits.
 //! - [`framed`]: protocol frames over a QUIC stream, with deadlines.
 //! - [`handshake`]: Hello, Certificate and Inventory on a connection's first stream.
+//! - [`config`]: the typed reason a config file or environment override is refused, and the
+//!   one way both binaries read environment overrides.
 //! - [`logging`], [`progress`] and [`cli_docs`]: what both binaries show a person (log lines
 //!   with local times, progress of long commands, man pages).
 //!
@@ -15,6 +17,7 @@
 #![deny(clippy::indexing_slicing)]
 
 pub mod cli_docs;
+pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod framed;
@@ -24,6 +27,7 @@ pub mod logging;
 pub mod progress;
 pub mod tls;
 
+pub use config::{ConfigProblem, EnvOverrides, HotkeySourceError};
 pub use endpoint::{
     ConnectionLimits, DEFAULT_MAX_BIDI_STREAMS, client_endpoint, client_endpoint_at, connect,
     server_endpoint,

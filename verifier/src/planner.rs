@@ -11,7 +11,7 @@ use crate::classes::{
     ClassError, ClassKind, ClassTable, CpuCalibration, GpuClass, calibrate_cpu_reference, envelope,
     refine_with_reference_runs, rented_window, step_envelopes,
 };
-use crate::client::{Planned, Planner};
+use crate::client::{PlanError, Planned, Planner};
 use crate::session::Envelope;
 
 /// Plans challenges from a class table.
@@ -70,18 +70,15 @@ impl ClassPlanner {
         &self.table
     }
 
-    fn class_for(&self, gpu: &GpuInfo) -> Result<&GpuClass, String> {
-        let class = self.table.classify(&gpu.name).ok_or_else(|| {
-            format!(
-                "no class in the table maps the device name {:?}; it cannot be scored",
-                gpu.name
-            )
-        })?;
+    fn class_for(&self, gpu: &GpuInfo) -> Result<&GpuClass, PlanError> {
+        let class = self
+            .table
+            .classify(&gpu.name)
+            .ok_or_else(|| PlanError::UnknownDevice {
+                name: gpu.name.clone(),
+            })?;
         if class.kind() == ClassKind::Cpu {
-            return self
-                .cpu
-                .as_ref()
-                .ok_or_else(|| "cpu-reference is not calibrated on this machine".to_string());
+            return self.cpu.as_ref().ok_or(PlanError::CpuNotCalibrated);
         }
         Ok(class)
     }
@@ -92,20 +89,20 @@ impl Planner for ClassPlanner {
         self.table.classify(&gpu.name).map(|c| c.id().to_string())
     }
 
-    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String> {
+    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, PlanError> {
         let class = self.class_for(gpu)?;
         let target = class.target_s() * self.target_scale;
         let sized = module
             .spec()
             .size(&sizing_target(class, target, rented))
-            .map_err(|e| class_error(e).to_string())?;
+            .map_err(class_error)?;
         let (params, work) = (sized.params, sized.work);
         // Every interactive phase is judged on its own part of the work (docs/design.md
         // §Interactive phases); a rented machine's small challenge gets the rented slack on
         // each phase as on the whole.
         let window = |e: Envelope| if rented { rented_window(e) } else { e };
-        let whole = envelope(class, &work).map_err(|e| e.to_string())?;
-        let phases = step_envelopes(class, &work).map_err(|e| e.to_string())?;
+        let whole = envelope(class, &work)?;
+        let phases = step_envelopes(class, &work)?;
         Ok(Planned {
             module,
             params,

@@ -26,7 +26,7 @@ use common::runtimes;
 use common::subnet::{AXON, NETUID, SUBNET_VERSION_KEY, Subnet, submitted_call, ws_node};
 use process::{finish, miners, spawn_run, validator_hotkey};
 use transport::identity::ss58;
-use validator_store::Store;
+use validator_store::{Store, SubmissionMethod};
 use verifier::localnet::TempDir;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -96,7 +96,11 @@ async fn run_reads_the_metagraph_and_submits_weights_on_both_runtimes() {
         assert_eq!(sub.values, vec![u16::MAX], "{name}: {sub:?}");
         let call = submitted_call(&rt, &seen);
         if old {
-            assert_eq!(sub.method, "commit-reveal-v2", "{name}: {sub:?}");
+            assert_eq!(
+                sub.method,
+                SubmissionMethod::CommitRevealV2,
+                "{name}: {sub:?}"
+            );
             assert_eq!(call[..2], rt.call_prefix("commit_weights"), "{name}");
             // The reveal waits in the store for its window.
             assert_eq!(store.pending_reveals().unwrap().len(), 1, "{name}");
@@ -105,7 +109,7 @@ async fn run_reads_the_metagraph_and_submits_weights_on_both_runtimes() {
                 "{name}: the fallback is logged: {log}"
             );
         } else {
-            assert_eq!(sub.method, "set-weights", "{name}: {sub:?}");
+            assert_eq!(sub.method, SubmissionMethod::SetWeights, "{name}: {sub:?}");
             assert_eq!(call[..2], rt.call_prefix("set_weights"), "{name}");
         }
         drop(store);

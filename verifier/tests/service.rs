@@ -93,8 +93,8 @@ fn run_records_rounds_scores_cheaters_at_zero_and_serves_metrics() {
     assert_eq!(submissions.len(), 2, "{submissions:?}");
     let last = submissions.last().unwrap();
     assert_eq!(
-        (last.method.as_str(), last.outcome.as_str()),
-        ("local", "ok")
+        (last.method, last.outcome.as_str()),
+        (validator_store::SubmissionMethod::Local, "ok")
     );
     assert_eq!(last.uids, vec![1, 2], "honest uids only: {last:?}");
     drop(store);

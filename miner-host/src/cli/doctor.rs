@@ -167,7 +167,10 @@ fn session_key(config: &MinerConfig) -> Outcome {
 
 fn hotkey(config: &MinerConfig) -> Result<protocol::Hotkey, (String, String)> {
     let fix = "set [hotkey] to your registered hotkey (see miner.example.toml)".to_string();
-    let source = config.hotkey.source().map_err(|e| (e, fix.clone()))?;
+    let source = config
+        .hotkey
+        .source()
+        .map_err(|e| (format!("[hotkey]: {e}"), fix.clone()))?;
     let pair = transport::identity::load_hotkey(&source).map_err(|e| (e.to_string(), fix))?;
     Ok(transport::identity::hotkey_of(&pair))
 }
@@ -293,7 +296,12 @@ fn axon(config: &MinerConfig, hotkey: &protocol::Hotkey, timeout: Duration) -> O
     let external = match config.external_addr() {
         Ok(Some(addr)) => addr,
         Ok(None) => return Outcome::Skipped("no external address".into()),
-        Err(e) => return problem(e, "set [chain] external_addr = \"PUBLIC_IP:PORT\""),
+        Err(e) => {
+            return problem(
+                e.to_string(),
+                "set [chain] external_addr = \"PUBLIC_IP:PORT\"",
+            );
+        }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

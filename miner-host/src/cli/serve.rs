@@ -84,15 +84,12 @@ fn config_settings(
 ) -> Result<(ServerSettings, Option<ChainSetup>)> {
     let config = MinerConfig::load(path)?;
     let key = transport::identity::load_key_file(&config.session_key)?;
-    let source = config.hotkey.source().map_err(anyhow::Error::msg)?;
+    let source = config.hotkey.source()?;
     let hotkey = transport::identity::load_hotkey(&source)?;
     let validity = Duration::from_secs(config.limits.certificate_validity_h.max(1) * 3600);
     let backend = config_backend(&config)?;
     let operator = AllowList::parse(&config.access.allow, &config.access.deny)?;
-    let chain = match (
-        &config.chain,
-        config.external_addr().map_err(anyhow::Error::msg)?,
-    ) {
+    let chain = match (&config.chain, config.external_addr()?) {
         (Some(chain), Some(external)) => Some(ChainSetup {
             url: chain.url.clone(),
             follow: serve::chain::ChainFollow {

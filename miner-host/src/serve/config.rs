@@ -51,6 +51,7 @@ use std::time::Duration;
 use challenge_runtime::BackendKind;
 use serde::Deserialize;
 pub use transport::identity::HotkeyConfig;
+use transport::{ConfigProblem, EnvOverrides};
 
 use super::server::ServeLimits;
 
@@ -65,13 +66,14 @@ pub enum ConfigError {
         /// The OS error.
         reason: String,
     },
-    /// The TOML is invalid or a field is wrong.
-    #[error("{path}: {reason}")]
+    /// The TOML is invalid, a field is wrong, or an environment override is.
+    #[error("{path}: {problem}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// Which field and why.
-        reason: String,
+        /// Which field or variable, why, and what to write instead.
+        #[source]
+        problem: ConfigProblem,
     },
 }
 
@@ -124,30 +126,33 @@ pub const MAX_CERTIFICATE_VALIDITY_H: u64 = 8_760;
 impl LimitsConfig {
     /// Checks the bounds: timeouts of 1 s to a day, a certificate validity of 1 h to a year,
     /// at least one probe a minute.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ConfigProblem> {
         for (name, value) in [
             ("handshake_timeout_s", self.handshake_timeout_s),
             ("message_timeout_s", self.message_timeout_s),
             ("reserve_s", self.reserve_s),
         ] {
             if !(1..=MAX_TIMEOUT_S).contains(&value) {
-                return Err(format!(
-                    "[limits] {name} = {value}: use 1 to {MAX_TIMEOUT_S} seconds"
+                return Err(ConfigProblem::field(
+                    format!("[limits] {name}"),
+                    value,
+                    format!("use 1 to {MAX_TIMEOUT_S} seconds"),
                 ));
             }
         }
         if !(1..=MAX_CERTIFICATE_VALIDITY_H).contains(&self.certificate_validity_h) {
-            return Err(format!(
-                "[limits] certificate_validity_h = {}: use 1 to {MAX_CERTIFICATE_VALIDITY_H} hours",
-                self.certificate_validity_h
+            return Err(ConfigProblem::field(
+                "[limits] certificate_validity_h",
+                self.certificate_validity_h,
+                format!("use 1 to {MAX_CERTIFICATE_VALIDITY_H} hours"),
             ));
         }
         if self.probes_per_minute == 0 {
-            return Err(
-                "[limits] probes_per_minute = 0: use at least 1 (validators measure bandwidth \
-                 with two probes a round)"
-                    .into(),
-            );
+            return Err(ConfigProblem::field(
+                "[limits] probes_per_minute",
+                0,
+                "use at least 1 (validators measure bandwidth with two probes a round)",
+            ));
         }
         Ok(())
     }
@@ -155,18 +160,22 @@ impl LimitsConfig {
 
 impl MinerConfig {
     /// The address to publish: `[chain] external_addr`, else `listen` if it is a specific IP.
-    pub fn external_addr(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn external_addr(&self) -> Result<Option<SocketAddr>, ConfigProblem> {
         let Some(chain) = &self.chain else {
             return Ok(None);
         };
         match chain.external_addr {
             Some(addr) => Ok(Some(addr)),
             None if !self.listen.ip().is_unspecified() => Ok(Some(self.listen)),
-            None => Err(format!(
-                "[chain] needs external_addr = \"PUBLIC_IP:{}\": listen = {} does not say \
-                 which address validators should use",
-                self.listen.port(),
-                self.listen
+            None => Err(ConfigProblem::field(
+                "[chain] external_addr",
+                "(not set)",
+                format!(
+                    "listen = {} does not say which address validators should use; write \
+                     external_addr = \"PUBLIC_IP:{}\"",
+                    self.listen,
+                    self.listen.port()
+                ),
             )),
         }
     }
@@ -338,14 +347,24 @@ impl LimitsConfig {
 impl MinerConfig {
     /// Reads and checks `path`; relative paths inside are resolved against its directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, &EnvOverrides::process())
+    }
+
+    /// [`MinerConfig::load`] with the environment read through `env`: `GPUPROOF_MINER_LISTEN`
+    /// replaces `listen`.
+    pub fn load_with_env<F: Fn(&str) -> Option<String>>(
+        path: &Path,
+        env: &EnvOverrides<F>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |problem: ConfigProblem| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        let mut config = Self::parse(&text).map_err(|reason| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        let mut config = Self::parse(&text).map_err(invalid)?;
         let base = path.parent().unwrap_or(Path::new("."));
         if config.session_key.is_relative() {
             config.session_key = base.join(&config.session_key);
@@ -355,39 +374,41 @@ impl MinerConfig {
         {
             config.hotkey.file = Some(base.join(f));
         }
-        if let Ok(listen) = std::env::var("GPUPROOF_MINER_LISTEN") {
-            config.listen = listen.parse().map_err(|e| ConfigError::Invalid {
-                path: path.to_path_buf(),
-                reason: format!("GPUPROOF_MINER_LISTEN={listen:?}: {e}"),
-            })?;
+        if let Some(listen) = env.parsed("GPUPROOF_MINER_LISTEN").map_err(invalid)? {
+            config.listen = listen;
         }
         Ok(config)
     }
 
     /// Parses and checks the TOML text.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, ConfigProblem> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigProblem::Toml(e.to_string()))?;
         config.hotkey.source()?;
         config.external_addr()?;
         config.limits.check()?;
         if let Some(chain) = &config.chain
             && !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://"))
         {
-            return Err(format!(
-                "[chain] url = {:?}: must start with ws:// or wss://",
-                chain.url
+            return Err(ConfigProblem::field(
+                "[chain] url",
+                format!("{:?}", chain.url),
+                "must start with ws:// or wss://",
             ));
         }
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let devices = usize::try_from(config.backend.cpu_devices).unwrap_or(usize::MAX);
         if config.backend.kind == BackendKind::Cpu && (devices == 0 || devices > cores) {
-            return Err(format!(
-                "backend.cpu_devices = {devices}: each cpu-reference device is one thread, so \
-                 this machine can offer 1 to {cores}"
+            return Err(ConfigProblem::field(
+                "[backend] cpu_devices",
+                devices,
+                format!(
+                    "each cpu-reference device is one thread, so this machine can offer 1 to \
+                     {cores}"
+                ),
             ));
         }
         transport::AllowList::parse(&config.access.allow, &config.access.deny)
-            .map_err(|e| format!("[access]: {e}"))?;
+            .map_err(ConfigProblem::Access)?;
         Ok(config)
     }
 }
@@ -441,7 +462,7 @@ mod tests {
             ("probes_per_minute", "0"),
         ] {
             let text = format!("{BASE}[limits]\n{field} = {value}\n");
-            let err = MinerConfig::parse(&text).unwrap_err();
+            let err = MinerConfig::parse(&text).unwrap_err().to_string();
             assert!(err.contains(field), "{err}");
         }
     }
@@ -469,12 +490,12 @@ mod tests {
     #[test]
     fn chain_errors_say_what_to_write() {
         let unspecified = format!("{BASE}[chain]\nurl = \"ws://x:9944\"\nnetuid = 3\n");
-        let err = MinerConfig::parse(&unspecified).unwrap_err();
+        let err = MinerConfig::parse(&unspecified).unwrap_err().to_string();
         assert!(err.contains("external_addr = \"PUBLIC_IP:8091\""), "{err}");
         let http = format!(
             "{BASE}[chain]\nurl = \"http://x\"\nnetuid = 3\nexternal_addr = \"203.0.113.1:8091\"\n"
         );
-        let err = MinerConfig::parse(&http).unwrap_err();
+        let err = MinerConfig::parse(&http).unwrap_err().to_string();
         assert!(err.contains("ws://"), "{err}");
     }
 }

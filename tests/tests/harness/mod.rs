@@ -27,7 +27,8 @@ use protocol::{GpuInfo, Hotkey, Role};
 use subxt_signer::sr25519::Keypair;
 use transport::{AllowList, ConnectionLimits, Identity};
 use verifier::client::{
-    ChallengeOptions, ClientContext, MinerReport, MinerTarget, Planned, Planner, ProbeSettings,
+    ChallengeOptions, ClientContext, MinerReport, MinerTarget, PlanError, Planned, Planner,
+    ProbeSettings,
 };
 use verifier::session::{Envelope, SandboxChecker, Verdict};
 
@@ -224,15 +225,17 @@ impl FixedPlanner {
 }
 
 impl Planner for FixedPlanner {
-    fn plan(&self, gpu: &GpuInfo, module: Builtin, _rented: bool) -> Result<Planned, String> {
+    fn plan(&self, gpu: &GpuInfo, module: Builtin, _rented: bool) -> Result<Planned, PlanError> {
         let profile = self
             .classes
             .get(&gpu.name)
-            .ok_or_else(|| format!("no test class for {:?}", gpu.name))?;
+            .ok_or_else(|| PlanError::UnknownDevice {
+                name: gpu.name.clone(),
+            })?;
         let params = match module.name {
             "matmul-i8" => profile.matmul.encode().to_vec(),
             "membw" => profile.membw.encode().to_vec(),
-            other => return Err(format!("no params for module {other}")),
+            other => return Err(PlanError::NoSuchModule { module: other }),
         };
         // membw has two interactive phases (the fill, then the passes): each is judged on
         // the profile's window too.

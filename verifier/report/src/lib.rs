@@ -401,7 +401,7 @@ mod tests {
                 id: 1,
                 at: 0,
                 round_id: 1,
-                method: evil.to_owned(),
+                method: validator_store::SubmissionMethod::NoPath,
                 uids: vec![3],
                 values: vec![65535],
                 outcome: evil.to_owned(),

@@ -61,8 +61,51 @@ pub(crate) struct Prepared {
     rented: bool,
 }
 
-/// A verdict, or our own failure (never charged to the miner).
-pub(crate) type Outcome = Result<Verdict, String>;
+/// How one device's challenge ended: judged, or stopped by our own failure.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// The session's verdict on the miner.
+    Judged(Verdict),
+    /// Our own failure: no verdict, never charged to the miner.
+    Ours(OwnFailure),
+}
+
+impl From<OwnFailure> for Outcome {
+    fn from(failure: OwnFailure) -> Self {
+        Self::Ours(failure)
+    }
+}
+
+impl From<SessionError> for Outcome {
+    fn from(e: SessionError) -> Self {
+        Self::Ours(OwnFailure::Session(e))
+    }
+}
+
+/// Why the verifier itself could not finish a device's challenge. The device gets no verdict
+/// this round (no pass, no charge); the message goes to the round report's `error`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OwnFailure {
+    /// The planned params do not lay out (a planner bug).
+    #[error("verifier cannot lay out its own challenge: {0}")]
+    Layout(#[source] crate::session::LayoutError),
+    /// The session refused one of our own steps (a verifier bug).
+    #[error("verifier error (not charged to the miner): {0}")]
+    Session(#[source] SessionError),
+    /// The OS random number generator failed: the session is void rather than run with
+    /// predictable seeds, nonces or leaves.
+    #[error("verifier error (not charged to the miner): {0}; session void")]
+    Random(#[source] TransportError),
+    /// A session just put in its slot was not there (cannot happen).
+    #[error("verifier error (not charged to the miner): the session was lost")]
+    SessionLost,
+    /// The tile check's blocking task panicked or was cancelled.
+    #[error("check worker failed: {0}")]
+    CheckWorker(#[source] tokio::task::JoinError),
+    /// The device's own task panicked or was cancelled.
+    #[error("verifier error (not charged to the miner): the device's task failed: {0}")]
+    DeviceTask(#[source] tokio::task::JoinError),
+}
 
 /// How one device's challenge ended: its outcome and the session's evidence (none when no
 /// session was started, or our own task lost it).
@@ -81,12 +124,8 @@ enum Event {
     RoundOver,
 }
 
-fn random<const N: usize>() -> Result<[u8; N], String> {
-    transport::identity::os_random().map_err(|e| e.to_string())
-}
-
-fn ours(e: SessionError) -> String {
-    format!("verifier error (not charged to the miner): {e}")
+fn random<const N: usize>() -> Result<[u8; N], OwnFailure> {
+    transport::identity::os_random().map_err(OwnFailure::Random)
 }
 
 async fn next_event(
@@ -187,12 +226,12 @@ async fn prepare_in(
         .unwrap_or(Duration::ZERO);
     loop {
         let module_hash = ModuleHash::new(job.planned.module.hash());
-        let layout = OutputLayout::builtin(&module_hash, &job.planned.params)
-            .map_err(|e| Err(format!("verifier cannot lay out its own challenge: {e}")))?;
+        let layout =
+            OutputLayout::builtin(&module_hash, &job.planned.params).map_err(OwnFailure::Layout)?;
         let expires = transport::identity::unix_ms_now()
             .saturating_add(u64::try_from(job.prepare_lifetime.as_millis()).unwrap_or(u64::MAX));
         let spec = ChallengeSpec {
-            challenge_id: ChallengeId::new(random().map_err(Err)?),
+            challenge_id: ChallengeId::new(random()?),
             versions: job.versions,
             validator: job.validator,
             miner: job.miner,
@@ -210,11 +249,13 @@ async fn prepare_in(
         config.rtt_cap = job.rtt_cap;
         config.timeouts.ready = job.ready_timeout;
         config.timeouts.openings = job.openings_timeout;
-        let session = slot.insert(
-            VerifierSession::new(spec, config, job.key.clone(), job.miner_key)
-                .map_err(|e| Err(ours(e)))?,
-        );
-        let prepare = session.start(epoch.elapsed()).map_err(|e| Err(ours(e)))?;
+        let session = slot.insert(VerifierSession::new(
+            spec,
+            config,
+            job.key.clone(),
+            job.miner_key,
+        )?);
+        let prepare = session.start(epoch.elapsed())?;
         let deadline = job.round_deadline;
         let mut stream = match before_deadline(
             epoch,
@@ -224,13 +265,13 @@ async fn prepare_in(
         .await
         {
             Some(Ok(s)) => s,
-            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
-            None => return Err(Ok(round_over(session, epoch))),
+            Some(Err(_)) => return Err(Outcome::Judged(closed(session, epoch))),
+            None => return Err(Outcome::Judged(round_over(session, epoch))),
         };
         match before_deadline(epoch, deadline, stream.send(&Message::Prepare(prepare))).await {
             Some(Ok(())) => {}
-            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
-            None => return Err(Ok(round_over(session, epoch))),
+            Some(Err(_)) => return Err(Outcome::Judged(closed(session, epoch))),
+            None => return Err(Outcome::Judged(round_over(session, epoch))),
         }
         loop {
             let event = next_event(&mut stream, session, epoch, deadline).await;
@@ -239,7 +280,7 @@ async fn prepare_in(
                     match session.on_ready(&ready, epoch.elapsed()) {
                         Ok(None) => {
                             let Some(session) = slot.take() else {
-                                return Err(Err(ours_lost()));
+                                return Err(OwnFailure::SessionLost.into());
                             };
                             return Ok(Prepared {
                                 session,
@@ -249,8 +290,8 @@ async fn prepare_in(
                                 rented: job.rented,
                             });
                         }
-                        Ok(Some(verdict)) => return Err(Ok(verdict)),
-                        Err(e) => return Err(Err(ours(e))),
+                        Ok(Some(verdict)) => return Err(Outcome::Judged(verdict)),
+                        Err(e) => return Err(e.into()),
                     }
                 }
                 Event::Message(Message::Error(e))
@@ -281,25 +322,20 @@ async fn prepare_in(
                             waited_s = busy.waited_s,
                             "device stayed busy"
                         );
-                        return Err(Ok(Verdict::Timeout(busy)));
+                        return Err(Outcome::Judged(Verdict::Timeout(busy)));
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = backoff.saturating_mul(2).min(BUSY_BACKOFF_MAX);
                     break;
                 }
                 other => match other_event(session, other, epoch) {
-                    Ok(Some(verdict)) => return Err(Ok(verdict)),
+                    Ok(Some(verdict)) => return Err(Outcome::Judged(verdict)),
                     Ok(None) => {}
-                    Err(e) => return Err(Err(ours(e))),
+                    Err(e) => return Err(e.into()),
                 },
             }
         }
     }
-}
-
-/// Our failure when a session we just put in its slot is not there (cannot happen).
-fn ours_lost() -> String {
-    "verifier error (not charged to the miner): the session was lost".to_string()
 }
 
 /// The evidence a receipt is made of: the session's spec, config and transcript.
@@ -366,21 +402,18 @@ impl Prepared {
             waited.as_secs_f64(),
             barrier.as_secs_f64(),
         );
-        self.ended(Ok(Verdict::Timeout(late)))
+        self.ended(Outcome::Judged(Verdict::Timeout(late)))
     }
 
     /// Sends `Go` (the clock starts now). A failure to send is judged at once.
     pub(crate) async fn go(&mut self, epoch: Instant) -> Result<(), Outcome> {
-        let nonce = random().map_err(Err)?;
-        let go = self
-            .session
-            .go(epoch.elapsed(), nonce)
-            .map_err(|e| Err(ours(e)))?;
+        let nonce = random()?;
+        let go = self.session.go(epoch.elapsed(), nonce)?;
         let go = Message::Go(go);
         match before_deadline(epoch, self.round_deadline, self.stream.send(&go)).await {
             Some(Ok(())) => Ok(()),
-            Some(Err(_)) => Err(Ok(closed(&mut self.session, epoch))),
-            None => Err(Ok(round_over(&mut self.session, epoch))),
+            Some(Err(_)) => Err(Outcome::Judged(closed(&mut self.session, epoch))),
+            None => Err(Outcome::Judged(round_over(&mut self.session, epoch))),
         }
     }
 
@@ -407,7 +440,8 @@ impl Prepared {
         let checked = tokio::task::spawn_blocking(move || {
             let mut session = session;
             let verdict = session.on_openings(&openings, arrived, checker.as_ref());
-            (verdict.map_err(ours), session)
+            let outcome = verdict.map_or_else(Outcome::from, Outcome::Judged);
+            (outcome, session)
         })
         .await;
         stream.finish();
@@ -417,7 +451,7 @@ impl Prepared {
                 evidence: Some(evidence_of(&session, cpu_rates, rented)),
             },
             Err(e) => Ended {
-                outcome: Err(format!("check worker failed: {e}")),
+                outcome: OwnFailure::CheckWorker(e).into(),
                 evidence: None,
             },
         }
@@ -438,54 +472,40 @@ impl Prepared {
             match next_event(stream, session, epoch, deadline).await {
                 Event::Message(Message::PhaseDone(signed)) => {
                     let arrived = epoch.elapsed();
-                    if let Some(v) = session
-                        .on_phase_done(&signed, arrived)
-                        .map_err(|e| Err(ours(e)))?
-                    {
-                        return Err(Ok(v));
+                    if let Some(v) = session.on_phase_done(&signed, arrived)? {
+                        return Err(Outcome::Judged(v));
                     }
                     let Some(phase) = session.awaiting_phase_key() else {
-                        return Err(Ok(ended(session, None)));
+                        return Err(Outcome::Judged(ended(session, None)));
                     };
                     if before_deadline(epoch, deadline, member.arrive(phase))
                         .await
                         .is_none()
                     {
-                        return Err(Ok(round_over(session, epoch)));
+                        return Err(Outcome::Judged(round_over(session, epoch)));
                     }
-                    let nonce = random().map_err(|e| {
-                        Err(format!("verifier error (not charged to the miner): {e}"))
-                    })?;
-                    let key = session
-                        .phase_key(epoch.elapsed(), nonce)
-                        .map_err(|e| Err(ours(e)))?;
+                    let nonce = random()?;
+                    let key = session.phase_key(epoch.elapsed(), nonce)?;
                     let message = Message::PhaseKey(key);
                     match before_deadline(epoch, deadline, stream.send(&message)).await {
                         Some(Ok(())) => {}
-                        Some(Err(_)) => return Err(Ok(closed(session, epoch))),
-                        None => return Err(Ok(round_over(session, epoch))),
+                        Some(Err(_)) => return Err(Outcome::Judged(closed(session, epoch))),
+                        None => return Err(Outcome::Judged(round_over(session, epoch))),
                     }
                 }
                 Event::Message(Message::Commitment(signed)) => {
                     let arrived = epoch.elapsed();
                     // The leaves are drawn from fresh OS randomness; without it the session is
                     // void (our failure), never opened at fixed leaves.
-                    let mut draw = LeafDraw::from_os().map_err(|e| {
-                        Err(format!(
-                            "verifier error (not charged to the miner): {e}; session void"
-                        ))
-                    })?;
-                    match session
-                        .on_commitment(&signed, arrived, &mut || draw.next_u64())
-                        .map_err(|e| Err(ours(e)))?
-                    {
+                    let mut draw = LeafDraw::from_os()?;
+                    match session.on_commitment(&signed, arrived, &mut || draw.next_u64())? {
                         CommitmentOutcome::Open(open) => break open,
-                        CommitmentOutcome::Verdict(v) => return Err(Ok(v)),
+                        CommitmentOutcome::Verdict(v) => return Err(Outcome::Judged(v)),
                     }
                 }
                 other => {
-                    if let Some(v) = other_event(session, other, epoch).map_err(|e| Err(ours(e)))? {
-                        return Err(Ok(v));
+                    if let Some(v) = other_event(session, other, epoch)? {
+                        return Err(Outcome::Judged(v));
                     }
                 }
             }
@@ -494,8 +514,8 @@ impl Prepared {
         member.leave();
         match before_deadline(epoch, deadline, stream.send(&Message::Open(open))).await {
             Some(Ok(())) => {}
-            Some(Err(_)) => return Err(Ok(closed(session, epoch))),
-            None => return Err(Ok(round_over(session, epoch))),
+            Some(Err(_)) => return Err(Outcome::Judged(closed(session, epoch))),
+            None => return Err(Outcome::Judged(round_over(session, epoch))),
         }
         // Openings.
         loop {
@@ -504,8 +524,8 @@ impl Prepared {
                     return Ok((openings, epoch.elapsed()));
                 }
                 other => {
-                    if let Some(v) = other_event(session, other, epoch).map_err(|e| Err(ours(e)))? {
-                        return Err(Ok(v));
+                    if let Some(v) = other_event(session, other, epoch)? {
+                        return Err(Outcome::Judged(v));
                     }
                 }
             }
@@ -519,12 +539,12 @@ impl Prepared {
 struct LeafDraw(blake3::OutputReader);
 
 impl LeafDraw {
-    fn from_os() -> Result<Self, String> {
+    fn from_os() -> Result<Self, OwnFailure> {
         Self::from_source(random)
     }
 
     /// The draw keyed by what `source` gives; its failure is the draw's.
-    fn from_source(source: impl FnOnce() -> Result<[u8; 32], String>) -> Result<Self, String> {
+    fn from_source<E>(source: impl FnOnce() -> Result<[u8; 32], E>) -> Result<Self, E> {
         let key = source()?;
         let mut hasher = blake3::Hasher::new_keyed(&key);
         hasher.update(b"gpuproof leaf draw");
@@ -545,9 +565,9 @@ mod tests {
 
     #[test]
     fn a_failed_random_source_voids_the_draw_instead_of_a_fixed_leaf() {
-        assert!(LeafDraw::from_source(|| Err("no entropy".into())).is_err());
-        let mut a = LeafDraw::from_source(|| Ok([1; 32])).unwrap();
-        let mut b = LeafDraw::from_source(|| Ok([2; 32])).unwrap();
+        assert!(LeafDraw::from_source(|| Err("no entropy")).is_err());
+        let mut a = LeafDraw::from_source(|| Ok::<_, ()>([1; 32])).unwrap();
+        let mut b = LeafDraw::from_source(|| Ok::<_, ()>([2; 32])).unwrap();
         let (x, y) = (a.next_u64(), a.next_u64());
         assert_ne!(x, y);
         assert_ne!(x, b.next_u64());

@@ -35,7 +35,7 @@ pub mod plan;
 pub mod probe;
 mod round;
 
-pub use plan::{Planned, Planner};
+pub use plan::{PlanError, Planned, Planner};
 pub use probe::{ProbeOutcome, ProbePlan, ProbeResult, ProbeSettings};
 pub use round::{
     ChallengeEvidence, ChallengeOptions, ChallengeReport, ClientContext, DeviceReport, GO_BARRIER,

@@ -4,7 +4,35 @@
 use builtin_modules::Builtin;
 use protocol::GpuInfo;
 
+use crate::classes::ClassError;
 use crate::session::Envelope;
+
+/// Why a claimed device cannot be challenged with a module this round. The round records it as
+/// the device's error (no pass, no charge) and goes on with the other devices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    /// No class of the table maps the claimed device name.
+    #[error(
+        "no class in the table maps the device name {name:?}; it cannot be scored (a class \
+         table entry with this driver name adds it)"
+    )]
+    UnknownDevice {
+        /// The name the miner's inventory claims.
+        name: String,
+    },
+    /// The device claims the `cpu-reference` class, and it was not calibrated on this machine.
+    #[error("cpu-reference is not calibrated on this machine")]
+    CpuNotCalibrated,
+    /// The planner has no challenge of this module.
+    #[error("no challenge of module {module} is planned for this device")]
+    NoSuchModule {
+        /// The module's name.
+        module: &'static str,
+    },
+    /// The class cannot size the module (its figures give no usable size or window).
+    #[error(transparent)]
+    Class(#[from] ClassError),
+}
 
 /// One planned challenge of one device.
 #[derive(Debug, Clone)]
@@ -30,7 +58,7 @@ pub struct Planned {
 pub trait Planner: Send + Sync {
     /// The challenge of `module` for `gpu` (a smaller exact-work one when the machine is
     /// `rented`), or why the device cannot be challenged (e.g. an unknown device name).
-    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, String>;
+    fn plan(&self, gpu: &GpuInfo, module: Builtin, rented: bool) -> Result<Planned, PlanError>;
 
     /// The class `gpu`'s claimed name maps to, `None` when it maps to none (the inventory
     /// check: an inventory with no classifiable GPU is a `protocol-error`). By default: the

@@ -22,7 +22,7 @@ use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
 
 use super::barrier::PhaseBarrier;
-use super::device::{DeviceJob, Ended, Prepared, prepare};
+use super::device::{DeviceJob, Ended, Outcome, OwnFailure, Prepared, prepare};
 use super::plan::Planner;
 use super::probe::{ProbePlan, ProbeResult, ProbeSettings, plan_probe, probe_direction};
 use crate::classes::CpuRates;
@@ -507,8 +507,8 @@ async fn run_round(
                 && let Some(challenge) = device.challenges.last_mut()
             {
                 match ended.outcome {
-                    Ok(v) => challenge.verdict = Some(v),
-                    Err(e) => challenge.error = Some(e),
+                    Outcome::Judged(v) => challenge.verdict = Some(v),
+                    Outcome::Ours(e) => challenge.error = Some(e.to_string()),
                 }
                 challenge.evidence = ended.evidence;
             }
@@ -689,7 +689,7 @@ async fn run_all_devices(
                 Some(Ok((_, (device, Err(ended))))) => outcomes.push((device, ended)),
                 Some(Err(e)) => {
                     if let Some(device) = device_of.get(&e.id()) {
-                        let outcome = Err(format!("verifier error (not charged to the miner): the device's task failed: {e}"));
+                        let outcome = OwnFailure::DeviceTask(e).into();
                         outcomes.push((*device, Ended { outcome, evidence: None }));
                     }
                 }

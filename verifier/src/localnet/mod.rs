@@ -466,7 +466,11 @@ pub async fn run_localnet(
                 .ok_or_else(|| other(format!("validator {v} cannot read its standings")))?;
             let plan = plan_weights(&standings, &limits);
             engine
-                .record_submission(round_id, "local", plan.clone().map(|p| (p, None::<String>)))
+                .record_submission(
+                    round_id,
+                    validator_store::SubmissionMethod::Local,
+                    plan.clone().map(|p| (p, None::<String>)),
+                )
                 .await;
             let plan = plan.map_err(other)?;
             if let Some(slot) = last_weights.get_mut(v) {

@@ -4,6 +4,8 @@
 //! ```toml
 //! store = "validator.sqlite"            # SQLite store (WAL); created if missing
 //! session_key = "validator-session.key" # `verifier keygen --out …` (mode 0600)
+//! # classes = "classes.toml"            # a GPU class table (default: the built-in one,
+//! #                                     # verifier/classes.toml); its BLAKE3 is logged at start
 //!
 //! [hotkey]                              # exactly one of: wallet + name, file, uri
 //! wallet = "default"
@@ -57,6 +59,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use transport::identity::HotkeyConfig;
+use transport::{ConfigProblem, EnvOverrides};
 
 /// Why the config cannot be used: which file, which field, what to do.
 #[derive(Debug, thiserror::Error)]
@@ -69,13 +72,14 @@ pub enum ConfigError {
         /// The OS error.
         reason: String,
     },
-    /// The TOML is invalid or a field is wrong.
-    #[error("{path}: {reason}")]
+    /// The TOML is invalid, a field is wrong, or an environment override is.
+    #[error("{path}: {problem}")]
     Invalid {
         /// The file.
         path: PathBuf,
-        /// Which field, why, and what to write instead.
-        reason: String,
+        /// Which field or variable, why, and what to write instead.
+        #[source]
+        problem: ConfigProblem,
     },
 }
 
@@ -89,6 +93,11 @@ pub struct ValidatorConfig {
     /// The ed25519 session key file. Default `validator-session.key`.
     #[serde(default = "default_session_key")]
     pub session_key: PathBuf,
+    /// A GPU class table to use instead of the built-in `verifier/classes.toml` (a calibration
+    /// applied without a rebuild); `None` (default): the built-in table. Relative to the
+    /// config file. `verifier run` logs which table and its BLAKE3 hash at start.
+    #[serde(default)]
+    pub classes: Option<PathBuf>,
     /// The validator's hotkey.
     pub hotkey: HotkeyConfig,
     /// The chain; `None`: no chain (static miners; weights computed and recorded only).
@@ -364,41 +373,44 @@ impl BandwidthConfig {
         }
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ConfigProblem> {
         if !(self.min_link_mbps.is_finite() && (0.0..=1e6).contains(&self.min_link_mbps)) {
-            return Err(format!(
-                "[bandwidth] min_link_mbps = {}: use 0 (bandwidth not scored) to 1000000 \
-                 Mbit/s (default 100)",
-                self.min_link_mbps
+            return Err(ConfigProblem::field(
+                "[bandwidth] min_link_mbps",
+                self.min_link_mbps,
+                "use 0 (bandwidth not scored) to 1000000 Mbit/s (default 100)",
             ));
         }
         if !(self.probe_target_mbps.is_finite() && (1.0..=1e6).contains(&self.probe_target_mbps)) {
-            return Err(format!(
-                "[bandwidth] probe_target_mbps = {}: use 1 to 1000000 Mbit/s (default 1000)",
-                self.probe_target_mbps
+            return Err(ConfigProblem::field(
+                "[bandwidth] probe_target_mbps",
+                self.probe_target_mbps,
+                "use 1 to 1000000 Mbit/s (default 1000)",
             ));
         }
         if self.probe_max_mib > 4_096 {
-            return Err(format!(
-                "[bandwidth] probe_max_mib = {}: use 0 to 4096 (default 128; a miner refuses \
-                 probes over its own max_probe_mib, 256 by default)",
-                self.probe_max_mib
+            return Err(ConfigProblem::field(
+                "[bandwidth] probe_max_mib",
+                self.probe_max_mib,
+                "use 0 to 4096 (default 128; a miner refuses probes over its own \
+                 max_probe_mib, 256 by default)",
             ));
         }
         if self.probe_budget_mib > 1 << 30 {
-            return Err(format!(
-                "[bandwidth] probe_budget_mib = {}: use 0 to {} (default 4096)",
+            return Err(ConfigProblem::field(
+                "[bandwidth] probe_budget_mib",
                 self.probe_budget_mib,
-                1u64 << 30
+                format!("use 0 to {} (default 4096)", 1u64 << 30),
             ));
         }
         let probes_off = self.probe_budget_mib == 0 || self.probe_max_mib == 0;
         if probes_off && self.min_link_mbps > 0.0 {
-            return Err(format!(
-                "[bandwidth] min_link_mbps = {} but probes are off (probe_budget_mib or \
-                 probe_max_mib is 0): every miner would score 0; set min_link_mbps = 0 to stop \
-                 scoring bandwidth, or give probes a budget",
-                self.min_link_mbps
+            return Err(ConfigProblem::field(
+                "[bandwidth] min_link_mbps",
+                self.min_link_mbps,
+                "probes are off (probe_budget_mib or probe_max_mib is 0), so every miner \
+                 would score 0; set min_link_mbps = 0 to stop scoring bandwidth, or give \
+                 probes a budget",
             ));
         }
         Ok(())
@@ -428,13 +440,17 @@ impl Default for MetricsConfig {
 
 impl MetricsConfig {
     /// The address to serve on, `None` when turned off.
-    pub fn address(&self) -> Result<Option<SocketAddr>, String> {
+    pub fn address(&self) -> Result<Option<SocketAddr>, ConfigProblem> {
         let listen = self.listen.trim();
         if listen.is_empty() {
             return Ok(None);
         }
         listen.parse().map(Some).map_err(|e| {
-            format!("[metrics] listen = {listen:?}: {e}; write HOST:PORT, or \"\" to turn it off")
+            ConfigProblem::field(
+                "[metrics] listen",
+                format!("{listen:?}"),
+                format!("{e}; write HOST:PORT, or \"\" to turn it off"),
+            )
         })
     }
 }
@@ -449,12 +465,16 @@ pub struct CatalogueConfig {
 
 impl CatalogueConfig {
     /// The address to serve on.
-    pub fn address(&self) -> Result<SocketAddr, String> {
+    pub fn address(&self) -> Result<SocketAddr, ConfigProblem> {
         let listen = self.listen.trim();
         listen.parse().map_err(|e| {
-            format!(
-                "[catalogue] listen = {listen:?}: {e}; write HOST:PORT (e.g. \"127.0.0.1:8080\"), \
-                 or leave the [catalogue] table out"
+            ConfigProblem::field(
+                "[catalogue] listen",
+                format!("{listen:?}"),
+                format!(
+                    "{e}; write HOST:PORT (e.g. \"127.0.0.1:8080\"), or leave the [catalogue] \
+                     table out"
+                ),
             )
         })
     }
@@ -483,17 +503,21 @@ impl ValidatorConfig {
         path: &Path,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
+        let invalid = |problem: ConfigProblem| ConfigError::Invalid {
             path: path.to_path_buf(),
-            reason,
+            problem,
         };
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.to_path_buf(),
             reason: format!("{e}; write one from verifier/validator.example.toml"),
         })?;
-        let mut config: Self = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let mut config: Self =
+            toml::from_str(&text).map_err(|e| invalid(ConfigProblem::Toml(e.to_string())))?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.store, &mut config.session_key] {
+        for p in [&mut config.store, &mut config.session_key]
+            .into_iter()
+            .chain(config.classes.as_mut())
+        {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -504,33 +528,27 @@ impl ValidatorConfig {
             config.hotkey.file = Some(base.join(f));
         }
         // `apply_env` ends with the checks `parse` makes.
-        config.apply_env(var).map_err(invalid)?;
+        config.apply_env(&EnvOverrides::new(var)).map_err(invalid)?;
         Ok(config)
     }
 
     /// Applies the `GPUPROOF_VALIDATOR_*` overrides `var` returns.
-    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), String> {
-        if let Some(v) = var("GPUPROOF_VALIDATOR_STORE") {
+    pub fn apply_env<F: Fn(&str) -> Option<String>>(
+        &mut self,
+        env: &EnvOverrides<F>,
+    ) -> Result<(), ConfigProblem> {
+        if let Some(v) = env.text("GPUPROOF_VALIDATOR_STORE") {
             self.store = PathBuf::from(v);
         }
-        if let Some(v) = var("GPUPROOF_VALIDATOR_METRICS_LISTEN") {
+        if let Some(v) = env.text("GPUPROOF_VALIDATOR_METRICS_LISTEN") {
             self.metrics.listen = v;
         }
-        if let Some(v) = var("GPUPROOF_VALIDATOR_ROUND_INTERVAL_S") {
-            self.round.interval_s = v
-                .parse()
-                .map_err(|e| format!("GPUPROOF_VALIDATOR_ROUND_INTERVAL_S={v:?}: {e}"))?;
+        if let Some(v) = env.parsed("GPUPROOF_VALIDATOR_ROUND_INTERVAL_S")? {
+            self.round.interval_s = v;
         }
-        let url = var("GPUPROOF_VALIDATOR_CHAIN_URL");
-        let netuid = var("GPUPROOF_VALIDATOR_NETUID");
+        let url = env.text("GPUPROOF_VALIDATOR_CHAIN_URL");
+        let netuid = env.parsed::<u16>("GPUPROOF_VALIDATOR_NETUID")?;
         if url.is_some() || netuid.is_some() {
-            let netuid = match netuid {
-                Some(n) => Some(
-                    n.parse::<u16>()
-                        .map_err(|e| format!("GPUPROOF_VALIDATOR_NETUID={n:?}: {e}"))?,
-                ),
-                None => None,
-            };
             match (&mut self.chain, url, netuid) {
                 (Some(chain), url, netuid) => {
                     if let Some(url) = url {
@@ -549,11 +567,11 @@ impl ValidatorConfig {
                     });
                 }
                 (None, _, _) => {
-                    return Err(
-                        "GPUPROOF_VALIDATOR_CHAIN_URL and GPUPROOF_VALIDATOR_NETUID \
-                                must be given together when the file has no [chain] table"
-                            .into(),
-                    );
+                    return Err(ConfigProblem::EnvTogether {
+                        first: "GPUPROOF_VALIDATOR_CHAIN_URL",
+                        second: "GPUPROOF_VALIDATOR_NETUID",
+                        when: "when the file has no [chain] table",
+                    });
                 }
             }
         }
@@ -561,13 +579,13 @@ impl ValidatorConfig {
     }
 
     /// Parses and checks the TOML text (no environment, no path resolution).
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let config: Self = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn parse(text: &str) -> Result<Self, ConfigProblem> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigProblem::Toml(e.to_string()))?;
         config.check()?;
         Ok(config)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), ConfigProblem> {
         self.hotkey.source()?;
         self.metrics.address()?;
         if let Some(catalogue) = &self.catalogue {
@@ -575,100 +593,116 @@ impl ValidatorConfig {
         }
         let r = &self.round;
         if r.concurrency == 0 {
-            return Err(
-                "[round] concurrency = 0: at least one miner must be challenged at a \
-                        time (default 8)"
-                    .into(),
-            );
+            return Err(ConfigProblem::field(
+                "[round] concurrency",
+                0,
+                "at least one miner must be challenged at a time (default 8)",
+            ));
         }
         if !(1..=604_800).contains(&r.interval_s) {
-            return Err(format!(
-                "[round] interval_s = {}: use 1 to 604800 seconds (a week; default 600)",
-                r.interval_s
+            return Err(ConfigProblem::field(
+                "[round] interval_s",
+                r.interval_s,
+                "use 1 to 604800 seconds (a week; default 600)",
             ));
         }
         if !(1..=3_600).contains(&r.miner_timeout_s) {
-            return Err(format!(
-                "[round] miner_timeout_s = {}: use 1 to 3600 seconds (default 120)",
-                r.miner_timeout_s
+            return Err(ConfigProblem::field(
+                "[round] miner_timeout_s",
+                r.miner_timeout_s,
+                "use 1 to 3600 seconds (default 120)",
             ));
         }
         if let Some(mib) = r.probe_mib {
-            return Err(format!(
-                "[round] probe_mib = {mib} is gone: probes now size themselves from each \
-                 miner's RTT; move the value to [bandwidth] probe_max_mib (the most one probe \
-                 moves one way; default 128), and see [bandwidth] in \
-                 verifier/validator.example.toml for the budget and the floor"
+            return Err(ConfigProblem::field(
+                "[round] probe_mib",
+                mib,
+                "this key is gone: probes now size themselves from each miner's RTT; move \
+                 the value to [bandwidth] probe_max_mib (the most one probe moves one way; \
+                 default 128), and see [bandwidth] in verifier/validator.example.toml for the \
+                 budget and the floor",
             ));
         }
         self.bandwidth.check()?;
         if r.openings == 0 || r.openings > 1024 {
-            return Err(format!(
-                "[round] openings = {}: use 1 to 1024 (default 32)",
-                r.openings
+            return Err(ConfigProblem::field(
+                "[round] openings",
+                r.openings,
+                "use 1 to 1024 (default 32)",
             ));
         }
         if !(1..=3_600).contains(&r.ready_timeout_s) {
-            return Err(format!(
-                "[round] ready_timeout_s = {}: use 1 to 3600 seconds (default 60)",
-                r.ready_timeout_s
+            return Err(ConfigProblem::field(
+                "[round] ready_timeout_s",
+                r.ready_timeout_s,
+                "use 1 to 3600 seconds (default 60)",
             ));
         }
         if !(r.busy_budget.is_finite() && (0.0..=100.0).contains(&r.busy_budget)) {
-            return Err(format!(
-                "[round] busy_budget = {}: use 0 to 100 (multiples of the class's max_s; \
-                 default 2.0)",
-                r.busy_budget
+            return Err(ConfigProblem::field(
+                "[round] busy_budget",
+                r.busy_budget,
+                "use 0 to 100 (multiples of the class's max_s; default 2.0)",
             ));
         }
         if r.receipt_retention_rounds == 0 {
-            return Err(
-                "[round] receipt_retention_rounds = 0: pass receipts must be kept for at least \
-                 the round that wrote them (default 144)"
-                    .into(),
-            );
+            return Err(ConfigProblem::field(
+                "[round] receipt_retention_rounds",
+                0,
+                "pass receipts must be kept for at least the round that wrote them \
+                 (default 144)",
+            ));
         }
         if !(1..=1_000).contains(&r.stale_rounds) {
-            return Err(format!(
-                "[round] stale_rounds = {}: use 1 to 1000 (default 3)",
-                r.stale_rounds
+            return Err(ConfigProblem::field(
+                "[round] stale_rounds",
+                r.stale_rounds,
+                "use 1 to 1000 (default 3)",
             ));
         }
         if !(r.target_scale.is_finite() && r.target_scale > 0.0) {
-            return Err(format!(
-                "[round] target_scale = {}: must be a positive factor (default 1.0)",
-                r.target_scale
+            return Err(ConfigProblem::field(
+                "[round] target_scale",
+                r.target_scale,
+                "must be a positive factor (default 1.0)",
             ));
         }
         match (self.miners.source, &self.chain) {
             (MinerSource::Metagraph, None) => {
-                return Err(
-                    "[miners] source = \"metagraph\" needs a [chain] table (url, \
-                            netuid), or both GPUPROOF_VALIDATOR_CHAIN_URL and \
-                            GPUPROOF_VALIDATOR_NETUID in the environment; without a chain \
-                            write source = \"static\" and list the miners"
-                        .into(),
-                );
+                return Err(ConfigProblem::field(
+                    "[miners] source",
+                    "\"metagraph\"",
+                    "needs a [chain] table (url, netuid), or both GPUPROOF_VALIDATOR_CHAIN_URL \
+                     and GPUPROOF_VALIDATOR_NETUID in the environment; without a chain write \
+                     source = \"static\" and list the miners",
+                ));
             }
             (MinerSource::Static, _) if self.miners.static_miners.is_empty() => {
-                return Err(
-                    "[miners] source = \"static\" but the static list is empty: add \
-                            static = [{ hotkey = \"5F…\", addr = \"HOST:PORT\" }]"
-                        .into(),
-                );
+                return Err(ConfigProblem::field(
+                    "[miners] source",
+                    "\"static\"",
+                    "the static list is empty: add static = [{ hotkey = \"5F…\", \
+                     addr = \"HOST:PORT\" }]",
+                ));
             }
             _ => {}
         }
         for (i, m) in self.miners.static_miners.iter().enumerate() {
-            transport::identity::parse_hotkey(&m.hotkey)
-                .map_err(|e| format!("[miners] static[{i}].hotkey = {:?}: {e}", m.hotkey))?;
+            transport::identity::parse_hotkey(&m.hotkey).map_err(|e| {
+                ConfigProblem::field(
+                    format!("[miners] static[{i}].hotkey"),
+                    format!("{:?}", m.hotkey),
+                    e.to_string(),
+                )
+            })?;
         }
         if let Some(chain) = &self.chain
             && !(chain.url.starts_with("ws://") || chain.url.starts_with("wss://"))
         {
-            return Err(format!(
-                "[chain] url = {:?}: must start with ws:// or wss://",
-                chain.url
+            return Err(ConfigProblem::field(
+                "[chain] url",
+                format!("{:?}", chain.url),
+                "must start with ws:// or wss://",
             ));
         }
         Ok(())
@@ -802,7 +836,7 @@ mod tests {
             ),
         ];
         for (text, want) in cases {
-            let err = ValidatorConfig::parse(text).unwrap_err();
+            let err = ValidatorConfig::parse(text).unwrap_err().to_string();
             assert!(err.contains(want), "{text:?}: {err}");
         }
     }
@@ -817,15 +851,30 @@ mod tests {
             "GPUPROOF_VALIDATOR_NETUID" => Some("7".to_string()),
             _ => None,
         };
-        c.apply_env(env).unwrap();
+        c.apply_env(&EnvOverrides::new(env)).unwrap();
         assert_eq!(c.store, PathBuf::from("/tmp/x.sqlite"));
         assert_eq!(c.metrics.address().unwrap(), None);
         assert_eq!(c.chain.as_ref().unwrap().netuid, 7);
         let mut c = ValidatorConfig::parse(STATIC).unwrap();
         let err = c
-            .apply_env(|k| (k == "GPUPROOF_VALIDATOR_NETUID").then(|| "x".to_string()))
+            .apply_env(&EnvOverrides::new(|k: &str| {
+                (k == "GPUPROOF_VALIDATOR_NETUID").then(|| "x".to_string())
+            }))
             .unwrap_err();
-        assert!(err.contains("GPUPROOF_VALIDATOR_NETUID"), "{err}");
+        assert!(
+            matches!(
+                err,
+                ConfigProblem::Env {
+                    var: "GPUPROOF_VALIDATOR_NETUID",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(
+            err.to_string().contains("GPUPROOF_VALIDATOR_NETUID"),
+            "{err}"
+        );
     }
 
     #[test]

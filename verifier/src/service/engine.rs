@@ -43,7 +43,9 @@ use std::time::Instant;
 use protocol::Hotkey;
 use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
-use validator_store::{ReceiptRecord, StandingRow, Store, StoreError, SubmissionRow};
+use validator_store::{
+    ReceiptRecord, StandingRow, Store, StoreError, SubmissionMethod, SubmissionRow,
+};
 
 use super::metrics::Metrics;
 use super::now_unix;
@@ -386,18 +388,18 @@ impl RoundEngine {
     pub async fn record_submission<E: std::fmt::Display>(
         &self,
         round_id: i64,
-        method: &str,
+        method: SubmissionMethod,
         outcome: Result<(WeightPlan, Option<String>), E>,
     ) {
         match outcome {
             Ok((plan, reference)) => {
                 self.metrics.count_submission(method, true);
-                info!(method, uids = plan.uids.len(), "weights recorded");
+                info!(%method, uids = plan.uids.len(), "weights recorded");
                 self.insert_submission(SubmissionRow {
                     id: 0,
                     at: now_unix(),
                     round_id,
-                    method: method.to_string(),
+                    method,
                     uids: plan.uids,
                     values: plan.values,
                     outcome: "ok".into(),
@@ -419,20 +421,20 @@ impl RoundEngine {
     pub async fn record_failure(
         &self,
         round_id: i64,
-        method: &str,
+        method: SubmissionMethod,
         message: &str,
         refusal: Option<&str>,
     ) {
         self.metrics.count_submission(method, false);
         match refusal {
-            Some(refusal) => warn!(method, refusal, error = message, "weights refused"),
-            None => warn!(method, error = message, "weight submission failed"),
+            Some(refusal) => warn!(%method, refusal, error = message, "weights refused"),
+            None => warn!(%method, error = message, "weight submission failed"),
         }
         self.insert_submission(SubmissionRow {
             id: 0,
             at: now_unix(),
             round_id,
-            method: method.to_string(),
+            method,
             uids: Vec::new(),
             values: Vec::new(),
             outcome: message.to_owned(),

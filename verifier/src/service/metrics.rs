@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use validator_store::SubmissionMethod;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -67,7 +68,16 @@ impl Metrics {
     }
 
     /// Counts one weight submission by `method`, `ok` or not.
-    pub fn count_submission(&self, method: &str, ok: bool) {
+    pub fn count_submission(&self, method: SubmissionMethod, ok: bool) {
+        self.count_extrinsic(method.as_str(), ok);
+    }
+
+    /// Counts a commit-reveal v2 reveal sent (`method="reveal-v2"`).
+    pub fn count_reveal(&self, ok: bool) {
+        self.count_extrinsic("reveal-v2", ok);
+    }
+
+    fn count_extrinsic(&self, method: &'static str, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
         if let Ok(mut s) = self.submissions.lock() {
             *s.entry((method.to_string(), outcome.to_string()))
@@ -279,7 +289,7 @@ mod tests {
         metrics.rounds.fetch_add(2, Ordering::Relaxed);
         metrics.count_verdicts("pass", 2);
         metrics.count_verdicts("wrong-result", 1);
-        metrics.count_submission("set-weights", true);
+        metrics.count_submission(SubmissionMethod::SetWeights, true);
         metrics.set_check_seconds(Arc::new(|| 1.25));
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -57,9 +57,9 @@ use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
 use transport::Identity;
 use transport::identity::{self, DEFAULT_CERTIFICATE_VALIDITY};
-use validator_store::{Store, StoreError};
+use validator_store::{Store, StoreError, SubmissionMethod};
 
-use crate::classes::ClassTable;
+use crate::classes::{ClassError, ClassTable};
 use crate::client::ClientContext;
 use crate::planner::ClassPlanner;
 use crate::session::SandboxChecker;
@@ -90,9 +90,42 @@ pub enum ServiceError {
         /// What failed.
         reason: String,
     },
-    /// Anything else at start (class table, checker, metrics port).
-    #[error("{0}")]
-    Setup(String),
+    /// The store's task failed before the store opened (a panic in SQLite's thread).
+    #[error("opening the store failed: {0}")]
+    StoreTask(#[source] tokio::task::JoinError),
+    /// `[hotkey]` names no usable key.
+    #[error("[hotkey]: {0}")]
+    Hotkey(#[from] transport::HotkeySourceError),
+    /// A setting that was checked when the config loaded is wrong after all (set by code
+    /// rather than read from a file).
+    #[error(transparent)]
+    Setting(#[from] transport::ConfigProblem),
+    /// The class table (built-in or `classes = "…"`) does not load.
+    #[error("{source}; fix the table or remove `classes` to use the built-in one")]
+    Classes {
+        /// Why.
+        #[source]
+        source: ClassError,
+    },
+    /// The cpu-reference class could not be calibrated on this machine.
+    #[error("cpu-reference calibration failed: {0}")]
+    Calibration(#[source] ClassError),
+    /// The tile checker (the built-in modules' kernels) could not be set up.
+    #[error("the tile checker could not start: {0}")]
+    Checker(#[from] crate::session::CheckerError),
+    /// An HTTP endpoint (`/metrics`, the catalogue) could not listen.
+    #[error("cannot serve {what} on {addr}: {source}; {fix}")]
+    Listen {
+        /// Which endpoint.
+        what: &'static str,
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+        /// What to change.
+        fix: &'static str,
+    },
 }
 
 /// Store key of the block weights were last submitted at.
@@ -134,30 +167,36 @@ pub async fn run(
     let path = config.store.clone();
     let store = tokio::task::spawn_blocking(move || Store::open(&path))
         .await
-        .map_err(|e| ServiceError::Setup(e.to_string()))??;
+        .map_err(ServiceError::StoreTask)??;
     info!(store = %config.store.display(), "store open");
 
     let key = identity::load_key_file(&config.session_key)?;
-    let source = config
-        .hotkey
-        .source()
-        .map_err(|reason| ServiceError::Setup(format!("[hotkey]: {reason}")))?;
+    let source = config.hotkey.source()?;
     let keypair = identity::load_hotkey(&source)?;
     let me = identity::hotkey_of(&keypair);
     let identity = Identity::issue(key, &keypair, Role::Validator, DEFAULT_CERTIFICATE_VALIDITY);
     info!(hotkey = %identity::ss58(&me), "validator identity loaded");
 
-    let table = ClassTable::embedded().map_err(|e| ServiceError::Setup(e.to_string()))?;
+    let table = match &config.classes {
+        Some(path) => ClassTable::load(path),
+        None => ClassTable::embedded(),
+    }
+    .map_err(|source| ServiceError::Classes { source })?;
+    info!(
+        classes = %config
+            .classes
+            .as_deref()
+            .map_or_else(|| "built-in".to_owned(), |p| p.display().to_string()),
+        blake3 = %hex::encode(table.hash()),
+        "class table"
+    );
     let mut planner = ClassPlanner::new(table.clone()).with_target_scale(config.round.target_scale);
-    let calibration = planner
-        .calibrate_cpu()
-        .map_err(|e| ServiceError::Setup(format!("cpu-reference calibration failed: {e}")))?;
+    let calibration = planner.calibrate_cpu().map_err(ServiceError::Calibration)?;
     info!(
         ms = calibration.elapsed.as_secs_f64() * 1e3,
         "cpu-reference calibrated (one thread)"
     );
-    let checker =
-        Arc::new(SandboxChecker::with_builtins().map_err(|e| ServiceError::Setup(e.to_string()))?);
+    let checker = Arc::new(SandboxChecker::with_builtins()?);
     let metrics = Arc::new(Metrics::default());
     {
         let checker = Arc::clone(&checker);
@@ -176,17 +215,16 @@ pub async fn run(
         family,
     )?);
 
-    let metrics_task = match config
-        .metrics
-        .address()
-        .map_err(|e| ServiceError::Setup(e.to_string()))?
-    {
+    let metrics_task = match config.metrics.address()? {
         Some(addr) => {
-            let listener = metrics::bind(addr).await.map_err(|e| {
-                ServiceError::Setup(format!(
-                    "cannot serve metrics on {addr}: {e}; change [metrics] listen or set it to \"\""
-                ))
-            })?;
+            let listener = metrics::bind(addr)
+                .await
+                .map_err(|source| ServiceError::Listen {
+                    what: "metrics",
+                    addr,
+                    source,
+                    fix: "change [metrics] listen or set it to \"\"",
+                })?;
             info!(%addr, "metrics at /metrics");
             Some(tokio::spawn(metrics::serve(listener, Arc::clone(&metrics))))
         }
@@ -195,14 +233,14 @@ pub async fn run(
 
     let catalogue_task = match &config.catalogue {
         Some(c) => {
-            let addr = c.address().map_err(ServiceError::Setup)?;
+            let addr = c.address()?;
             let (bound, task) = crate::catalogue::start(addr, config.store.clone())
                 .await
-                .map_err(|e| {
-                    ServiceError::Setup(format!(
-                        "cannot serve the catalogue on {addr}: {e}; change [catalogue] listen \
-                         or leave the table out"
-                    ))
+                .map_err(|source| ServiceError::Listen {
+                    what: "the catalogue",
+                    addr,
+                    source,
+                    fix: "change [catalogue] listen or leave the table out",
                 })?;
             info!(addr = %bound, "catalogue at http://{bound}/");
             Some(task)
@@ -372,7 +410,11 @@ impl Service {
             };
             let outcome = plan_weights(&standings, &local_limits(&standings));
             self.engine
-                .record_submission(round_id, "local", outcome.map(|p| (p, None)))
+                .record_submission(
+                    round_id,
+                    SubmissionMethod::Local,
+                    outcome.map(|p| (p, None)),
+                )
                 .await;
             return;
         };
@@ -416,7 +458,7 @@ impl Service {
             Ok(p) => p,
             Err(e) => {
                 self.engine
-                    .record_submission(round_id, "set-weights", Err(e))
+                    .record_submission(round_id, SubmissionMethod::SetWeights, Err(e))
                     .await;
                 return;
             }
@@ -460,17 +502,22 @@ impl Service {
             }
         };
         let (method, reference) = match submitted {
-            WeightsSubmitted::Set(s) => ("set-weights", hex::encode(s.extrinsic_hash)),
+            WeightsSubmitted::Set(s) => {
+                (SubmissionMethod::SetWeights, hex::encode(s.extrinsic_hash))
+            }
             WeightsSubmitted::CommittedV2 { submitted, pending } => {
                 self.keep_reveal(&pending).await;
-                ("commit-reveal-v2", hex::encode(submitted.extrinsic_hash))
+                (
+                    SubmissionMethod::CommitRevealV2,
+                    hex::encode(submitted.extrinsic_hash),
+                )
             }
             WeightsSubmitted::Timelocked {
                 reveal_round,
                 reveal_block,
                 ..
             } => (
-                "timelocked-v4",
+                SubmissionMethod::TimelockedV4,
                 format!("drand round {reveal_round}, reveal block {reveal_block}"),
             ),
         };
@@ -535,11 +582,11 @@ impl Service {
                     Err(e) => {
                         let refusal = e.chain_error().unwrap_or("none");
                         warn!(%key, refusal, error = %e, "reveal failed; retrying next round");
-                        self.metrics.count_submission("reveal-v2", false);
+                        self.metrics.count_reveal(false);
                         continue;
                     }
                 }
-                self.metrics.count_submission("reveal-v2", true);
+                self.metrics.count_reveal(true);
             } else {
                 warn!(%key, block, last, "reveal window passed; the commit is lost");
             }
@@ -555,13 +602,17 @@ impl Service {
 }
 
 /// The store's `method` for the path `hyperparams` ask for: `set-weights`, `commit-reveal-v2`,
-/// `timelocked-v4`, or `submit` when no path is usable.
-fn path_label(hyperparams: &chain_client::SubnetHyperparams) -> &'static str {
+/// `timelocked-v4`, or `no-path` when no path is usable.
+fn path_label(hyperparams: &chain_client::SubnetHyperparams) -> SubmissionMethod {
     match hyperparams.weight_submission() {
-        Ok(chain::commit_reveal::WeightSubmission::SetWeights) => "set-weights",
-        Ok(chain::commit_reveal::WeightSubmission::CommitRevealV2 { .. }) => "commit-reveal-v2",
-        Ok(chain::commit_reveal::WeightSubmission::Timelocked { .. }) => "timelocked-v4",
-        Err(_) => "submit",
+        Ok(chain::commit_reveal::WeightSubmission::SetWeights) => SubmissionMethod::SetWeights,
+        Ok(chain::commit_reveal::WeightSubmission::CommitRevealV2 { .. }) => {
+            SubmissionMethod::CommitRevealV2
+        }
+        Ok(chain::commit_reveal::WeightSubmission::Timelocked { .. }) => {
+            SubmissionMethod::TimelockedV4
+        }
+        Err(_) => SubmissionMethod::NoPath,
     }
 }
 
@@ -633,13 +684,13 @@ mod tests {
             spec_version: 293,
             defaulted: Vec::new(),
         };
-        assert_eq!(path_label(&hp), "set-weights");
+        assert_eq!(path_label(&hp), SubmissionMethod::SetWeights);
         hp.commit_reveal_enabled = true;
-        assert_eq!(path_label(&hp), "timelocked-v4");
+        assert_eq!(path_label(&hp), SubmissionMethod::TimelockedV4);
         hp.commit_reveal_version = 2;
-        assert_eq!(path_label(&hp), "commit-reveal-v2");
+        assert_eq!(path_label(&hp), SubmissionMethod::CommitRevealV2);
         hp.commit_reveal_version = 3;
-        assert_eq!(path_label(&hp), "submit");
+        assert_eq!(path_label(&hp), SubmissionMethod::NoPath);
     }
 
     #[test]

@@ -89,8 +89,8 @@
 //!
 //! **`submissions`**: one row per weight submission (or decision not to submit).
 //! - `id` (autoincrement), `at`, `round_id` (whose standings were used; not a foreign key, so
-//!   recording a submission never fails on it), `method` (`set-weights`, `commit-reveal-v2`,
-//!   `timelocked-v4`, `local`), `uids` and `weights` (JSON arrays of `u16`, index-aligned),
+//!   recording a submission never fails on it), `method` ([`SubmissionMethod`]: `set-weights`,
+//!   `commit-reveal-v2`, `timelocked-v4`, `local`, `no-path`), `uids` and `weights` (JSON arrays of `u16`, index-aligned),
 //!   `outcome` (`ok` or the error), `reference` (extrinsic hash or reveal round, or `NULL`),
 //!   `refusal` (schema 3: the runtime error by name, `SubtensorModule::SettingWeightsTooFast`,
 //!   that refused the weights or that the validator's own check predicted; `NULL` otherwise).

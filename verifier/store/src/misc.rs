@@ -2,7 +2,7 @@
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::{RentedRow, Store, StoreError, SubmissionRow};
+use crate::{RentedRow, Store, StoreError, SubmissionMethod, SubmissionRow};
 
 /// The columns [`raw_submission`] reads, in its order.
 const SUBMISSION_COLUMNS: &str =
@@ -115,7 +115,7 @@ impl Store {
                 params![
                     row.at,
                     row.round_id,
-                    row.method,
+                    row.method.as_str(),
                     uids,
                     weights,
                     row.outcome,
@@ -268,7 +268,19 @@ impl Store {
             id: raw.id,
             at: raw.at,
             round_id: raw.round_id,
-            method: raw.method,
+            method: SubmissionMethod::parse(&raw.method).ok_or_else(|| StoreError::Corrupt {
+                path: self.path.clone(),
+                table: "submissions",
+                column: "method",
+                row: raw.id,
+                reason: format!(
+                    "{:?} is not a submission method ({})",
+                    raw.method,
+                    SubmissionMethod::ALL
+                        .map(SubmissionMethod::as_str)
+                        .join(", ")
+                ),
+            })?,
             uids: decode("uids", &raw.uids)?,
             values: decode("weights", &raw.weights)?,
             outcome: raw.outcome,

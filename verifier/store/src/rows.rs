@@ -254,6 +254,68 @@ pub struct VerdictRow {
     pub record: VerdictRecord,
 }
 
+/// How a weight submission went (or would have gone) to the chain: the `submissions.method`
+/// column. [`SubmissionMethod::as_str`] and [`SubmissionMethod::parse`] are the one mapping
+/// between the enum and the column's text; JSON shows the same text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubmissionMethod {
+    /// `set-weights`: `SubtensorModule::set_weights` (commit-reveal off).
+    SetWeights,
+    /// `commit-reveal-v2`: `commit_weights`, then `reveal_weights` when its window opens.
+    CommitRevealV2,
+    /// `timelocked-v4`: `commit_timelocked_weights`, revealed by the chain.
+    TimelockedV4,
+    /// `local`: no chain configured; the weights were computed and recorded only.
+    Local,
+    /// `no-path`: the subnet's hyperparameters name no submission path this client can take
+    /// (e.g. an unknown commit-reveal version), so nothing was sent.
+    NoPath,
+}
+
+impl SubmissionMethod {
+    /// Every method, in the order above.
+    pub const ALL: [Self; 5] = [
+        Self::SetWeights,
+        Self::CommitRevealV2,
+        Self::TimelockedV4,
+        Self::Local,
+        Self::NoPath,
+    ];
+
+    /// The column's text: `set-weights`, `commit-reveal-v2`, `timelocked-v4`, `local`,
+    /// `no-path`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::SetWeights => "set-weights",
+            Self::CommitRevealV2 => "commit-reveal-v2",
+            Self::TimelockedV4 => "timelocked-v4",
+            Self::Local => "local",
+            Self::NoPath => "no-path",
+        }
+    }
+
+    /// The method `text` names, `None` for any other text. `submit`, which earlier builds
+    /// wrote for the `no-path` case, reads as [`SubmissionMethod::NoPath`].
+    pub fn parse(text: &str) -> Option<Self> {
+        if text == "submit" {
+            return Some(Self::NoPath);
+        }
+        Self::ALL.into_iter().find(|m| m.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for SubmissionMethod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SubmissionMethod {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 /// One weight submission (or the decision not to submit).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SubmissionRow {
@@ -263,9 +325,8 @@ pub struct SubmissionRow {
     pub at: i64,
     /// The round whose standings were used.
     pub round_id: i64,
-    /// `set-weights`, `commit-reveal-v2`, `timelocked-v4`, or `local` (no chain configured:
-    /// computed and recorded only).
-    pub method: String,
+    /// How it went to the chain (or `local`: no chain configured, computed and recorded only).
+    pub method: SubmissionMethod,
     /// The UIDs weighted.
     pub uids: Vec<u16>,
     /// Their u16 weights, as submitted.

@@ -446,8 +446,9 @@ mod tests {
              VALUES (1, 'k', 0, 0, 'n', 'u', 'membw', 'pass', '{}');",
         )
         .unwrap();
-        assert_eq!(migrate(&mut conn, path).unwrap(), 1);
-        assert_eq!(user_version(&conn, path).unwrap(), 4);
+        // Schema 3 → 4 (receipts), then on to the latest.
+        assert_eq!(migrate(&mut conn, path).unwrap(), LATEST - 3);
+        assert_eq!(user_version(&conn, path).unwrap(), LATEST);
         let (verdicts, receipts): (i64, i64) = conn
             .query_row(
                 "SELECT (SELECT count(*) FROM verdicts), (SELECT count(*) FROM receipts)",

@@ -274,7 +274,7 @@ fn write_everything(store: &mut Store) {
             id: 0,
             at: 1_002,
             round_id: round.id,
-            method: "local".to_owned(),
+            method: validator_store::SubmissionMethod::Local,
             uids: vec![17],
             values: vec![65_535],
             outcome: "ok".to_owned(),

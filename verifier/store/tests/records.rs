@@ -10,7 +10,7 @@
 mod common;
 
 use common::{TempDir, count, raw, record};
-use validator_store::{RentedRow, Store, StoreError, SubmissionRow};
+use validator_store::{RentedRow, Store, StoreError, SubmissionMethod, SubmissionRow};
 
 #[test]
 fn rented_machines_round_trip_and_keep_their_history() {
@@ -82,12 +82,17 @@ fn rented_machines_round_trip_and_keep_their_history() {
     );
 }
 
-fn submission(at: i64, method: &str, uids: Vec<u16>, values: Vec<u16>) -> SubmissionRow {
+fn submission(
+    at: i64,
+    method: SubmissionMethod,
+    uids: Vec<u16>,
+    values: Vec<u16>,
+) -> SubmissionRow {
     SubmissionRow {
         id: -7,
         at,
         round_id: 3,
-        method: method.to_owned(),
+        method,
         uids,
         values,
         outcome: "ok".to_owned(),
@@ -104,8 +109,13 @@ fn submissions_round_trip_oldest_first() {
     assert!(store.submissions().unwrap().is_empty());
     assert_eq!(store.last_submission().unwrap(), None);
 
-    let first = submission(100, "set-weights", vec![0, 17, 65_535], vec![1, 65_535, 0]);
-    let mut second = submission(200, "local", vec![], vec![]);
+    let first = submission(
+        100,
+        SubmissionMethod::SetWeights,
+        vec![0, 17, 65_535],
+        vec![1, 65_535, 0],
+    );
+    let mut second = submission(200, SubmissionMethod::Local, vec![], vec![]);
     second.outcome = "no chain configured".to_owned();
     second.reference = None;
     second.refusal = Some("SubtensorModule::SettingWeightsTooFast".to_owned());
@@ -140,7 +150,12 @@ fn a_damaged_submission_is_reported_not_panicked_on() {
     let path = dir.store();
     let mut store = Store::open(&path).unwrap();
     let id = store
-        .record_submission(&submission(100, "set-weights", vec![1], vec![2]))
+        .record_submission(&submission(
+            100,
+            SubmissionMethod::SetWeights,
+            vec![1],
+            vec![2],
+        ))
         .unwrap();
     raw(&path)
         .execute(
@@ -157,6 +172,68 @@ fn a_damaged_submission_is_reported_not_panicked_on() {
     }
     assert!(err.to_string().contains("submissions.weights"), "{err}");
     assert!(store.last_submission().is_err());
+}
+
+#[test]
+fn submission_methods_map_to_one_text_each_and_unknown_text_is_corrupt() {
+    let dir = TempDir::new("methods");
+    let path = dir.store();
+    let mut store = Store::open(&path).unwrap();
+    for method in SubmissionMethod::ALL {
+        assert_eq!(SubmissionMethod::parse(method.as_str()), Some(method));
+        store
+            .record_submission(&submission(1, method, vec![], vec![]))
+            .unwrap();
+    }
+    let read: Vec<SubmissionMethod> = store
+        .submissions()
+        .unwrap()
+        .into_iter()
+        .map(|s| s.method)
+        .collect();
+    assert_eq!(read, SubmissionMethod::ALL);
+    // The text in the column, and in JSON, is the documented one.
+    let texts: Vec<String> = raw(&path)
+        .prepare("SELECT method FROM submissions ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        texts,
+        [
+            "set-weights",
+            "commit-reveal-v2",
+            "timelocked-v4",
+            "local",
+            "no-path"
+        ]
+    );
+    assert_eq!(
+        serde_json::to_string(&SubmissionMethod::TimelockedV4).unwrap(),
+        "\"timelocked-v4\""
+    );
+    // An earlier build's `submit` reads as no-path; any other text is damage, reported.
+    raw(&path)
+        .execute("UPDATE submissions SET method = 'submit' WHERE id = 5", [])
+        .unwrap();
+    assert_eq!(
+        store.submissions().unwrap()[4].method,
+        SubmissionMethod::NoPath
+    );
+    raw(&path)
+        .execute(
+            "UPDATE submissions SET method = 'teleport' WHERE id = 2",
+            [],
+        )
+        .unwrap();
+    match store.submissions().unwrap_err() {
+        StoreError::Corrupt {
+            table, column, row, ..
+        } => assert_eq!((table, column, row), ("submissions", "method", 2)),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
 }
 
 #[test]
