@@ -14,6 +14,7 @@
 pub mod backend;
 pub mod cuda;
 pub mod params;
+pub mod pci;
 pub mod run_local;
 pub mod serve;
 pub mod session;

@@ -159,6 +159,11 @@ fn equals_cpu(mode: GemmMode) {
 fn without_a_gpu_the_backend_fails_cleanly() {
     if let Some(gpu) = cuda() {
         assert!(!gpu.devices().is_empty());
+        // Every device has the PCI address the driver reports (as nvidia-smi writes it).
+        for d in gpu.devices() {
+            let bus = d.pci_bus_id.as_deref().unwrap_or_default();
+            assert_eq!((bus.len(), &bus.get(8..9)), (16, &Some(":")), "{d:?}");
+        }
         assert!(matches!(
             gpu.open(u32::MAX),
             Err(BackendError::NoDevice { .. })

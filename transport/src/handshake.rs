@@ -67,7 +67,7 @@ async fn read_hello_and_certificate(
         TransportError::Handshake("the TLS handshake proved no ed25519 key".into())
     })?;
     let hotkey = verify_certificate(&certificate, peer_role, &proven, unix_ms_now())
-        .map_err(TransportError::Handshake)?;
+        .map_err(|e| TransportError::Handshake(e.to_string()))?;
     Ok(Peer {
         hotkey,
         session_key: proven,

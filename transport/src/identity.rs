@@ -285,6 +285,46 @@ pub fn issue_certificate(
     }
 }
 
+/// Why a session certificate is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// It is for the other role (a miner's certificate offered as a validator's, or back).
+    #[error("the certificate is for role {found:?}, expected {expected:?}")]
+    Role {
+        /// The role it names.
+        found: Role,
+        /// The role asked for.
+        expected: Role,
+    },
+    /// It vouches for another session key than the one the connection (or signature) proved.
+    #[error(
+        "the certificate vouches for session key {certified}, but the connection proved {proven}"
+    )]
+    SessionKey {
+        /// The key it vouches for.
+        certified: SessionKey,
+        /// The key proven.
+        proven: SessionKey,
+    },
+    /// It expired (beyond the allowed clock skew).
+    #[error(
+        "the certificate expired at {not_after_ms} ms (now {now_ms} ms); the peer must restart \
+         to renew it"
+    )]
+    Expired {
+        /// Its end of validity.
+        not_after_ms: u64,
+        /// The time it was checked at.
+        now_ms: u64,
+    },
+    /// The hotkey's sr25519 signature over it does not verify.
+    #[error("the hotkey signature does not verify for {}", ss58(.hotkey))]
+    Signature {
+        /// The hotkey it names.
+        hotkey: Hotkey,
+    },
+}
+
 /// Checks a peer's certificate: the role is `role`, the session key is `proven` (the key the
 /// TLS handshake proved), it is unexpired at `now_ms` (± [`CERTIFICATE_SKEW_MS`]), and the
 /// hotkey's sr25519 signature verifies. Returns the hotkey.
@@ -293,32 +333,31 @@ pub fn verify_certificate(
     role: Role,
     proven: &SessionKey,
     now_ms: u64,
-) -> Result<Hotkey, String> {
+) -> Result<Hotkey, CertificateError> {
     if certificate.role != role {
-        return Err(format!(
-            "the certificate is for role {:?}, expected {role:?}",
-            certificate.role
-        ));
+        return Err(CertificateError::Role {
+            found: certificate.role,
+            expected: role,
+        });
     }
     if certificate.session_key != *proven {
-        return Err(format!(
-            "the certificate vouches for session key {}, but the connection proved {}",
-            certificate.session_key, proven
-        ));
+        return Err(CertificateError::SessionKey {
+            certified: certificate.session_key,
+            proven: *proven,
+        });
     }
     if certificate.not_after_ms.saturating_add(CERTIFICATE_SKEW_MS) < now_ms {
-        return Err(format!(
-            "the certificate expired at {} ms (now {now_ms} ms); the peer must restart to renew it",
-            certificate.not_after_ms
-        ));
+        return Err(CertificateError::Expired {
+            not_after_ms: certificate.not_after_ms,
+            now_ms,
+        });
     }
     let signature = sr25519::Signature(certificate.signature);
     let public = sr25519::PublicKey(*certificate.hotkey.as_bytes());
     if !sr25519::verify(&signature, certificate.to_signing_bytes(), &public) {
-        return Err(format!(
-            "the hotkey signature does not verify for {}",
-            ss58(&certificate.hotkey)
-        ));
+        return Err(CertificateError::Signature {
+            hotkey: certificate.hotkey,
+        });
     }
     Ok(certificate.hotkey)
 }

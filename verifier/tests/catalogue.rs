@@ -57,6 +57,8 @@ impl Localnet {
                 "1",
                 "--probe-mib",
                 "0",
+                "--min-link-mbps",
+                "0",
                 "--catalogue",
                 "127.0.0.1:0",
                 "--receipts",

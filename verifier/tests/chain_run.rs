@@ -56,13 +56,20 @@ async fn run_reads_the_metagraph_and_submits_weights_on_both_runtimes() {
         }
         let (url, seen) = ws_node(&rt, s.storage, Outcome::Success).await;
 
+        // The class table from a file (`classes = "…"`): the built-in one, copied.
+        std::fs::write(
+            dir.path().join("classes.toml"),
+            verifier::classes::EMBEDDED_TOML,
+        )
+        .unwrap();
         let key = dir.path().join("validator-session.key");
         transport::identity::keygen(&key, true).unwrap();
         let config = dir.path().join("validator.toml");
         std::fs::write(
             &config,
             format!(
-                "store = \"validator.sqlite\"\nsession_key = \"validator-session.key\"\n\n\
+                "store = \"validator.sqlite\"\nsession_key = \"validator-session.key\"\n\
+                 classes = \"classes.toml\"\n\n\
                  [hotkey]\nuri = \"{}\"\n\n\
                  [chain]\nurl = \"{url}\"\nnetuid = {NETUID}\nversion_key = {SUBNET_VERSION_KEY}\n\n\
                  [miners]\nsource = \"metagraph\"\n\n\
@@ -79,6 +86,14 @@ async fn run_reads_the_metagraph_and_submits_weights_on_both_runtimes() {
         .await
         .unwrap();
 
+        // The table in use, and its hash, are in the log.
+        let hash = hex::encode(verifier::classes::class_table_hash(
+            verifier::classes::EMBEDDED_TOML,
+        ));
+        assert!(
+            log.contains("classes.toml") && log.contains(&hash),
+            "{name}: the class table's file and hash are logged: {log}"
+        );
         let store = Store::open(&dir.path().join("validator.sqlite")).unwrap();
         let standings = store.standings().unwrap();
         assert_eq!(

@@ -254,6 +254,19 @@ fn config_errors_say_what_to_fix() {
     .unwrap();
     let stderr = run_failing(&config);
     assert!(stderr.contains("no/such/dir"), "{stderr}");
+
+    // A class table that is not there: the error names the file and the way back to the
+    // built-in table.
+    transport::identity::keygen(&dir.path().join("validator-session.key"), true).unwrap();
+    std::fs::write(
+        &config,
+        "classes = \"my-classes.toml\"\n[hotkey]\nuri = \"//Alice\"\n[miners]\nsource = \"static\"\n\
+         static = [{ hotkey = \"5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty\", addr = \"127.0.0.1:1\" }]\n",
+    )
+    .unwrap();
+    let stderr = run_failing(&config);
+    assert!(stderr.contains("my-classes.toml"), "{stderr}");
+    assert!(stderr.contains("remove `classes`"), "{stderr}");
 }
 
 #[test]

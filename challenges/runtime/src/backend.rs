@@ -31,6 +31,13 @@ pub struct DeviceInfo {
     pub memory_bytes: u64,
     /// Driver UUID, if any.
     pub uuid: Option<String>,
+    /// PCI address (`DDDDDDDD:BB:DD.F`) as the driver reports it; `None` for a device without
+    /// one (the CPU backend).
+    pub pci_bus_id: Option<String>,
+    /// Current PCIe generation of the device's link, where the OS reports it.
+    pub pcie_gen: Option<u8>,
+    /// Current PCIe link width (lanes), where the OS reports it.
+    pub pcie_width: Option<u8>,
 }
 
 /// The kind of a backend, as reported to modules by `device_info`, and as operators name it

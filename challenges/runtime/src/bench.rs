@@ -362,17 +362,28 @@ pub struct BenchReport {
     pub hash: HashFigures,
 }
 
+/// Why a text is not a bench report this build reads.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchReportError {
+    /// The text is not a bench report's JSON.
+    #[error("not a bench report (schema {SCHEMA}, from `miner-host bench --json`): {0}")]
+    NotAReport(#[source] serde_json::Error),
+    /// A bench report of another schema (another build's `miner-host bench`).
+    #[error("bench report schema is `{found}`, this build reads `{SCHEMA}`")]
+    Schema {
+        /// The schema the report names.
+        found: String,
+    },
+}
+
 impl BenchReport {
     /// Parses a report, refusing another schema.
-    pub fn from_json(text: &str) -> Result<Self, String> {
-        let report: Self = serde_json::from_str(text).map_err(|e| {
-            format!("not a bench report (schema {SCHEMA}, from `miner-host bench --json`): {e}")
-        })?;
+    pub fn from_json(text: &str) -> Result<Self, BenchReportError> {
+        let report: Self = serde_json::from_str(text).map_err(BenchReportError::NotAReport)?;
         if report.schema != SCHEMA {
-            return Err(format!(
-                "bench report schema is `{}`, this build reads `{SCHEMA}`",
-                report.schema
-            ));
+            return Err(BenchReportError::Schema {
+                found: report.schema,
+            });
         }
         Ok(report)
     }
@@ -794,16 +805,15 @@ mod tests {
         assert_eq!(back.membw_rounds.rounds, report.membw_rounds.rounds);
         assert!((back.gemm.tops / report.gemm.tops - 1.0).abs() < 1e-12);
         let other = report.to_json().replace(SCHEMA, "gpuproof-bench/0");
+        let err = BenchReport::from_json(&other).unwrap_err();
         assert!(
-            BenchReport::from_json(&other)
-                .unwrap_err()
-                .contains("gpuproof-bench/0")
+            matches!(&err, BenchReportError::Schema { found } if found == "gpuproof-bench/0"),
+            "{err:?}"
         );
-        assert!(
-            BenchReport::from_json("{}")
-                .unwrap_err()
-                .contains("miner-host bench")
-        );
+        assert!(err.to_string().contains("gpuproof-bench/0"), "{err}");
+        let err = BenchReport::from_json("{}").unwrap_err();
+        assert!(matches!(err, BenchReportError::NotAReport(_)), "{err:?}");
+        assert!(err.to_string().contains("miner-host bench"), "{err}");
     }
 
     #[test]

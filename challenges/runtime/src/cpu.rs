@@ -102,6 +102,9 @@ impl Backend for CpuBackend {
                 name: DEVICE_NAME.to_string(),
                 memory_bytes: d.memory_bytes,
                 uuid: None,
+                pci_bus_id: None,
+                pcie_gen: None,
+                pcie_width: None,
             })
             .collect()
     }

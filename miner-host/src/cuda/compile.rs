@@ -101,6 +101,23 @@ impl Nvrtc {
     }
 }
 
+/// The NVRTC found cannot compile for a device: its architecture is older than every one
+/// this NVRTC supports.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the NVRTC found cannot compile for compute capability {}.{} (it supports {}); install a \
+     CUDA toolkit whose NVRTC supports this GPU",
+    .cc / 10,
+    .cc % 10,
+    arch_list(.supported)
+)]
+pub struct UnsupportedArch {
+    /// The device's compute capability, `major · 10 + minor`.
+    pub cc: u32,
+    /// The architectures the NVRTC supports.
+    pub supported: Vec<u32>,
+}
+
 /// What NVRTC compiles the kernels to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum KernelTarget {
@@ -116,7 +133,7 @@ impl KernelTarget {
     /// architectures NVRTC supports: SASS for the newest supported architecture of the
     /// device's major version not above it; else PTX for the newest supported one below it;
     /// else an error that says what to install.
-    pub fn for_device(cc: u32, supported: &[u32]) -> Result<Self, String> {
+    pub fn for_device(cc: u32, supported: &[u32]) -> Result<Self, UnsupportedArch> {
         let newest = |keep: &dyn Fn(u32) -> bool| {
             supported
                 .iter()
@@ -130,13 +147,10 @@ impl KernelTarget {
         if let Some(arch) = newest(&|_| true) {
             return Ok(Self::Ptx(arch));
         }
-        Err(format!(
-            "the NVRTC found cannot compile for compute capability {}.{} (it supports {}); \
-             install a CUDA toolkit whose NVRTC supports this GPU",
-            cc / 10,
-            cc % 10,
-            arch_list(supported)
-        ))
+        Err(UnsupportedArch {
+            cc,
+            supported: supported.to_vec(),
+        })
     }
 
     /// NVRTC's `--gpu-architecture` value: `sm_90` or `compute_90`.
@@ -414,11 +428,14 @@ mod tests {
         assert_eq!(KernelTarget::Ptx(90).arch_option(), "compute_90");
         // NVRTC 13 dropped Pascal and Volta.
         let cuda_13 = [75, 80, 86, 87, 89, 90, 100, 103, 110, 120, 121];
-        let err = KernelTarget::for_device(61, &cuda_13).unwrap_err();
+        let err = KernelTarget::for_device(61, &cuda_13)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("6.1") && err.contains("sm_75"), "{err}");
         assert!(
             KernelTarget::for_device(90, &[])
                 .unwrap_err()
+                .to_string()
                 .contains("none")
         );
     }

@@ -31,7 +31,7 @@ mod session;
 use compile::NVRTC_MISSING;
 pub use compile::{
     ARCHES, CompiledKernels, KernelResources, KernelTarget, Nvrtc, REGISTERS_PER_BLOCK,
-    STATIC_SHARED_LIMIT, compile_kernels, nvrtc_present, parse_ptxas_info,
+    STATIC_SHARED_LIMIT, UnsupportedArch, compile_kernels, nvrtc_present, parse_ptxas_info,
 };
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -87,7 +87,7 @@ struct Device {
     lock: Arc<DeviceLock>,
     module: Mutex<Option<Arc<CudaModule>>>,
     /// What the kernels compile to for this device, or why NVRTC cannot compile for it.
-    target: Result<KernelTarget, String>,
+    target: Result<KernelTarget, UnsupportedArch>,
     lt: Arc<LtSlot>,
 }
 
@@ -131,6 +131,17 @@ fn format_uuid(bytes: &[std::ffi::c_char; 16]) -> String {
     )
 }
 
+/// The device's PCI address as `nvidia-smi` writes it (`00000000:18:00.0`), from the driver's
+/// domain, bus and device attributes; `None` if the driver does not answer.
+fn pci_bus_id(ctx: &CudaContext) -> Option<String> {
+    use cudarc::driver::sys::CUdevice_attribute as A;
+    let read = |a| ctx.attribute(a).ok().and_then(|v| u32::try_from(v).ok());
+    let domain = read(A::CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID)?;
+    let bus = read(A::CU_DEVICE_ATTRIBUTE_PCI_BUS_ID)?;
+    let device = read(A::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID)?;
+    Some(format!("{domain:08x}:{bus:02x}:{device:02x}.0"))
+}
+
 impl CudaBackend {
     /// Every CUDA device of the machine, or "no CUDA device" when there is none or the driver
     /// libraries are missing. Never panics.
@@ -164,6 +175,10 @@ impl CudaBackend {
                 .compute_capability()
                 .map_err(driver_err("reading the compute capability"))?;
             let cc = u32::try_from(major * 10 + minor).unwrap_or(0);
+            let pci_bus_id = pci_bus_id(&ctx);
+            let (pcie_gen, pcie_width) = pci_bus_id
+                .as_deref()
+                .map_or((None, None), crate::pci::pcie_link);
             let target = KernelTarget::for_device(cc, &nvrtc.archs);
             devices.push(Arc::new(Device {
                 ctx,
@@ -172,6 +187,9 @@ impl CudaBackend {
                     name,
                     memory_bytes,
                     uuid,
+                    pci_bus_id,
+                    pcie_gen,
+                    pcie_width,
                 },
                 lock: Arc::default(),
                 module: Mutex::new(None),

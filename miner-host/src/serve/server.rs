@@ -266,9 +266,9 @@ fn inventory_with(
             name: d.name,
             uuid: d.uuid.unwrap_or_else(|| format!("cpu-{}", d.index)),
             memory_bytes: d.memory_bytes,
-            pci_bus_id: String::new(),
-            pcie_gen: None,
-            pcie_width: None,
+            pci_bus_id: d.pci_bus_id.unwrap_or_default(),
+            pcie_gen: d.pcie_gen,
+            pcie_width: d.pcie_width,
         })
         .collect();
     Inventory {

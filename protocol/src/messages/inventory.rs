@@ -35,7 +35,8 @@ pub struct GpuInfo {
     pub uuid: String,
     /// Total device memory in bytes.
     pub memory_bytes: u64,
-    /// PCI bus id, e.g. `"00000000:18:00.0"`.
+    /// PCI bus id, e.g. `"00000000:18:00.0"`; empty for a device without one (the CPU
+    /// backend).
     pub pci_bus_id: String,
     /// Current PCIe generation, if the driver reports it.
     pub pcie_gen: Option<u8>,

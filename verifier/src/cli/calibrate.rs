@@ -51,9 +51,7 @@ pub(crate) fn run(args: &CalibrateArgs) -> anyhow::Result<()> {
     let path = args.bench.display();
     let text =
         std::fs::read_to_string(&args.bench).with_context(|| format!("cannot read {path}"))?;
-    let report = BenchReport::from_json(&text)
-        .map_err(anyhow::Error::msg)
-        .with_context(|| format!("{path} cannot be used"))?;
+    let report = BenchReport::from_json(&text).with_context(|| format!("{path} cannot be used"))?;
     let table = match &args.classes {
         Some(path) => ClassTable::load(path)?,
         None => ClassTable::embedded()?,

@@ -354,7 +354,9 @@ fn check_validator(signed: &Signed<Receipt>, receipt: &Receipt, audit: &mut Audi
                 transport::identity::ss58(&receipt.validator)
             ),
         }),
-        Err(reason) => audit.fail(AuditError::ValidatorCertificate { reason }),
+        Err(e) => audit.fail(AuditError::ValidatorCertificate {
+            reason: e.to_string(),
+        }),
     }
 }
 
@@ -379,8 +381,10 @@ fn check_miner_certificate(receipt: &Receipt, audit: &mut Audit) -> Option<Sessi
             });
             None
         }
-        Err(reason) => {
-            audit.fail(AuditError::MinerCertificate { reason });
+        Err(e) => {
+            audit.fail(AuditError::MinerCertificate {
+                reason: e.to_string(),
+            });
             None
         }
     }

@@ -892,6 +892,15 @@ mod tests {
         assert_eq!(c.miners.source, MinerSource::Metagraph);
         assert_eq!(c.chain.as_ref().unwrap().netuid, 51);
         assert_eq!(c.store, dir.join("validator.sqlite"));
+        assert_eq!(c.classes, None, "the built-in class table by default");
+        // A class table path is relative to the file, as the other paths are.
+        std::fs::write(
+            &path,
+            "classes = \"tables/classes.toml\"\n[hotkey]\nuri = \"//Alice\"\n",
+        )
+        .unwrap();
+        let c = ValidatorConfig::load_with_env(&path, chain_env).unwrap();
+        assert_eq!(c.classes, Some(dir.join("tables/classes.toml")));
         // Without the environment the same file is refused, saying both ways out.
         let err = ValidatorConfig::load_with_env(&path, |_| None)
             .unwrap_err()
