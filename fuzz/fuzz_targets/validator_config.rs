@@ -18,11 +18,12 @@ use protocol::GpuInfo;
 use verifier::classes::{ClassKind, ClassTable};
 use verifier::client::Planner;
 use verifier::planner::ClassPlanner;
+use transport::EnvOverrides;
 use verifier::service::ValidatorConfig;
 
 fn recheck(config: &ValidatorConfig, what: &str) {
     let mut again = config.clone();
-    if let Err(e) = again.apply_env(|_| None) {
+    if let Err(e) = again.apply_env(&EnvOverrides::new(|_: &str| None)) {
         panic!("{what}: a config fails the checks it passed: {e}");
     }
     if let Err(e) = config.metrics.address() {
@@ -99,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         };
-        match overridden.apply_env(var) {
+        match overridden.apply_env(&EnvOverrides::new(var)) {
             Ok(()) => recheck(&overridden, "apply_env"),
             Err(e) => gpuproof_fuzz::debug(|| format!("overrides rejected: {e}")),
         }

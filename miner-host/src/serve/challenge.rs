@@ -41,14 +41,32 @@ fn refuse(code: ErrorCode, detail: impl Into<String>) -> ErrorMsg {
     ErrorMsg::new(code, detail)
 }
 
-/// The refusal code for a failed run: a busy device is `busy-device`; a phase key the session
-/// refused has its own code (the session keeps it); anything else is the module's failure on
-/// its params.
+/// The refusal code for a failed run, one per cause (every variant named, so a new one needs
+/// a decision): a busy device or sandbox is `busy-device` (the validator retries); the module
+/// failing on its params (a trap, an error status, a bad record, a request the backend
+/// refuses) is `bad-params`; a module that does not compile or link is `bad-module`; this
+/// machine's own failure (the engine, the device, out of device memory) is `internal`. The
+/// verifier judges every refusal the same way (a fault; docs/design.md §Protocol); the code is
+/// for the people reading its transcript.
 fn sandbox_code(e: &SandboxError) -> ErrorCode {
+    use challenge_runtime::BackendError as B;
     match e {
-        SandboxError::Busy => ErrorCode::BusyDevice,
-        SandboxError::Backend(challenge_runtime::BackendError::Busy(_)) => ErrorCode::BusyDevice,
-        _ => ErrorCode::BadParams,
+        SandboxError::Busy | SandboxError::Backend(B::Busy(_)) => ErrorCode::BusyDevice,
+        SandboxError::Trap { .. }
+        | SandboxError::Status { .. }
+        | SandboxError::GuestAlloc { .. }
+        | SandboxError::BadRecord { .. }
+        | SandboxError::Backend(
+            B::Invalid(_) | B::UnknownBuffer(_) | B::NoOutput(_) | B::NoDevice { .. },
+        ) => ErrorCode::BadParams,
+        SandboxError::Compile { .. }
+        | SandboxError::ForbiddenImport { .. }
+        | SandboxError::Link(_)
+        | SandboxError::MissingExport { .. } => ErrorCode::BadModule,
+        SandboxError::Engine(_)
+        | SandboxError::Backend(B::OutOfMemory { .. } | B::Device(_) | B::Unavailable(_)) => {
+            ErrorCode::Internal
+        }
     }
 }
 
@@ -499,4 +517,41 @@ fn open_leaves(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use challenge_runtime::BackendError;
+
+    #[test]
+    fn each_sandbox_failure_has_the_code_of_its_cause() {
+        let cases = [
+            (SandboxError::Busy, ErrorCode::BusyDevice),
+            (
+                SandboxError::Backend(BackendError::Busy(0)),
+                ErrorCode::BusyDevice,
+            ),
+            (
+                SandboxError::Backend(BackendError::Invalid("k > 65536".into())),
+                ErrorCode::BadParams,
+            ),
+            (SandboxError::Link("gpu.x".into()), ErrorCode::BadModule),
+            (SandboxError::Engine("no".into()), ErrorCode::Internal),
+            (
+                SandboxError::Backend(BackendError::OutOfMemory {
+                    bytes: 1 << 40,
+                    detail: "CUDA_ERROR_OUT_OF_MEMORY".into(),
+                }),
+                ErrorCode::Internal,
+            ),
+            (
+                SandboxError::Backend(BackendError::Device("Xid 79".into())),
+                ErrorCode::Internal,
+            ),
+        ];
+        for (error, code) in cases {
+            assert_eq!(sandbox_code(&error), code, "{error}");
+        }
+    }
 }

@@ -49,9 +49,61 @@ pub enum LocalnetError {
         /// Why.
         reason: String,
     },
-    /// Anything else (keys, chain simulation, planner).
-    #[error("{0}")]
-    Other(String),
+    /// The command line asks for no network at all.
+    #[error("--miners, --validators and --rounds must each be at least 1")]
+    EmptyNetwork,
+    /// More neurons than one subnet holds.
+    #[error("{neurons} neurons are too many for one subnet (at most 65535 miners and validators)")]
+    TooManyNeurons {
+        /// Miners plus validators asked for.
+        neurons: usize,
+    },
+    /// A validator's key or QUIC endpoint could not be made.
+    #[error("validator keys or endpoint: {0}")]
+    Validator(#[source] transport::TransportError),
+    /// The built-in class table does not load (a build problem).
+    #[error(transparent)]
+    Classes(crate::classes::ClassError),
+    /// The cpu-reference class could not be calibrated on this machine.
+    #[error("cpu-reference calibration failed: {0}")]
+    Calibration(#[source] crate::classes::ClassError),
+    /// The tile checker (the built-in modules' kernels) could not be set up.
+    #[error("the tile checker could not start: {0}")]
+    Checker(#[from] crate::session::CheckerError),
+    /// A validator's temporary store failed.
+    #[error("validator {validator}'s store failed: {reason}")]
+    Store {
+        /// Which validator.
+        validator: usize,
+        /// The store's words.
+        reason: String,
+    },
+    /// A validator's round ended without being recorded.
+    #[error("validator {validator}'s round {round} did not finish (its store failed)")]
+    RoundUnfinished {
+        /// Which validator.
+        validator: usize,
+        /// The round, from 1.
+        round: usize,
+    },
+    /// A validator's standings could not be read back.
+    #[error("validator {validator} cannot read its standings")]
+    Standings {
+        /// Which validator.
+        validator: usize,
+    },
+    /// A validator's standings give no weights the simulated chain would take.
+    #[error("validator {validator}'s weights: {source}")]
+    Weights {
+        /// Which validator.
+        validator: usize,
+        /// Why.
+        #[source]
+        source: chain::weights::WeightError,
+    },
+    /// The Yuma Consensus simulation refused the epochs.
+    #[error("the Yuma simulation failed: {0}")]
+    Yuma(#[from] chain::scenario::ScenarioError),
 }
 
 /// The optimisation level this verifier was built with (from its build script).

@@ -275,10 +275,6 @@ pub fn choose_cheaters(miners: usize, cheaters: usize, seed: u64) -> Vec<(usize,
     chosen
 }
 
-fn other(e: impl std::fmt::Display) -> LocalnetError {
-    LocalnetError::Other(e.to_string())
-}
-
 /// Runs the local network. Must be called inside a tokio runtime.
 pub async fn run_localnet(
     options: &LocalnetOptions,
@@ -286,15 +282,15 @@ pub async fn run_localnet(
 ) -> Result<LocalnetRun, LocalnetError> {
     let started = Instant::now();
     if options.miners == 0 || options.validators == 0 || options.rounds == 0 {
-        return Err(LocalnetError::Other(
-            "--miners, --validators and --rounds must each be at least 1".into(),
-        ));
+        return Err(LocalnetError::EmptyNetwork);
     }
     let n = options
         .miners
         .checked_add(options.validators)
         .filter(|n| *n <= usize::from(u16::MAX))
-        .ok_or_else(|| LocalnetError::Other("too many neurons for one subnet".into()))?;
+        .ok_or(LocalnetError::TooManyNeurons {
+            neurons: options.miners.saturating_add(options.validators),
+        })?;
     let binary = find_miner_host(options.miner_host.as_deref())?;
     check_same_build(&binary)?;
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
@@ -303,21 +299,24 @@ pub async fn run_localnet(
     // Validators: identities, endpoints, one calibrated planner shared by all.
     let mut identities = Vec::new();
     for v in 0..options.validators {
-        let hotkey = load_hotkey(&KeySource::Uri(format!("//LocalValidator{v}"))).map_err(other)?;
+        let hotkey = load_hotkey(&KeySource::Uri(format!("//LocalValidator{v}")))
+            .map_err(LocalnetError::Validator)?;
         identities.push(Identity::issue(
-            transport::identity::generate_key().map_err(other)?,
+            transport::identity::generate_key().map_err(LocalnetError::Validator)?,
             &hotkey,
             Role::Validator,
             DEFAULT_CERTIFICATE_VALIDITY,
         ));
     }
     let validator_hotkeys: Vec<_> = identities.iter().map(Identity::hotkey).collect();
-    let mut planner = ClassPlanner::new(ClassTable::embedded().map_err(other)?);
+    let mut planner = ClassPlanner::new(ClassTable::embedded().map_err(LocalnetError::Classes)?);
     progress(Progress::Calibrating);
-    planner.calibrate_cpu().map_err(other)?;
+    planner
+        .calibrate_cpu()
+        .map_err(LocalnetError::Calibration)?;
     let table = planner.table().clone();
     let planner = Arc::new(planner);
-    let checker = Arc::new(SandboxChecker::with_builtins().map_err(other)?);
+    let checker = Arc::new(SandboxChecker::with_builtins()?);
 
     // Miners.
     let dir = tempdir()?;
@@ -388,10 +387,13 @@ pub async fn run_localnet(
                 },
                 family,
             )
-            .map_err(other)?,
+            .map_err(LocalnetError::Validator)?,
         );
         let path = dir.path().join(format!("validator{v}.sqlite"));
-        let store = Store::open(&path).map_err(other)?;
+        let store = Store::open(&path).map_err(|e| LocalnetError::Store {
+            validator: v,
+            reason: e.to_string(),
+        })?;
         let tx = done_tx.clone();
         engines.push(
             RoundEngine::new(
@@ -455,15 +457,15 @@ pub async fn run_localnet(
         let mut set_weights = Vec::new();
         for (v, (engine, end)) in engines.iter().zip(ends).enumerate() {
             let RoundEnd::Finished { round_id } = end else {
-                return Err(other(format!(
-                    "validator {v}'s round {} did not finish (its store failed)",
-                    round + 1
-                )));
+                return Err(LocalnetError::RoundUnfinished {
+                    validator: v,
+                    round: round.saturating_add(1),
+                });
             };
             let standings = engine
                 .eligible_standings(round_id, &miners)
                 .await
-                .ok_or_else(|| other(format!("validator {v} cannot read its standings")))?;
+                .ok_or(LocalnetError::Standings { validator: v })?;
             let plan = plan_weights(&standings, &limits);
             engine
                 .record_submission(
@@ -472,7 +474,10 @@ pub async fn run_localnet(
                     plan.clone().map(|p| (p, None::<String>)),
                 )
                 .await;
-            let plan = plan.map_err(other)?;
+            let plan = plan.map_err(|source| LocalnetError::Weights {
+                validator: v,
+                source,
+            })?;
             if let Some(slot) = last_weights.get_mut(v) {
                 *slot = weight_fractions(&plan, &miners);
             }
@@ -499,7 +504,7 @@ pub async fn run_localnet(
         hyperparameters: ScenarioHyperparameters::default(),
         epochs,
     };
-    let result = scenario.run().map_err(other)?;
+    let result = scenario.run()?;
     let incentive = result
         .epochs
         .last()
@@ -513,7 +518,7 @@ pub async fn run_localnet(
         let mut score = 0.0;
         let (mut link_factor, mut up_mbit, mut down_mbit) = (0.0, 0.0, 0.0);
         let mut claimed_class = String::from("unknown");
-        for engine in &engines {
+        for (v, engine) in engines.iter().enumerate() {
             let hotkey = miner.id.hotkey.clone();
             let (counts, standing, class) = engine
                 .store
@@ -527,7 +532,10 @@ pub async fn run_localnet(
                     Ok((s.verdict_counts(&hotkey)?, s.standing(&hotkey)?, class))
                 })
                 .await
-                .map_err(other)?;
+                .map_err(|e| LocalnetError::Store {
+                    validator: v,
+                    reason: e.to_string(),
+                })?;
             for (k, c) in counts {
                 *verdicts.entry(k).or_default() += c;
             }
@@ -647,13 +655,16 @@ async fn mark_rented(
         if process.adversary.as_deref() != Some(RENTED_INFLATE) {
             continue;
         }
-        for engine in engines {
+        for (v, engine) in engines.iter().enumerate() {
             let hotkey = miner.id.hotkey.clone();
             engine
                 .store
                 .with(move |s| s.set_rented(&hotkey, true, "localnet", 0))
                 .await
-                .map_err(other)?;
+                .map_err(|e| LocalnetError::Store {
+                    validator: v,
+                    reason: e.to_string(),
+                })?;
         }
     }
     Ok(())
@@ -686,7 +697,12 @@ pub struct TempDir(std::path::PathBuf);
 impl TempDir {
     /// A new, empty directory under the system temp dir, named `gpuproof-<tag>-<random>`.
     pub fn new(tag: &str) -> Result<Self, LocalnetError> {
-        let suffix: [u8; 8] = transport::identity::os_random().map_err(other)?;
+        let path = std::env::temp_dir().join(format!("gpuproof-{tag}-"));
+        let suffix: [u8; 8] =
+            transport::identity::os_random().map_err(|e| LocalnetError::Files {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
         let path = std::env::temp_dir().join(format!("gpuproof-{tag}-{}", hex::encode(suffix)));
         std::fs::create_dir_all(&path).map_err(|e| LocalnetError::Files {
             path: path.clone(),
