@@ -646,9 +646,11 @@ async fn serial_miner_claiming_two_devices_is_too_slow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn class_planner_calibrated_cpu_reference_passes_both_modules() {
     let _cpu = CPU.write().await;
+    // The class's own target (0.5 s): at a third of it the membw pass phase lasted ~0.1 s, short
+    // enough for one burst of scheduling on a 2-core CI machine to push an honest device past
+    // the window's 2× slow edge (seen once: 2.06×).
     let mut planner =
-        verifier::planner::ClassPlanner::new(verifier::classes::ClassTable::embedded().unwrap())
-            .with_target_scale(0.3);
+        verifier::planner::ClassPlanner::new(verifier::classes::ClassTable::embedded().unwrap());
     let calibration = planner.calibrate_cpu().unwrap();
     println!(
         "calibrated cpu-reference in {:.0} ms: {:?}",
