@@ -256,9 +256,10 @@ async fn one_verifier_judges_an_honest_miner_and_every_adversary_at_once() {
 
     let f = &mut Vec::new();
     let r = |name: &str| &reports[name];
-    let kind = |k: &'static str| move |v: &Verdict| v.kind() == k;
-    let because =
-        |k: &'static str, c: Cause| move |v: &Verdict| v.kind() == k && cause(v) == Some(c);
+    let kind = |k: &'static str| move |v: &Verdict| v.kind().as_str() == k;
+    let because = |k: &'static str, c: Cause| {
+        move |v: &Verdict| v.kind().as_str() == k && cause(v) == Some(c)
+    };
 
     // The honest miner: both devices, both modules.
     for device in 0..2 {
@@ -544,7 +545,7 @@ async fn a_relayed_challenge_fails_the_seed_binding() {
     for module in ["matmul-i8", "membw"] {
         let v = verdict(&report, 0, module);
         assert!(
-            v.kind() == "wrong-result" && cause(v) == Some(Cause::WrongContent),
+            v.kind().as_str() == "wrong-result" && cause(v) == Some(Cause::WrongContent),
             "relayed {module}: want wrong-result (wrong content), got {}",
             describe(&report)
         );
@@ -619,8 +620,8 @@ async fn serial_miner_claiming_two_devices_is_too_slow() {
     assert!(
         verdicts
             .iter()
-            .all(|v| v.is_pass() || v.kind() == "too-slow")
-            && verdicts.iter().any(|v| v.kind() == "too-slow"),
+            .all(|v| v.is_pass() || v.kind().as_str() == "too-slow")
+            && verdicts.iter().any(|v| v.kind().as_str() == "too-slow"),
         "serial miner: {}",
         describe(&report)
     );

@@ -19,6 +19,7 @@ use harness::{
 };
 use miner_host::serve::Adversary;
 use protocol::LeafRef;
+use validator_store::VerdictKind;
 use verifier::classes::ClassTable;
 use verifier::client::challenge_miner;
 use verifier::receipt::audit::{AuditContext, audit};
@@ -67,7 +68,7 @@ async fn a_wrong_tile_receipt_is_evidence_anyone_can_check() {
     };
     let a = audit(&made[0].bytes, &ctx);
     assert!(a.holds(), "{:#?}", a.failures);
-    assert_eq!(a.verdict.as_deref(), Some("wrong-result"));
+    assert_eq!(a.verdict.map(VerdictKind::as_str), Some("wrong-result"));
     let evidence = a.evidence.expect("a wrong leaf is evidence");
     assert_eq!((evidence.output, evidence.leaf), (0, 0));
     assert_eq!(Some(evidence.miner), report.hotkey);

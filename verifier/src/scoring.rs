@@ -38,6 +38,8 @@
 
 use std::collections::BTreeMap;
 
+use validator_store::VerdictKind;
+
 use crate::session::Verdict;
 
 /// EMA factor of the reliability per verdict.
@@ -112,7 +114,7 @@ pub struct MinerStanding {
     /// The last round's score before reliability.
     pub round_score: f64,
     /// Verdict counts by kind, over every round.
-    pub verdicts: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<VerdictKind, u64>,
     /// The EMA of the miner's upload (miner → verifier), Mbit/s; `None` before its first
     /// probe that counted.
     pub up_mbit: Option<f64>,
@@ -143,7 +145,7 @@ impl MinerStanding {
         let mut cheated = false;
         for device in devices {
             for verdict in &device.verdicts {
-                *self.verdicts.entry(verdict.kind().to_string()).or_default() += 1;
+                *self.verdicts.entry(verdict.kind()).or_default() += 1;
                 match verdict_effect(verdict) {
                     Effect::Toward(x) => self.reliability += EMA_ALPHA * (x - self.reliability),
                     Effect::Reset => {
@@ -165,8 +167,8 @@ impl MinerStanding {
     /// Folds in a round that could not challenge any device for a reason the miner controls
     /// (unreachable, handshake refused, an inventory that cannot be challenged): one verdict
     /// of `kind` (`timeout` or `protocol-error`) for reliability, and no score this round.
-    pub fn record_fault(&mut self, kind: &str) {
-        *self.verdicts.entry(kind.to_string()).or_default() += 1;
+    pub fn record_fault(&mut self, kind: VerdictKind) {
+        *self.verdicts.entry(kind).or_default() += 1;
         self.reliability = (self.reliability * (1.0 - EMA_ALPHA)).clamp(0.0, 1.0);
         self.round_score = 0.0;
         self.link_factor = 0.0;
@@ -365,7 +367,7 @@ mod tests {
         assert!(a.reliability > 0.7, "{a:?}");
         assert!(b.reliability < 0.35, "{b:?}");
         assert!(a.score() > 2.0 * b.score());
-        assert_eq!(b.verdicts["wrong-result"], 1);
+        assert_eq!(b.verdicts[&VerdictKind::WrongResult], 1);
     }
 
     #[test]
@@ -417,11 +419,11 @@ mod tests {
             round_score: 2.0,
             ..MinerStanding::default()
         };
-        s.record_fault("timeout");
+        s.record_fault(VerdictKind::Timeout);
         assert!((s.reliability - 0.8 * (1.0 - EMA_ALPHA)).abs() < 1e-12);
         assert_eq!(s.round_score, 0.0);
         assert_eq!(s.score(), 0.0);
-        assert_eq!(s.verdicts.get("timeout"), Some(&1));
+        assert_eq!(s.verdicts.get(&VerdictKind::Timeout), Some(&1));
     }
 
     #[test]
@@ -559,7 +561,7 @@ mod tests {
         assert_eq!((s.up_mbit, s.down_mbit), (Some(0.0), Some(80.0)));
         // A fault round (nothing challenged) has factor 0.
         s.link_factor = 1.0;
-        s.record_fault("timeout");
+        s.record_fault(VerdictKind::Timeout);
         assert_eq!(s.link_factor, 0.0);
     }
 

@@ -23,7 +23,7 @@ use process::{
     finish, miner_host_bin, one_at_a_time, spawn_run, validator_hotkey, verifier, write_config,
 };
 use transport::identity::ss58;
-use validator_store::{Store, SubmissionRow, VerdictRow};
+use validator_store::{Store, SubmissionRow, Tallied, VerdictKind, VerdictRow};
 use verifier::localnet::{MinerProcess, TempDir, start_miner_with};
 
 /// Starts one miner per kind (None: honest) serving the test validator and `others`, each with
@@ -56,7 +56,7 @@ fn counts(rows: &[&VerdictRow]) -> BTreeMap<String, usize> {
     for r in rows {
         *out.entry(format!(
             "{}@{}",
-            r.record.verdict.as_deref().unwrap_or("verifier-error"),
+            Tallied::from(r.record.verdict),
             r.record.module
         ))
         .or_default() += 1;
@@ -197,7 +197,7 @@ fn every_round_hole_earns_nothing_and_the_rounds_finish() {
                 assert!(
                     first
                         .iter()
-                        .all(|r| r.record.verdict.as_deref() == Some("pass")),
+                        .all(|r| r.record.verdict == Some(VerdictKind::Pass)),
                     "it passed round 1: {first:?}"
                 );
                 assert_eq!(c.get("timeout@connection"), Some(&2), "then dark: {c:?}");
@@ -254,7 +254,7 @@ fn a_rented_miner_is_scored_only_for_the_devices_it_proved_unrented() {
         assert!(
             light
                 .iter()
-                .all(|r| r.record.verdict.as_deref() == Some("pass")),
+                .all(|r| r.record.verdict == Some(VerdictKind::Pass)),
             "{light:?}"
         );
     }

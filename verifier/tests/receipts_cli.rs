@@ -262,7 +262,7 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
         .receipt_rows(&ReceiptFilter {
             hotkey: Some(forger.clone()),
             round_id: Some(1),
-            verdict: Some("protocol-error".into()),
+            verdict: Some(validator_store::VerdictKind::ProtocolError),
         })
         .unwrap();
     assert!(!want.is_empty());

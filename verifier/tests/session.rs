@@ -584,7 +584,11 @@ fn too_slow_and_too_fast_follow_the_verifiers_clock() {
         let mut session = matmul_session(&verifier, &miner);
         let (go, answer) = honest(&mut session, &verifier, &mut miner);
         let verdict = finish(&mut session, &miner, &go, &answer, measured, &mut || 7);
-        assert_eq!(verdict.kind(), kind, "measured {measured:?}: {verdict:?}");
+        assert_eq!(
+            verdict.kind().as_str(),
+            kind,
+            "measured {measured:?}: {verdict:?}"
+        );
         let timing = verdict.timing().unwrap();
         assert!((timing.measured_s - measured.as_secs_f64()).abs() < 1e-9);
     }
@@ -608,7 +612,7 @@ fn an_inflated_rtt_buys_at_most_the_cap() {
     let verdict = session
         .on_openings(&Miner::openings(&open, &answer), at, checker())
         .unwrap();
-    assert_eq!(verdict.kind(), "too-slow", "{verdict:?}");
+    assert_eq!(verdict.kind().as_str(), "too-slow", "{verdict:?}");
     let timing = verdict.timing().unwrap();
     assert!((timing.rtt_s - 0.050).abs() < 1e-9 && (timing.measured_s - 2.25).abs() < 1e-9);
 
@@ -625,7 +629,7 @@ fn an_inflated_rtt_buys_at_most_the_cap() {
     let verdict = session
         .on_openings(&Miner::openings(&open, &answer), GO_AT + ms(4), checker())
         .unwrap();
-    assert_eq!(verdict.kind(), "too-fast");
+    assert_eq!(verdict.kind().as_str(), "too-fast");
     assert_eq!(verdict.timing().unwrap().measured_s, 0.0);
 }
 
@@ -887,7 +891,7 @@ fn verdicts_serialize_with_their_kind_and_figures() {
     ] {
         let json = serde_json::to_value(&verdict).unwrap();
         assert_eq!(json["kind"], kind);
-        assert_eq!(verdict.kind(), kind);
+        assert_eq!(verdict.kind().as_str(), kind);
         assert_eq!(serde_json::from_value::<Verdict>(json).unwrap(), verdict);
     }
 }

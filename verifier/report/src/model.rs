@@ -3,111 +3,83 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use validator_store::{StandingRow, VerdictRow};
+use validator_store::{StandingRow, Tallied, VerdictKind, VerdictRow};
 
 use crate::ReportInput;
 
 /// The plots show at most this many of the latest rounds (the tables show everything).
 pub(crate) const MAX_PLOT_ROUNDS: usize = 120;
 
-/// A verdict kind as the page colours it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Kind {
-    Pass,
-    WrongResult,
-    TooFast,
-    TooSlow,
-    Timeout,
-    ProtocolError,
-    /// The verifier itself failed (`verdict` is `None`): never charged to the miner.
-    VerifierError,
-    /// A verdict string this report does not know.
-    Other,
-}
+/// A verdict kind as the page colours it: the store's [`Tallied`] (a verdict kind, or the
+/// verifier's own error, never charged to the miner).
+pub(crate) type Kind = Tallied;
 
-impl Kind {
-    /// Every kind, in legend order.
-    pub(crate) const ALL: [Kind; 8] = [
-        Kind::Pass,
-        Kind::WrongResult,
-        Kind::TooFast,
-        Kind::TooSlow,
-        Kind::Timeout,
-        Kind::ProtocolError,
-        Kind::VerifierError,
-        Kind::Other,
-    ];
+/// Every kind in legend order (cheating next to cheating).
+pub(crate) const LEGEND: [Kind; 7] = [
+    Kind::Verdict(VerdictKind::Pass),
+    Kind::Verdict(VerdictKind::WrongResult),
+    Kind::Verdict(VerdictKind::TooFast),
+    Kind::Verdict(VerdictKind::TooSlow),
+    Kind::Verdict(VerdictKind::Timeout),
+    Kind::Verdict(VerdictKind::ProtocolError),
+    Kind::VerifierError,
+];
 
-    /// The kind of a stored verdict string.
-    pub(crate) fn of(verdict: Option<&str>) -> Kind {
-        match verdict {
-            Some("pass") => Kind::Pass,
-            Some("wrong-result") => Kind::WrongResult,
-            Some("too-fast") => Kind::TooFast,
-            Some("too-slow") => Kind::TooSlow,
-            Some("timeout") => Kind::Timeout,
-            Some("protocol-error") => Kind::ProtocolError,
-            None => Kind::VerifierError,
-            Some(_) => Kind::Other,
-        }
-    }
-
+/// How the page draws a kind.
+pub(crate) trait Palette: Copy {
     /// The label in legends and tables.
-    pub(crate) fn label(self) -> &'static str {
-        match self {
-            Kind::Pass => "pass",
-            Kind::WrongResult => "wrong-result",
-            Kind::TooFast => "too-fast",
-            Kind::TooSlow => "too-slow",
-            Kind::Timeout => "timeout",
-            Kind::ProtocolError => "protocol-error",
-            Kind::VerifierError => "verifier error",
-            Kind::Other => "other",
-        }
-    }
-
-    /// CSS class suffix (`k-pass`, …), also what the browser test counts marks by.
-    pub(crate) fn css(self) -> &'static str {
-        match self {
-            Kind::Pass => "k-pass",
-            Kind::WrongResult => "k-wrong-result",
-            Kind::TooFast => "k-too-fast",
-            Kind::TooSlow => "k-too-slow",
-            Kind::Timeout => "k-timeout",
-            Kind::ProtocolError => "k-protocol-error",
-            Kind::VerifierError => "k-verifier-error",
-            Kind::Other => "k-other",
-        }
-    }
-
+    fn label(self) -> &'static str;
+    /// CSS class (`k-pass`, …), also what the browser test counts marks by.
+    fn css(self) -> &'static str;
     /// Fill colour: pass green, too-slow amber, timeout grey, protocol-error purple,
-    /// wrong-result and too-fast red (cheating), a verifier error white (outlined), unknown
-    /// black.
-    pub(crate) fn fill(self) -> &'static str {
-        match self {
-            Kind::Pass => "#2e9e44",
-            Kind::WrongResult | Kind::TooFast => "#d62728",
-            Kind::TooSlow => "#e6a800",
-            Kind::Timeout => "#8c8c8c",
-            Kind::ProtocolError => "#8e44ad",
-            Kind::VerifierError => "#ffffff",
-            Kind::Other => "#222222",
-        }
-    }
-
+    /// wrong-result and too-fast red (cheating), a verifier error white (outlined).
+    fn fill(self) -> &'static str;
     /// Outline colour (only the white verifier-error mark needs a visible one).
-    pub(crate) fn stroke(self) -> &'static str {
-        match self {
-            Kind::VerifierError => "#444444",
-            _ => "none",
-        }
-    }
-
+    fn stroke(self) -> &'static str;
     /// Border colour of a legend swatch: the outline where there is one, else the fill.
-    pub(crate) fn border(self) -> &'static str {
+    fn border(self) -> &'static str {
         match self.stroke() {
             "none" => self.fill(),
             stroke => stroke,
+        }
+    }
+}
+
+impl Palette for Kind {
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Verdict(kind) => kind.as_str(),
+            Kind::VerifierError => "verifier error",
+        }
+    }
+
+    fn css(self) -> &'static str {
+        match self {
+            Kind::Verdict(VerdictKind::Pass) => "k-pass",
+            Kind::Verdict(VerdictKind::WrongResult) => "k-wrong-result",
+            Kind::Verdict(VerdictKind::TooFast) => "k-too-fast",
+            Kind::Verdict(VerdictKind::TooSlow) => "k-too-slow",
+            Kind::Verdict(VerdictKind::Timeout) => "k-timeout",
+            Kind::Verdict(VerdictKind::ProtocolError) => "k-protocol-error",
+            Kind::VerifierError => "k-verifier-error",
+        }
+    }
+
+    fn fill(self) -> &'static str {
+        match self {
+            Kind::Verdict(VerdictKind::Pass) => "#2e9e44",
+            Kind::Verdict(VerdictKind::WrongResult | VerdictKind::TooFast) => "#d62728",
+            Kind::Verdict(VerdictKind::TooSlow) => "#e6a800",
+            Kind::Verdict(VerdictKind::Timeout) => "#8c8c8c",
+            Kind::Verdict(VerdictKind::ProtocolError) => "#8e44ad",
+            Kind::VerifierError => "#ffffff",
+        }
+    }
+
+    fn stroke(self) -> &'static str {
+        match self {
+            Kind::VerifierError => "#444444",
+            Kind::Verdict(_) => "none",
         }
     }
 }
@@ -119,7 +91,7 @@ pub(crate) type Counts = BTreeMap<Kind, usize>;
 pub(crate) fn count<'a>(rows: impl IntoIterator<Item = &'a VerdictRow>) -> Counts {
     let mut c = Counts::new();
     for v in rows {
-        *c.entry(Kind::of(v.record.verdict.as_deref())).or_default() += 1;
+        *c.entry(Kind::from(v.record.verdict)).or_default() += 1;
     }
     c
 }
@@ -162,9 +134,7 @@ pub(crate) fn miners(input: &ReportInput) -> Vec<Miner<'_>> {
             standing: None,
             counts: Counts::new(),
         });
-        *m.counts
-            .entry(Kind::of(v.record.verdict.as_deref()))
-            .or_default() += 1;
+        *m.counts.entry(Kind::from(v.record.verdict)).or_default() += 1;
         if let Some(u) = v.uid {
             let e = latest_uid
                 .entry(v.hotkey.as_str())

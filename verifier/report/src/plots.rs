@@ -8,16 +8,13 @@ use validator_store::VerdictRow;
 
 use crate::escape::Esc;
 use crate::format;
-use crate::model::{Counts, Kind, Miner, Window};
+use crate::model::{Kind, LEGEND, Miner, Palette, Window};
 use crate::scale::{Linear, Log};
 
-/// The colour legend for verdict kinds (`other` only when some verdict has an unknown kind).
-pub(crate) fn legend(counts: &Counts) -> String {
+/// The colour legend for verdict kinds.
+pub(crate) fn legend() -> String {
     let mut out = String::from("<ul class=\"legend\">");
-    for k in Kind::ALL {
-        if k == Kind::Other && !counts.contains_key(&k) {
-            continue;
-        }
+    for k in LEGEND {
         let note = match k {
             Kind::VerifierError => " (not charged to the miner)",
             _ => "",
@@ -48,7 +45,7 @@ fn tooltip(v: &VerdictRow) -> String {
         r.gpu_name,
         class,
         r.module,
-        r.verdict.as_deref().unwrap_or("verifier error"),
+        Kind::from(r.verdict).label(),
         format::opt_secs(r.measured_s),
     );
     if r.min_s.is_some() || r.max_s.is_some() || r.peak_floor_s.is_some() {
@@ -193,7 +190,7 @@ pub(crate) fn timeline(miners: &[Miner<'_>], verdicts: &[&VerdictRow], window: &
         let key = (v.hotkey.as_str(), v.round_id);
         let n = per_cell.get(&key).copied().unwrap_or(1);
         let s = slot.entry(key).or_default();
-        let k = Kind::of(v.record.verdict.as_deref());
+        let k = Kind::from(v.record.verdict);
         let xc = x.map(v.round_id as f64);
         let x0 = xc - mark_w * n as f64 / 2.0 + mark_w * *s as f64;
         *s += 1;
@@ -468,7 +465,7 @@ fn panel(
             let Some(m) = plottable(v.record.measured_s) else {
                 continue;
             };
-            let k = Kind::of(v.record.verdict.as_deref());
+            let k = Kind::from(v.record.verdict);
             let off = if n > 1.0 {
                 ((i as f64 + 0.5) / n - 0.5) * 0.7 * col
             } else {

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use validator_store::{SubmissionRow, VerdictRow};
+use validator_store::{SubmissionRow, VerdictKind, VerdictRow};
 
 use crate::ReportInput;
 use crate::escape::Esc;
 use crate::format;
-use crate::model::{Counts, Kind, Miner, Window};
+use crate::model::{Counts, Kind, LEGEND, Miner, Palette, Window};
 
 /// The submissions table shows at most this many (newest first).
 const MAX_SUBMISSIONS: usize = 200;
@@ -170,15 +170,12 @@ pub(crate) fn summary(
 }
 
 /// The standings table: one row per miner, sorted by UID.
-pub(crate) fn standings(miners: &[Miner<'_>], totals: &Counts) -> String {
+pub(crate) fn standings(miners: &[Miner<'_>]) -> String {
     if miners.is_empty() {
         return "<p class=\"empty\">No miners yet.</p>".to_owned();
     }
-    // Verdict-count columns: the usual kinds always, `other` only when present.
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|k| *k != Kind::Other || totals.contains_key(k))
-        .collect();
+    // Verdict-count columns: every kind, always.
+    let kinds = LEGEND;
     let mut out = String::from(
         "<table class=\"num\"><thead><tr><th>UID</th><th>hotkey</th><th>score</th>\
          <th>reliability</th><th>round score</th><th title=\"the last round's bandwidth factor: \
@@ -235,7 +232,7 @@ pub(crate) fn standings(miners: &[Miner<'_>], totals: &Counts) -> String {
                 let _ = write!(
                     out,
                     "<td{}>{n}</td>",
-                    if *k == Kind::Pass {
+                    if *k == Kind::Verdict(VerdictKind::Pass) {
                         ""
                     } else {
                         " class=\"hot\""
@@ -308,7 +305,7 @@ pub(crate) fn failures(input: &ReportInput) -> String {
     let mut rows: Vec<&VerdictRow> = input
         .verdicts
         .iter()
-        .filter(|v| Kind::of(v.record.verdict.as_deref()) != Kind::Pass)
+        .filter(|v| v.record.verdict != Some(VerdictKind::Pass))
         .collect();
     if rows.is_empty() {
         return "<p class=\"empty\">No non-pass verdicts.</p>".to_owned();
@@ -344,12 +341,7 @@ pub(crate) fn failures(input: &ReportInput) -> String {
             Esc(r.claimed_class.as_deref().unwrap_or("—")),
             Esc(&r.module),
         );
-        chip(&mut out, Kind::of(r.verdict.as_deref()), None);
-        if Kind::of(r.verdict.as_deref()) == Kind::Other
-            && let Some(s) = &r.verdict
-        {
-            let _ = write!(out, " <code>{}</code>", Esc(s));
-        }
+        chip(&mut out, Kind::from(r.verdict), None);
         let _ = write!(
             out,
             "</td><td>{}</td><td>{}</td><td><code class=\"detail\">{}</code></td></tr>",

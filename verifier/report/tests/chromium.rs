@@ -95,7 +95,8 @@ impl Builder {
                 gpu_uuid: gpu.uuid.to_owned(),
                 claimed_class: gpu.class.map(str::to_owned),
                 module: module.to_owned(),
-                verdict: verdict.map(str::to_owned),
+                verdict: verdict
+                    .map(|k| validator_store::VerdictKind::parse(k).expect("a verdict kind")),
                 measured_s: measured,
                 peak_floor_s: floor,
                 min_s: min,

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use validator_store::{ReceiptRow, Store, StoreError, VerdictRow};
+use validator_store::{ReceiptRow, Store, StoreError, Tallied, VerdictKind, VerdictRow};
 
 /// Rounds of verdict history shown per miner.
 pub const HISTORY_ROUNDS: i64 = 10;
@@ -54,7 +54,7 @@ pub struct Machine {
     /// Proven memory, bytes, summed over devices.
     pub proven_memory_bytes: Option<u64>,
     /// Verdict counts by kind over every round.
-    pub verdicts: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<Tallied, u64>,
     /// The verdicts of its latest rounds (at most [`HISTORY_ROUNDS`]), newest first.
     pub history: Vec<RoundVerdicts>,
     /// Its devices (as the latest round's inventory claimed them).
@@ -71,7 +71,7 @@ pub struct RoundVerdicts {
     /// When it was recorded, Unix s.
     pub recorded_at: i64,
     /// Verdict kinds in that round, by count.
-    pub verdicts: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<Tallied, u64>,
 }
 
 /// One device of a machine.
@@ -109,7 +109,7 @@ pub struct ReceiptLink {
     /// The module (or stage).
     pub module: String,
     /// The verdict kind.
-    pub verdict: String,
+    pub verdict: VerdictKind,
 }
 
 impl ReceiptLink {
@@ -119,7 +119,7 @@ impl ReceiptLink {
             url: row.kept.then(|| format!("/v1/receipts/{}", row.receipt_id)),
             round_id: row.round_id,
             module: row.module.clone(),
-            verdict: row.verdict.clone(),
+            verdict: row.verdict,
         }
     }
 }
@@ -424,12 +424,10 @@ fn history(verdicts: &[&VerdictRow]) -> Vec<RoundVerdicts> {
             recorded_at: v.recorded_at,
             verdicts: BTreeMap::new(),
         });
-        let kind = v
-            .record
-            .verdict
-            .clone()
-            .unwrap_or_else(|| "verifier-error".into());
-        *entry.verdicts.entry(kind).or_default() += 1;
+        *entry
+            .verdicts
+            .entry(Tallied::from(v.record.verdict))
+            .or_default() += 1;
     }
     rounds.into_values().rev().collect()
 }

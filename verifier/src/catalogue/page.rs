@@ -183,7 +183,7 @@ fn row(out: &mut String, m: &Machine) {
         let kinds: Vec<String> = round
             .verdicts
             .iter()
-            .map(|(k, n)| format!("<span class=\"k-{}\">{} {n}</span>", escape(k), escape(k)))
+            .map(|(k, n)| format!("<span class=\"k-{k}\">{k} {n}</span>"))
             .collect();
         let _ = write!(out, "<div>#{}: {}</div>", round.round_id, kinds.join(", "));
     }
@@ -198,7 +198,7 @@ fn row(out: &mut String, m: &Machine) {
             Some(d) => format!("#{d} {} round {}", escape(&r.module), r.round_id),
             None => format!("{} round {}", escape(&r.module), r.round_id),
         };
-        let kind = escape(&r.verdict);
+        let kind = r.verdict;
         match &r.url {
             Some(url) => {
                 let _ = write!(

@@ -222,7 +222,7 @@ fn print_report(report: &MinerReport, floor_mbit: f64) {
         println!(
             "probe {:<18} {:<14} {:.1} Mbit/s ({:.1} MB/s) over {} bytes in {:.3} s{}",
             p.direction,
-            p.outcome.name(),
+            p.outcome.as_str(),
             p.mbit_per_s,
             p.mb_per_s,
             p.bytes,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use validator_store::{ReceiptFilter, Store};
+use validator_store::{ReceiptFilter, Store, VerdictKind};
 use verifier::classes::ClassTable;
 use verifier::receipt::audit::{Audit, AuditContext, audit};
 use verifier::service::ValidatorConfig;
@@ -79,15 +79,6 @@ pub(crate) struct CatalogueArgs {
     #[arg(long)]
     listen: Option<std::net::SocketAddr>,
 }
-
-const VERDICT_KINDS: [&str; 6] = [
-    "pass",
-    "wrong-result",
-    "too-slow",
-    "too-fast",
-    "timeout",
-    "protocol-error",
-];
 
 /// Audits every file; fails (exit 1) unless every receipt holds.
 pub(crate) fn audit_files(args: &AuditArgs) -> Result<()> {
@@ -163,7 +154,7 @@ fn read_receipt(file: &PathBuf) -> Result<Vec<u8>> {
 
 fn print_audit(file: &std::path::Path, a: &Audit) {
     let id = a.id.as_deref().unwrap_or("?");
-    let verdict = a.verdict.as_deref().unwrap_or("?");
+    let verdict = a.verdict.map_or("?", VerdictKind::as_str);
     if a.holds() {
         println!("{}: HOLDS ({verdict}, receipt {id})", file.display());
     } else {
@@ -200,11 +191,13 @@ fn export_receipts(args: &ExportArgs) -> Result<()> {
         (None, Some(config)) => ValidatorConfig::load(config)?.store,
         (None, None) => bail!("say which store: --config validator.toml or --db PATH"),
     };
-    if let Some(kind) = &args.verdict
-        && !VERDICT_KINDS.contains(&kind.as_str())
-    {
-        bail!("--verdict {kind}: use one of {}", VERDICT_KINDS.join(", "));
-    }
+    let verdict = match &args.verdict {
+        Some(kind) => match VerdictKind::parse(kind) {
+            Some(kind) => Some(kind),
+            None => bail!("--verdict {kind}: use one of {}", VerdictKind::list()),
+        },
+        None => None,
+    };
     let miner = match &args.miner {
         Some(m) => Some(transport::identity::ss58(
             &transport::identity::parse_hotkey(m).with_context(|| format!("--miner {m}"))?,
@@ -220,7 +213,7 @@ fn export_receipts(args: &ExportArgs) -> Result<()> {
     let rows = store.receipt_rows(&ReceiptFilter {
         hotkey: miner,
         round_id: args.round,
-        verdict: args.verdict.clone(),
+        verdict,
     })?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;

@@ -20,6 +20,7 @@ use protocol::{GpuInfo, Hotkey, Inventory, Message, MessageKind, Ping, ProbeDire
 use serde::Serialize;
 use tracing::{info, warn};
 use transport::{FramedStream, Identity, TransportError};
+use validator_store::VerdictKind;
 
 use super::barrier::PhaseBarrier;
 use super::device::{DeviceJob, Ended, Outcome, OwnFailure, Prepared, prepare};
@@ -186,7 +187,7 @@ impl ProvenDevice {
 pub struct MinerFault {
     /// The verdict kind it counts as: `timeout` (unreachable, the handshake did not finish)
     /// or `protocol-error` (an inventory that cannot be challenged).
-    pub kind: &'static str,
+    pub kind: VerdictKind,
     /// Where it happened: `connection` or `inventory`.
     pub stage: &'static str,
     /// What happened, for a person.
@@ -352,7 +353,7 @@ pub async fn challenge_miner(ctx: &ClientContext, target: &MinerTarget) -> Miner
     }
     if report.inventory.is_none() && report.fault.is_none() {
         report.fault = Some(MinerFault {
-            kind: "timeout",
+            kind: VerdictKind::Timeout,
             stage: "connection",
             detail: report
                 .error
@@ -452,7 +453,7 @@ async fn run_round(
         warn!(addr = %target.addr, %detail, "inventory refused");
         report.error = Some(detail.clone());
         report.fault = Some(MinerFault {
-            kind: "protocol-error",
+            kind: VerdictKind::ProtocolError,
             stage: "inventory",
             detail,
         });
@@ -542,7 +543,7 @@ async fn probe_miner(
     ] {
         let result = probe_direction(connection, direction, &plan).await;
         if let Some(detail) = &result.detail {
-            warn!(addr = %target.addr, direction = result.direction, outcome = result.outcome.name(), %detail, "bandwidth probe not measured");
+            warn!(addr = %target.addr, direction = result.direction, outcome = result.outcome.as_str(), %detail, "bandwidth probe not measured");
         }
         report.probe.push(result);
     }

@@ -34,7 +34,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, watch};
 use transport::identity::{DEFAULT_CERTIFICATE_VALIDITY, load_hotkey, ss58};
 use transport::{Identity, KeySource};
-use validator_store::Store;
+use validator_store::{Store, Tallied};
 
 use crate::classes::ClassTable;
 use crate::client::{ChallengeOptions, ClientContext};
@@ -157,7 +157,7 @@ pub struct MinerRow {
     /// Its cheating kind, or null.
     pub adversary: Option<String>,
     /// Verdict counts by kind, over every validator and round.
-    pub verdicts: BTreeMap<String, u64>,
+    pub verdicts: BTreeMap<Tallied, u64>,
     /// Mean over validators of its final score.
     pub score: f64,
     /// Mean over validators of its last round's link factor (bandwidth under the floor).

@@ -8,6 +8,7 @@
 
 use protocol::{Go, PhaseKey, Prepare, Role, SessionKey, Signed};
 use serde::Serialize;
+use validator_store::VerdictKind;
 
 use super::format::{ChallengeRecord, FaultRecord, RECEIPT_FORMAT, Receipt, Subject};
 use super::replay;
@@ -200,7 +201,7 @@ pub struct Audit {
     /// The receipt's id (hex), when it parsed.
     pub id: Option<String>,
     /// The verdict kind it records.
-    pub verdict: Option<String>,
+    pub verdict: Option<VerdictKind>,
     /// The miner's hotkey (SS58).
     pub miner: Option<String>,
     /// The validator's hotkey (SS58).
@@ -254,7 +255,7 @@ pub fn audit(bytes: &[u8], ctx: &AuditContext<'_>) -> Audit {
         return audit;
     };
     audit.id = Some(hex::encode(signed.digest().as_bytes()));
-    audit.verdict = Some(receipt.verdict_kind().to_string());
+    audit.verdict = Some(receipt.verdict_kind());
     audit.miner = Some(transport::identity::ss58(&receipt.miner));
     audit.validator = Some(transport::identity::ss58(&receipt.validator));
     if receipt.format != RECEIPT_FORMAT {
@@ -394,8 +395,8 @@ fn check_miner_certificate(receipt: &Receipt, audit: &mut Audit) -> Option<Sessi
 /// one that cannot be challenged (under the table, when it is the receipt's).
 fn audit_fault(f: &FaultRecord, table: Option<&ClassTable>, audit: &mut Audit) {
     let known = matches!(
-        (f.stage.as_str(), f.kind.as_str()),
-        ("connection", "timeout") | ("inventory", "protocol-error")
+        (f.stage.as_str(), f.kind),
+        ("connection", VerdictKind::Timeout) | ("inventory", VerdictKind::ProtocolError)
     );
     if !known {
         audit.fail(AuditError::Verdict {

@@ -68,7 +68,7 @@ pub fn receipts_for(
     if let Some(fault) = &report.fault {
         let subject = Subject::MinerFault(FaultRecord {
             stage: fault.stage.to_string(),
-            kind: fault.kind.to_string(),
+            kind: fault.kind,
             detail: fault.detail.clone(),
             inventory: report.inventory.clone(),
         });

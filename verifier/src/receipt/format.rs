@@ -14,6 +14,7 @@ use protocol::{
 };
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
+use validator_store::VerdictKind;
 
 use crate::classes::CpuRates;
 use crate::session::{Envelope, Verdict};
@@ -70,7 +71,7 @@ pub struct FaultRecord {
     /// Where it happened: `connection` or `inventory`.
     pub stage: String,
     /// The verdict kind: `timeout` or `protocol-error`.
-    pub kind: String,
+    pub kind: VerdictKind,
     /// What happened, for a person.
     pub detail: String,
     /// The inventory the miner sent, when it sent one (unsigned: the validator's word).
@@ -189,11 +190,11 @@ pub struct TimedError {
 }
 
 impl Receipt {
-    /// The verdict kind the receipt records (`pass`, `wrong-result`, …).
-    pub fn verdict_kind(&self) -> &str {
+    /// The verdict kind the receipt records.
+    pub fn verdict_kind(&self) -> VerdictKind {
         match &self.subject {
             Subject::Challenge(c) => c.verdict.kind(),
-            Subject::MinerFault(f) => &f.kind,
+            Subject::MinerFault(f) => f.kind,
         }
     }
 }

@@ -106,7 +106,7 @@ pub fn file_name(row: &validator_store::ReceiptRow) -> String {
         safe(&row.hotkey),
         row.device_index,
         safe(&row.module),
-        safe(&row.verdict),
+        safe(row.verdict.as_str()),
         safe(row.receipt_id.get(..16).unwrap_or(&row.receipt_id))
     )
 }

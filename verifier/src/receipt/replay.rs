@@ -19,6 +19,7 @@ use crate::session::{
     Cause, Envelope, JudgeContext, Judgement, LeafChecker, OutputLayout, PhaseTiming, Requested,
     SessionError, Timing, Verdict, judge_time,
 };
+use validator_store::VerdictKind;
 
 /// What the replay reads.
 pub(crate) struct Input<'a> {
@@ -35,7 +36,7 @@ pub(crate) struct Input<'a> {
 enum Expected {
     /// No message decides: the validator's word, which must be one of `kinds`.
     Attested {
-        kinds: &'static [&'static str],
+        kinds: &'static [VerdictKind],
         why: String,
     },
     /// A `protocol-error` that a message of the receipt proves.
@@ -159,7 +160,7 @@ fn expect(
     let c = input.record;
     let Some(prepare) = &c.prepare else {
         return Expected::Attested {
-            kinds: &["timeout"],
+            kinds: &[VerdictKind::Timeout],
             why: "the challenge never started: the round's time ran out before it".into(),
         };
     };
@@ -208,7 +209,7 @@ fn before_commitment(c: &ChallengeRecord) -> Expected {
             why: format!("the miner refused ({:?})", e.error.code),
         },
         None => Expected::Attested {
-            kinds: &["timeout", "protocol-error"],
+            kinds: &[VerdictKind::Timeout, VerdictKind::ProtocolError],
             why: "no commitment came (a deadline, a closed connection, undecodable or \
                   misplaced bytes)"
                 .into(),
@@ -428,7 +429,7 @@ fn walk_phases(
             let last = idx.saturating_add(1) == c.phase_dones.len();
             if last && c.commitment.is_none() {
                 return Some(Expected::Attested {
-                    kinds: &["timeout"],
+                    kinds: &[VerdictKind::Timeout],
                     why: "the next phase key was never sent (the round ended at the phase \
                           barrier)"
                         .into(),
@@ -544,7 +545,11 @@ fn compare(input: &Input<'_>, expected: Expected, audit: &mut Audit) {
                     detail: format!(
                         "recorded {}, but {why}: only {} can follow",
                         recorded.kind(),
-                        kinds.join(" or ")
+                        kinds
+                            .iter()
+                            .map(|k| k.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" or ")
                     ),
                 });
                 return;

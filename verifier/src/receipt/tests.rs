@@ -27,6 +27,7 @@ use protocol::{
 };
 use transport::identity::{hotkey_of, issue_certificate, load_hotkey, unix_ms_now};
 use transport::{Identity, KeySource};
+use validator_store::VerdictKind;
 
 use super::audit::{Audit, AuditContext, AuditError, audit};
 use super::format::{B32, Buf, Receipt, Subject};
@@ -297,7 +298,9 @@ fn play((module, params): (Builtin, Vec<u8>), how: Miner) -> Vec<u8> {
     let verdict = session.on_openings(&openings, now, checker()).unwrap();
     match how {
         Miner::Honest => assert!(verdict.is_pass(), "{verdict:?}"),
-        Miner::WrongFirstLeaf => assert_eq!(verdict.kind(), "wrong-result", "{verdict:?}"),
+        Miner::WrongFirstLeaf => {
+            assert_eq!(verdict.kind(), VerdictKind::WrongResult, "{verdict:?}")
+        }
     }
     let report = report_of(module, &params, verdict, whole, &session, &miner_cert);
     let signer = Signer {
@@ -510,7 +513,7 @@ fn honest_receipts_hold_with_nothing_but_the_file() {
     for bytes in [honest_matmul(), honest_membw()] {
         let a = audit(bytes, &ctx());
         assert!(a.holds(), "{:#?}", a.failures);
-        assert_eq!(a.verdict.as_deref(), Some("pass"));
+        assert_eq!(a.verdict, Some(VerdictKind::Pass));
         assert!(
             a.proven.iter().any(|p| p.contains("follow valid paths")),
             "{a:#?}"
@@ -734,7 +737,7 @@ fn a_wrong_leaf_is_evidence_against_the_miner() {
     let bytes = play(matmul(), Miner::WrongFirstLeaf);
     let a = audit(&bytes, &ctx());
     assert!(a.holds(), "{:#?}", a.failures);
-    assert_eq!(a.verdict.as_deref(), Some("wrong-result"));
+    assert_eq!(a.verdict, Some(VerdictKind::WrongResult));
     let evidence = a.evidence.as_ref().expect("evidence");
     assert_eq!((evidence.output, evidence.leaf), (0, 0));
     let Subject::Challenge(c) = decode(&bytes).subject else {

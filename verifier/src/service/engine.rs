@@ -44,7 +44,7 @@ use protocol::Hotkey;
 use tokio::sync::{Semaphore, watch};
 use tracing::{error, info, warn};
 use validator_store::{
-    ReceiptRecord, StandingRow, Store, StoreError, SubmissionMethod, SubmissionRow,
+    ReceiptRecord, StandingRow, Store, StoreError, SubmissionMethod, SubmissionRow, Tallied,
 };
 
 use super::metrics::Metrics;
@@ -276,7 +276,7 @@ impl RoundEngine {
                     .await
             });
         }
-        let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
+        let mut verdicts: BTreeMap<Tallied, u64> = BTreeMap::new();
         let mut recorded = miners.len() - todo_count;
         while let Some(result) = tasks.join_next().await {
             match result {
@@ -465,7 +465,7 @@ impl RoundEngine {
         round_id: i64,
         miner: Miner,
         probe_share: Option<u64>,
-    ) -> BTreeMap<String, u64> {
+    ) -> BTreeMap<Tallied, u64> {
         let hotkey = miner.id.hotkey.clone();
         let read = self
             .store
@@ -541,7 +541,7 @@ impl RoundEngine {
         match stored {
             Ok(_) => {
                 for (kind, n) in &counts {
-                    self.metrics.count_verdicts(kind, *n);
+                    self.metrics.count_verdicts(*kind, *n);
                 }
                 self.metrics.miner_rounds.fetch_add(1, Relaxed);
                 info!(miner = %miner.id.hotkey, uid = ?miner.id.uid, verdicts = ?counts, score, error = ?report.error, "miner recorded");
@@ -591,7 +591,7 @@ impl RoundEngine {
         miner: &Miner,
         report: Option<&MinerReport>,
         reason: &str,
-    ) -> BTreeMap<String, u64> {
+    ) -> BTreeMap<Tallied, u64> {
         let id = miner.id.clone();
         let addr = report.map_or(miner.addr, |r| r.addr).to_string();
         let reason = reason.to_string();
@@ -612,9 +612,9 @@ impl RoundEngine {
             .await;
         let counts = match fallback {
             Ok(_) => {
-                self.metrics.count_verdicts("verifier-error", 1);
+                self.metrics.count_verdicts(Tallied::VerifierError, 1);
                 self.metrics.miner_rounds.fetch_add(1, Relaxed);
-                BTreeMap::from([("verifier-error".to_string(), 1)])
+                BTreeMap::from([(Tallied::VerifierError, 1)])
             }
             Err(e) => {
                 self.metrics.store_errors.fetch_add(1, Relaxed);
@@ -634,11 +634,10 @@ impl RoundEngine {
 }
 
 /// Verdict counts by kind of one record (a verifier error counted as `verifier-error`).
-fn verdict_counts(record: &validator_store::MinerRoundRecord) -> BTreeMap<String, u64> {
-    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+fn verdict_counts(record: &validator_store::MinerRoundRecord) -> BTreeMap<Tallied, u64> {
+    let mut counts: BTreeMap<Tallied, u64> = BTreeMap::new();
     for v in &record.verdicts {
-        let kind = v.verdict.clone().unwrap_or_else(|| "verifier-error".into());
-        *counts.entry(kind).or_default() += 1;
+        *counts.entry(Tallied::from(v.verdict)).or_default() += 1;
     }
     counts
 }

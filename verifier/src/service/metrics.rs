@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use validator_store::SubmissionMethod;
+use validator_store::{SubmissionMethod, Tallied};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -55,15 +55,15 @@ pub struct Metrics {
     pub store_errors: AtomicU64,
     /// Check CPU time, read from the checker when rendering.
     check_seconds: Mutex<Option<SecondsSource>>,
-    verdicts: Mutex<BTreeMap<String, u64>>,
+    verdicts: Mutex<BTreeMap<Tallied, u64>>,
     submissions: Mutex<BTreeMap<(String, String), u64>>,
 }
 
 impl Metrics {
     /// Counts `n` device verdicts of `kind`.
-    pub fn count_verdicts(&self, kind: &str, n: u64) {
+    pub fn count_verdicts(&self, kind: Tallied, n: u64) {
         if let Ok(mut v) = self.verdicts.lock() {
-            *v.entry(kind.to_string()).or_default() += n;
+            *v.entry(kind).or_default() += n;
         }
     }
 
@@ -141,7 +141,7 @@ impl Metrics {
             "Device verdicts by kind.",
             verdicts
                 .iter()
-                .map(|(k, v)| (format!("{{verdict=\"{}\"}}", label(k)), v.to_string()))
+                .map(|(k, v)| (format!("{{verdict=\"{k}\"}}"), v.to_string()))
                 .collect(),
         );
         let check = self
@@ -274,6 +274,7 @@ async fn answer(mut socket: TcpStream, metrics: &Metrics) -> std::io::Result<()>
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use validator_store::VerdictKind;
 
     async fn get(addr: SocketAddr, request: &str) -> String {
         let mut s = TcpStream::connect(addr).await.unwrap();
@@ -287,8 +288,8 @@ mod tests {
     async fn serves_the_text_format_and_404_otherwise() {
         let metrics = Arc::new(Metrics::default());
         metrics.rounds.fetch_add(2, Ordering::Relaxed);
-        metrics.count_verdicts("pass", 2);
-        metrics.count_verdicts("wrong-result", 1);
+        metrics.count_verdicts(VerdictKind::Pass.into(), 2);
+        metrics.count_verdicts(VerdictKind::WrongResult.into(), 1);
         metrics.count_submission(SubmissionMethod::SetWeights, true);
         metrics.set_check_seconds(Arc::new(|| 1.25));
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();

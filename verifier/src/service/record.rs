@@ -74,7 +74,7 @@ pub fn miner_record(
                 gpu_uuid: String::new(),
                 claimed_class: None,
                 module: fault.stage.to_string(),
-                verdict: Some(fault.kind.to_string()),
+                verdict: Some(fault.kind),
                 measured_s: None,
                 peak_floor_s: None,
                 min_s: None,
@@ -171,7 +171,10 @@ fn verdict_rows(report: &MinerReport) -> Vec<VerdictRecord> {
                 gpu_uuid: device.uuid.clone(),
                 claimed_class: device.class.clone(),
                 module: challenge.module.to_string(),
-                verdict: challenge.verdict.as_ref().map(|v| v.kind().to_string()),
+                verdict: challenge
+                    .verdict
+                    .as_ref()
+                    .map(crate::session::Verdict::kind),
                 measured_s: timing.map(|t| t.measured_s),
                 peak_floor_s: window.and_then(|w| finite(w.peak_floor_s)),
                 min_s: window.and_then(|w| finite(w.min_s)),
@@ -206,8 +209,8 @@ fn link_record(report: &MinerReport, factor: f64, gpu_score: f64) -> LinkRecord 
     let outcome = |direction: &str| {
         let planned = report.probe_plan.is_some();
         match report.probe.iter().find(|p| p.direction == direction) {
-            Some(p) => Some(p.outcome.name().to_string()),
-            None if planned => Some(ProbeOutcome::Failed.name().to_string()),
+            Some(p) => Some(p.outcome),
+            None if planned => Some(ProbeOutcome::Failed),
             None => None,
         }
     };
@@ -274,6 +277,7 @@ mod tests {
     use super::*;
     use crate::client::{ChallengeReport, DeviceReport, MinerFault, ProbePlan, ProbeResult};
     use crate::session::{Envelope, Timing, Verdict};
+    use validator_store::VerdictKind;
 
     fn pass() -> Verdict {
         Verdict::Pass(Timing {
@@ -411,7 +415,7 @@ mod tests {
             report(
                 Vec::new(),
                 Some(MinerFault {
-                    kind: "protocol-error",
+                    kind: VerdictKind::ProtocolError,
                     stage: "inventory",
                     detail: "the inventory lists no GPU".into(),
                 }),
@@ -426,7 +430,7 @@ mod tests {
     #[test]
     fn a_fault_is_one_row_of_its_kind_and_duplicate_rows_are_dropped() {
         let fault = MinerFault {
-            kind: "protocol-error",
+            kind: VerdictKind::ProtocolError,
             stage: "inventory",
             detail: "the inventory lists device index 0 twice".into(),
         };
@@ -440,10 +444,7 @@ mod tests {
         );
         assert_eq!(record.verdicts.len(), 1);
         assert_eq!(record.verdicts[0].module, "inventory");
-        assert_eq!(
-            record.verdicts[0].verdict.as_deref(),
-            Some("protocol-error")
-        );
+        assert_eq!(record.verdicts[0].verdict, Some(VerdictKind::ProtocolError));
         assert!(record.standing.reliability < crate::scoring::RELIABILITY_START);
         // Two devices with one index (which the inventory check refuses first) never make two
         // rows for one (device, module): the store would refuse the whole round.
@@ -497,7 +498,7 @@ mod tests {
             (record.standing.up_mbit, record.standing.down_mbit),
             (Some(400.0), Some(50.0))
         );
-        assert_eq!(link.up_outcome.as_deref(), Some("measured"));
+        assert_eq!(link.up_outcome.map(ProbeOutcome::as_str), Some("measured"));
         assert_eq!((link.bytes, link.streams), (Some(1 << 20), Some(2)));
         assert!(link.detail_json.contains("verifier-to-miner"), "{link:?}");
         // The EMAs carry over from the prior standing.
@@ -554,7 +555,11 @@ mod tests {
             let link = record.link.unwrap();
             assert_eq!(link.factor, 0.0, "{name}");
             assert!((link.gpu_score - 1.0).abs() < 1e-12, "{name}");
-            assert_eq!(link.up_outcome.as_deref(), Some(up_outcome), "{name}");
+            assert_eq!(
+                link.up_outcome.map(ProbeOutcome::as_str),
+                Some(up_outcome),
+                "{name}"
+            );
         }
         // No probe planned (probes off) with a floor: not run, factor 0, EMAs kept.
         let off = report(vec![device(0, &[Some(pass()), Some(pass())])], None);
@@ -566,7 +571,7 @@ mod tests {
         let fault = report(
             Vec::new(),
             Some(MinerFault {
-                kind: "timeout",
+                kind: VerdictKind::Timeout,
                 stage: "connection",
                 detail: String::new(),
             }),

@@ -8,6 +8,7 @@
 
 use protocol::{ErrorCode, LeafRef};
 use serde::{Deserialize, Serialize};
+use validator_store::VerdictKind;
 
 use super::spec::Envelope;
 
@@ -35,15 +36,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The kind's name as serialized (`pass`, `wrong-result`, ...).
-    pub fn kind(&self) -> &'static str {
+    /// The kind (its text is the serialized `kind` tag: `pass`, `wrong-result`, ...).
+    pub fn kind(&self) -> VerdictKind {
         match self {
-            Self::Pass(_) => "pass",
-            Self::WrongResult(_) => "wrong-result",
-            Self::TooSlow(_) => "too-slow",
-            Self::TooFast(_) => "too-fast",
-            Self::Timeout(_) => "timeout",
-            Self::ProtocolError(_) => "protocol-error",
+            Self::Pass(_) => VerdictKind::Pass,
+            Self::WrongResult(_) => VerdictKind::WrongResult,
+            Self::TooSlow(_) => VerdictKind::TooSlow,
+            Self::TooFast(_) => VerdictKind::TooFast,
+            Self::Timeout(_) => VerdictKind::Timeout,
+            Self::ProtocolError(_) => VerdictKind::ProtocolError,
         }
     }
 

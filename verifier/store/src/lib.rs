@@ -30,7 +30,9 @@
 //! store is told from other SQLite files. [`Store::open`] migrates older files, one migration
 //! per transaction, and refuses newer ones ([`StoreError::TooNew`]); [`Store::open_read_only`]
 //! never migrates. Tables are plain (not `STRICT`) so any `sqlite3` from 3.9 on reads them.
-//! Times are Unix seconds (UTC), verdict kinds are text, lists of `u16` are JSON arrays, and
+//! Times are Unix seconds (UTC), verdict kinds and submission methods are text (the enums
+//! [`VerdictKind`], [`Tallied`] and [`SubmissionMethod`] are the one mapping to and from
+//! it), lists of `u16` are JSON arrays, and
 //! there is one row per verdict, so an operator can ask "why did UID 17 drop?" with
 //! `sqlite3 store.sqlite "SELECT * FROM miner_rounds WHERE uid = 17 ORDER BY round_id"`.
 //!
@@ -65,8 +67,9 @@
 //!   (the miner's claims); `claimed_class` (the class the name maps to, `NULL` if none);
 //!   `module` (`matmul-i8`, `membw`, …);
 //! - `verdict`: `CHECK`ed to be one of `pass`, `wrong-result`, `too-slow`, `too-fast`,
-//!   `timeout`, `protocol-error`, or `verifier-error` (the verifier itself failed: never
-//!   charged to the miner; `detail_json` says why);
+//!   `timeout`, `protocol-error` ([`VerdictKind`]), or `verifier-error` (the verifier itself
+//!   failed: never charged to the miner; `detail_json` says why). [`Tallied`] is the one
+//!   mapping between the column's text and the types;
 //! - `measured_s`, `peak_floor_s`, `min_s`, `max_s` (seconds: the measured time and the class
 //!   window, `NULL` when there is none, or NaN); `detail_json` (the whole verdict, or the verifier's
 //!   error, as JSON).
@@ -130,6 +133,7 @@ mod receipts;
 mod rounds;
 pub mod rows;
 mod schema;
+mod verdict_kind;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -139,6 +143,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use error::StoreError;
 pub use receipts::MAX_RECEIPT_BYTES;
 pub use rows::*;
+pub use verdict_kind::{ProbeOutcome, Tallied, UnknownVerdictKind, VerdictKind};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = schema::LATEST;

@@ -10,7 +10,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use crate::{
     MinerRoundRecord, MinerSeen, ReceiptFigures, ReceiptFilter, ReceiptRow, Store, StoreError,
-    StoredReceipt,
+    StoredReceipt, VerdictKind,
 };
 
 /// The largest receipt the store keeps (bytes, uncompressed). A receipt is at most a few
@@ -81,7 +81,7 @@ pub(crate) fn insert(
     tx: &Transaction<'_>,
     path: &Path,
     record: &MinerRoundRecord,
-    verdict_ids: &BTreeMap<(u32, &str), (i64, &str)>,
+    verdict_ids: &BTreeMap<(u32, &str), (i64, VerdictKind)>,
 ) -> Result<(), StoreError> {
     const CONTEXT: &str = "recording receipts";
     let err = |e| StoreError::Sqlite {

@@ -4,10 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 
-use crate::schema::{VERDICT_KINDS, VERIFIER_ERROR};
 use crate::{
     DuplicateUuid, MinerRoundRecord, ProvenDeviceRow, RoundRow, StandingRow, Store, StoreError,
-    VerdictRecord, VerdictRow,
+    Tallied, VerdictRecord, VerdictRow,
 };
 
 /// The columns [`standing_row`] reads, in its order.
@@ -117,8 +116,7 @@ impl Store {
     /// round.
     ///
     /// Refused with [`StoreError::InvalidRecord`], writing nothing: an empty hotkey; a standing
-    /// for another hotkey, round or UID; a verdict kind other than the verifier's six (a
-    /// verifier error is `verdict: None`); two verdicts for the same device and module; a NaN
+    /// for another hotkey, round or UID; two verdicts for the same device and module; a NaN
     /// in the standing. A NaN optional figure (a verdict's times, a probe's throughput) is
     /// stored as `NULL` — no figure — as SQLite stores NaN. Fails with [`StoreError::NoSuchRound`] for a round
     /// never opened.
@@ -176,8 +174,8 @@ impl Store {
                     record.recorded_at,
                     link.map(|l| l.factor),
                     link.map(|l| l.gpu_score),
-                    link.and_then(|l| l.up_outcome.as_deref()),
-                    link.and_then(|l| l.down_outcome.as_deref()),
+                    link.and_then(|l| l.up_outcome),
+                    link.and_then(|l| l.down_outcome),
                     link.and_then(|l| l.bytes)
                         .map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
                     link.and_then(|l| l.streams),
@@ -213,7 +211,7 @@ impl Store {
                         v.gpu_uuid,
                         v.claimed_class,
                         v.module,
-                        v.verdict.as_deref().unwrap_or(VERIFIER_ERROR),
+                        crate::Tallied::from(v.verdict),
                         v.measured_s,
                         v.peak_floor_s,
                         v.min_s,
@@ -221,10 +219,10 @@ impl Store {
                         v.detail_json,
                     ])
                     .map_err(|e| sql_err(&self.path, CONTEXT, e))?;
-                if let Some(kind) = &v.verdict {
+                if let Some(kind) = v.verdict {
                     verdict_ids.insert(
                         (v.device_index, v.module.as_str()),
-                        (tx.last_insert_rowid(), kind.as_str()),
+                        (tx.last_insert_rowid(), kind),
                     );
                 }
             }
@@ -359,12 +357,12 @@ impl Store {
 
     /// The miner's verdict counts by kind over all rounds; the verifier's own errors are
     /// counted under `"verifier-error"`. Kinds it never got are absent (not zero).
-    pub fn verdict_counts(&self, hotkey: &str) -> Result<BTreeMap<String, u64>, StoreError> {
+    pub fn verdict_counts(&self, hotkey: &str) -> Result<BTreeMap<Tallied, u64>, StoreError> {
         let counts = self.collect(
             "counting verdicts",
             "SELECT verdict, count(*) FROM verdicts WHERE hotkey = ?1 GROUP BY verdict",
             [hotkey],
-            |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)),
+            |row| Ok((row.get::<_, Tallied>(0)?, row.get::<_, i64>(1)?)),
         )?;
         // `count(*)` is never negative.
         Ok(counts
@@ -467,7 +465,6 @@ fn validate(record: &MinerRoundRecord) -> Result<(), String> {
     }
     let mut seen = BTreeSet::new();
     for v in &record.verdicts {
-        check_verdict(v)?;
         if !seen.insert((v.device_index, v.module.as_str())) {
             return Err(format!(
                 "two verdicts for device {} module {}",
@@ -490,32 +487,10 @@ fn check_link(link: &crate::LinkRecord) -> Result<(), String> {
     if link.gpu_score.is_nan() {
         return Err("its score before the link factor is NaN".to_owned());
     }
-    for outcome in [&link.up_outcome, &link.down_outcome].into_iter().flatten() {
-        if !crate::PROBE_OUTCOMES.contains(&outcome.as_str()) {
-            return Err(format!(
-                "unknown probe outcome {outcome:?} (one of {})",
-                crate::PROBE_OUTCOMES.join(", ")
-            ));
-        }
-    }
     if link.streams == Some(0) {
         return Err("its probe ran over 0 streams".to_owned());
     }
     Ok(())
-}
-
-/// Refuses an unknown verdict kind.
-fn check_verdict(v: &VerdictRecord) -> Result<(), String> {
-    match &v.verdict {
-        Some(kind) if kind == VERIFIER_ERROR || !VERDICT_KINDS.contains(&kind.as_str()) => {
-            Err(format!(
-                "device {} module {}: unknown verdict kind {kind:?} (a verifier error is \
-                 `verdict: None`)",
-                v.device_index, v.module
-            ))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// A `rounds` row.
@@ -544,7 +519,7 @@ fn standing_row(row: &Row<'_>) -> rusqlite::Result<StandingRow> {
 
 /// A `verdicts` row, selected with [`VERDICT_COLUMNS`].
 fn verdict_row(row: &Row<'_>) -> rusqlite::Result<VerdictRow> {
-    let kind: String = row.get(10)?;
+    let kind: Tallied = row.get(10)?;
     Ok(VerdictRow {
         id: row.get(0)?,
         round_id: row.get(1)?,
@@ -557,7 +532,7 @@ fn verdict_row(row: &Row<'_>) -> rusqlite::Result<VerdictRow> {
             gpu_uuid: row.get(7)?,
             claimed_class: row.get(8)?,
             module: row.get(9)?,
-            verdict: (kind != VERIFIER_ERROR).then_some(kind),
+            verdict: kind.kind(),
             measured_s: row.get(11)?,
             peak_floor_s: row.get(12)?,
             min_s: row.get(13)?,

@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::{ProbeOutcome, VerdictKind};
+
 /// One round of challenges over every miner.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RoundRow {
@@ -28,10 +30,9 @@ pub struct VerdictRecord {
     pub claimed_class: Option<String>,
     /// Challenge module (`matmul-i8`, `membw`).
     pub module: String,
-    /// Verdict kind (`pass`, `wrong-result`, `too-slow`, `too-fast`, `timeout`,
-    /// `protocol-error`), or `None` when the verifier itself failed (`error` says why; never
+    /// Verdict kind, or `None` when the verifier itself failed (`detail_json` says why; never
     /// charged to the miner).
-    pub verdict: Option<String>,
+    pub verdict: Option<VerdictKind>,
     /// Measured time, s (when a commitment arrived).
     pub measured_s: Option<f64>,
     /// The class window's lower edge (datasheet-peak floor), s.
@@ -152,7 +153,7 @@ pub struct ReceiptRow {
     /// The verdict's module (or stage).
     pub module: String,
     /// The verdict kind.
-    pub verdict: String,
+    pub verdict: VerdictKind,
     /// When it was recorded, Unix s.
     pub recorded_at: i64,
     /// Its figures (kept when the body is pruned).
@@ -181,7 +182,7 @@ pub struct ReceiptFilter {
     /// Round.
     pub round_id: Option<i64>,
     /// Verdict kind.
-    pub verdict: Option<String>,
+    pub verdict: Option<VerdictKind>,
 }
 
 /// A miner as the latest round that recorded it saw it.
@@ -199,10 +200,6 @@ pub struct MinerSeen {
     pub recorded_at: i64,
 }
 
-/// The probe outcomes the store accepts (`miner_rounds.probe_up_outcome` and
-/// `probe_down_outcome`, CHECKed to the same list).
-pub const PROBE_OUTCOMES: [&str; 4] = ["measured", "failed", "busy", "verifier-error"];
-
 /// The bandwidth part of a miner's round (schema 5).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LinkRecord {
@@ -210,10 +207,10 @@ pub struct LinkRecord {
     pub factor: f64,
     /// The round score before the link factor: the passing devices' sum.
     pub gpu_score: f64,
-    /// How the upload probe ended (one of [`PROBE_OUTCOMES`]); `None` when none was planned.
-    pub up_outcome: Option<String>,
+    /// How the upload probe ended; `None` when none was planned.
+    pub up_outcome: Option<ProbeOutcome>,
     /// How the download probe ended.
-    pub down_outcome: Option<String>,
+    pub down_outcome: Option<ProbeOutcome>,
     /// Bytes each way the probe was planned for.
     pub bytes: Option<u64>,
     /// Parallel TCP streams it ran over.

@@ -15,22 +15,6 @@ use crate::StoreError;
 /// file (`file` prints it too).
 pub(crate) const APPLICATION_ID: i64 = 0x6770_7266;
 
-/// The verdict kinds the `verdicts.verdict` column accepts (its CHECK constraint lists the
-/// same): the verifier's six, and `verifier-error` for the verifier's own failures.
-pub(crate) const VERDICT_KINDS: [&str; 7] = [
-    "pass",
-    "wrong-result",
-    "too-slow",
-    "too-fast",
-    "timeout",
-    "protocol-error",
-    VERIFIER_ERROR,
-];
-
-/// The kind stored for a verdict the verifier could not give (`VerdictRecord::verdict` is
-/// `None`).
-pub(crate) const VERIFIER_ERROR: &str = "verifier-error";
-
 /// Schema 1: every table and index. See the crate documentation for what each column means.
 const V1: &str = "
 CREATE TABLE rounds (
@@ -342,7 +326,7 @@ mod tests {
                 (module, kind),
             )
         };
-        for kind in VERDICT_KINDS {
+        for kind in crate::Tallied::ALL.map(crate::Tallied::as_str) {
             insert(kind, kind).unwrap();
         }
         for bad in ["passed", "", "PASS", "error"] {
@@ -419,7 +403,7 @@ mod tests {
         let set = |outcome: &str| {
             conn.execute("UPDATE miner_rounds SET probe_down_outcome = ?1", [outcome])
         };
-        for outcome in crate::PROBE_OUTCOMES {
+        for outcome in crate::ProbeOutcome::ALL.map(crate::ProbeOutcome::as_str) {
             set(outcome).unwrap();
         }
         for bad in ["ok", "", "MEASURED", "late"] {

@@ -13,7 +13,7 @@ mod common;
 
 use common::{TempDir, raw, record, verdict};
 use validator_store::{
-    MinerRoundRecord, ReceiptFigures, ReceiptFilter, ReceiptRecord, Store, StoreError,
+    MinerRoundRecord, ReceiptFigures, ReceiptFilter, ReceiptRecord, Store, StoreError, VerdictKind,
 };
 
 /// A receipt for `(device, module)` whose bytes are `fill` repeated (compressible) plus the
@@ -91,7 +91,7 @@ fn receipts_are_kept_compressed_and_read_back_exactly() {
             (row.device_index, row.module.as_str()),
             (0, want.module.as_str())
         );
-        assert_eq!(row.verdict, "pass");
+        assert_eq!(row.verdict, VerdictKind::Pass);
         assert_eq!(row.figures, want.figures);
         assert_eq!(row.size, want.bytes.len() as u64);
         assert!(row.kept);
@@ -109,7 +109,7 @@ fn receipts_are_kept_compressed_and_read_back_exactly() {
     let only = |f: ReceiptFilter| store.receipt_rows(&f).unwrap().len();
     assert_eq!(
         only(ReceiptFilter {
-            verdict: Some("wrong-result".into()),
+            verdict: Some(VerdictKind::WrongResult),
             ..ReceiptFilter::default()
         }),
         0
@@ -118,7 +118,7 @@ fn receipts_are_kept_compressed_and_read_back_exactly() {
         only(ReceiptFilter {
             hotkey: Some("5Alice".into()),
             round_id: Some(round),
-            verdict: Some("pass".into()),
+            verdict: Some(VerdictKind::Pass),
         }),
         2
     );
@@ -182,7 +182,7 @@ fn passes_are_pruned_after_retention_and_their_figures_stay() {
     let rows = store.receipt_rows(&ReceiptFilter::default()).unwrap();
     assert_eq!(rows.len(), 6, "rows stay");
     for row in &rows {
-        let kept = row.round_id == 3 || row.verdict != "pass";
+        let kept = row.round_id == 3 || row.verdict != VerdictKind::Pass;
         assert_eq!(row.kept, kept, "{row:?}");
         let stored = store.receipt(&row.receipt_id).unwrap().unwrap();
         assert_eq!(stored.bytes.is_some(), kept, "{row:?}");

@@ -60,31 +60,9 @@ pub const BUSY_BACKOFF: Duration = Duration::from_millis(500);
 /// receipt before the probe fails.
 const CLOSED_GRACE: Duration = Duration::from_secs(1);
 
-/// How a probe ended (see the module docs).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ProbeOutcome {
-    /// Every byte checked out before the deadline.
-    Measured,
-    /// The miner's fault: wrong data or receipt, late, a connection it closed, a refusal.
-    Failed,
-    /// Refused `rate-limited` through every retry: no pass, no charge.
-    Busy,
-    /// The verifier's own failure: never charged, never a pass.
-    VerifierError,
-}
-
-impl ProbeOutcome {
-    /// The kebab-case name the store keeps.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Measured => "measured",
-            Self::Failed => "failed",
-            Self::Busy => "busy",
-            Self::VerifierError => "verifier-error",
-        }
-    }
-}
+/// How a probe ended (see the module docs): the store's type, so the column's text has one
+/// mapping.
+pub use validator_store::ProbeOutcome;
 
 /// One direction of a probe.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -12,7 +12,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use validator_store::{LinkRecord, MinerRoundRecord, StandingRow, VerdictRecord};
+use validator_store::{
+    LinkRecord, MinerRoundRecord, ProbeOutcome, StandingRow, VerdictKind, VerdictRecord,
+};
 
 /// A fresh directory under the system's temp dir, removed on drop.
 pub struct TempDir(PathBuf);
@@ -52,7 +54,7 @@ pub fn verdict(device_index: u32, module: &str, kind: Option<&str>, uuid: &str) 
         gpu_uuid: uuid.to_owned(),
         claimed_class: Some("h100-sxm".to_owned()),
         module: module.to_owned(),
-        verdict: kind.map(str::to_owned),
+        verdict: kind.map(|k| VerdictKind::parse(k).expect("a verdict kind")),
         measured_s: kind.map(|_| 1.25),
         peak_floor_s: Some(0.5),
         min_s: Some(1.0),
@@ -80,8 +82,8 @@ pub fn record(
         link: Some(LinkRecord {
             factor: 0.5,
             gpu_score: 1.0,
-            up_outcome: Some("measured".to_owned()),
-            down_outcome: Some("failed".to_owned()),
+            up_outcome: Some(ProbeOutcome::Measured),
+            down_outcome: Some(ProbeOutcome::Failed),
             bytes: Some(16 << 20),
             streams: Some(4),
             detail_json: r#"{"plan":{"bytes":16777216}}"#.to_owned(),
