@@ -172,7 +172,7 @@ impl Serialize for Tallied {
     }
 }
 
-/// How one direction of a bandwidth probe ended (docs/design.md §Network bandwidth).
+/// How one direction of a bandwidth probe ended (docs/design.md §Protocol step 7).
 ///
 /// [`ProbeOutcome::as_str`] is the one mapping to the text `miner_rounds.probe_up_outcome` and
 /// `probe_down_outcome` hold (CHECKed to the same list) and the JSON shows.
