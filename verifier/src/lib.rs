@@ -26,6 +26,7 @@ pub mod checkcost;
 /// GPU classes: the class table, time model, envelopes, sizing and `cpu-reference` calibration.
 pub mod classes;
 pub mod client;
+pub mod http_get;
 pub mod localnet;
 pub mod planner;
 pub mod receipt;

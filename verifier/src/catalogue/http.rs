@@ -1,19 +1,20 @@
-//! The catalogue's HTTP/1.1 responder: one request per connection, `GET` only, bounded in
-//! every way a client controls (the request head's size and time, connections at once), and
-//! in what it sends (every answer is at most [`MAX_RESPONSE_BYTES`]). Requests are hostile
+//! The catalogue's HTTP/1.1 responder (on [`crate::http_get`]): one request per connection,
+//! `GET` only, bounded in every way a client controls (the request head's size and time,
+//! connections at once), and in what it sends (every answer is at most
+//! [`MAX_RESPONSE_BYTES`]). Requests are hostile
 //! input: [`parse_request`] is pure, never panics, and refuses with a typed [`RequestError`].
 #![deny(clippy::indexing_slicing)]
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tracing::debug;
+use tokio::net::TcpListener;
 
 use super::model::{Query, Sort};
 use super::{Answer, CatalogueSource};
+use crate::http_get::{self, Bounds, Head, Responder};
 
 /// Longest request head read (request line and headers).
 pub const MAX_REQUEST_HEAD: usize = 8 * 1024;
@@ -163,83 +164,42 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves the catalogue from `source` on `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, source: Arc<dyn CatalogueSource>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok((socket, remote)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!(%remote, "catalogue connection refused: too many at once");
-            continue;
-        };
-        let source = Arc::clone(&source);
-        tokio::spawn(async move {
-            if let Err(e) = connection(socket, source.as_ref()).await {
-                debug!(%remote, error = %e, "catalogue request dropped");
-            }
-            drop(permit);
-        });
+    let bounds = Bounds {
+        max_head: MAX_REQUEST_HEAD,
+        max_connections: MAX_CONNECTIONS,
+        head_timeout: REQUEST_TIMEOUT,
+    };
+    http_get::serve(listener, bounds, "catalogue", Arc::new(Catalogue(source))).await;
+}
+
+/// The catalogue as a responder: parses the head, asks the source, caps the answer.
+struct Catalogue(Arc<dyn CatalogueSource>);
+
+impl Responder for Catalogue {
+    fn respond(&self, head: Head) -> Pin<Box<dyn Future<Output = Answer> + Send + '_>> {
+        Box::pin(async move {
+            let answer = match head {
+                Head::Complete(head) => match parse_request(&head) {
+                    Ok(request) => self.0.answer(&request).await,
+                    Err(e) => Answer::refused(&e),
+                },
+                Head::TooLarge => Answer::refused(&RequestError::TooLarge),
+            };
+            capped(answer)
+        })
     }
 }
 
-/// Reads one request head (bounded in size and time) and answers it.
-async fn connection(mut socket: TcpStream, source: &dyn CatalogueSource) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let read_head = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await?;
-            if n == 0 {
-                return Err(std::io::Error::other(
-                    "closed before the request head ended",
-                ));
-            }
-            head.extend_from_slice(buf.get(..n).unwrap_or_default());
-            if head.len() > MAX_REQUEST_HEAD {
-                return Ok(false);
-            }
-        }
-        Ok(true)
-    };
-    let complete = tokio::time::timeout(REQUEST_TIMEOUT, read_head)
-        .await
-        .map_err(|_| std::io::Error::other("request head not sent in time"))??;
-    let answer = if complete {
-        match parse_request(&head) {
-            Ok(request) => source.answer(&request).await,
-            Err(e) => Answer::refused(&e),
-        }
-    } else {
-        Answer::refused(&RequestError::TooLarge)
-    };
-    write_answer(&mut socket, answer).await
-}
-
-/// Writes `answer` (refusing one over [`MAX_RESPONSE_BYTES`]) and closes.
-async fn write_answer(socket: &mut TcpStream, answer: Answer) -> std::io::Result<()> {
-    let answer = if answer.body.len() > MAX_RESPONSE_BYTES {
+/// `answer`, or a 503 when it is over [`MAX_RESPONSE_BYTES`].
+fn capped(answer: Answer) -> Answer {
+    if answer.body.len() > MAX_RESPONSE_BYTES {
         Answer::text(
             "503 Service Unavailable",
             "the answer is larger than the catalogue sends; filter by class\n".into(),
         )
     } else {
         answer
-    };
-    let mut head = format!(
-        "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
-         X-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\n",
-        answer.status,
-        answer.content_type,
-        answer.body.len()
-    );
-    for (name, value) in &answer.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
     }
-    head.push_str("\r\n");
-    socket.write_all(head.as_bytes()).await?;
-    socket.write_all(&answer.body).await?;
-    socket.shutdown().await
 }
 
 #[cfg(test)]

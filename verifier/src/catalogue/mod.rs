@@ -52,30 +52,10 @@ pub const CACHE_FOR: Duration = Duration::from_secs(2);
 /// The JSON Schema of `/v1/machines` (`verifier/catalogue.schema.json`).
 pub const SCHEMA_JSON: &str = include_str!("../../catalogue.schema.json");
 
-/// One HTTP answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// Status line's code and reason (`200 OK`).
-    pub status: &'static str,
-    /// `Content-Type`.
-    pub content_type: &'static str,
-    /// Extra headers.
-    pub headers: Vec<(&'static str, String)>,
-    /// The body.
-    pub body: Vec<u8>,
-}
+/// One HTTP answer (the verifier's one responder: [`crate::http_get`]).
+pub use crate::http_get::Answer;
 
 impl Answer {
-    /// A plain-text answer.
-    pub fn text(status: &'static str, body: String) -> Self {
-        Self {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            headers: Vec::new(),
-            body: body.into_bytes(),
-        }
-    }
-
     /// The answer to a refused request (405 says which method is allowed).
     pub fn refused(e: &RequestError) -> Self {
         let mut answer = Self::text(e.status(), format!("{e}\n"));

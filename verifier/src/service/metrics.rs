@@ -1,7 +1,8 @@
 //! Prometheus metrics of the validator service, served as text (format 0.0.4) at
-//! `GET /metrics` by a small HTTP/1.1 responder: one request per connection, the request head
-//! read within 5 s and at most 8 KiB, at most 16 connections at once. Anything else gets 404;
-//! a malformed or slow request is dropped and logged at debug level.
+//! `GET /metrics` by the verifier's bounded HTTP/1.1 responder ([`crate::http_get`]): one
+//! request per connection, the request head read within 5 s and at most 8 KiB, at most 16
+//! connections at once. Anything else gets 404; a slow request is dropped and logged at debug
+//! level.
 //!
 //! | metric | kind | what |
 //! |---|---|---|
@@ -17,16 +18,17 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::net::TcpListener;
 use validator_store::{SubmissionMethod, Tallied};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tracing::debug;
+use crate::http_get::{self, Answer, Bounds, Head, Responder};
 
 /// Longest request head read.
 const MAX_REQUEST: usize = 8 * 1024;
@@ -206,74 +208,49 @@ pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 /// Serves `metrics` on `listener` until the task is aborted.
 pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok((socket, remote)) = listener.accept().await else {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            continue;
-        };
-        let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
-            debug!(%remote, "metrics connection refused: too many at once");
-            continue;
-        };
-        let metrics = Arc::clone(&metrics);
-        tokio::spawn(async move {
-            if let Err(e) = answer(socket, &metrics).await {
-                debug!(%remote, error = %e, "metrics request dropped");
-            }
-            drop(permit);
-        });
-    }
+    let bounds = Bounds {
+        max_head: MAX_REQUEST,
+        max_connections: MAX_CONNECTIONS,
+        head_timeout: REQUEST_TIMEOUT,
+    };
+    http_get::serve(listener, bounds, "metrics", Arc::new(Page(metrics))).await;
 }
 
-async fn answer(mut socket: TcpStream, metrics: &Metrics) -> std::io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
-    let mut buf = [0u8; 1024];
-    let read_head = async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await?;
-            if n == 0 {
-                return Err(std::io::Error::other(
-                    "closed before the request head ended",
-                ));
+/// `/metrics` as a responder: the text format for `GET /metrics`, 404 for anything else.
+struct Page(Arc<Metrics>);
+
+impl Responder for Page {
+    fn respond(&self, head: Head) -> Pin<Box<dyn Future<Output = Answer> + Send + '_>> {
+        let wanted = match &head {
+            Head::Complete(head) => head
+                .split(|b| *b == b'\r')
+                .next()
+                .is_some_and(|line| line.starts_with(b"GET /metrics ")),
+            Head::TooLarge => false,
+        };
+        let answer = if wanted {
+            Answer {
+                status: "200 OK",
+                content_type: "text/plain; version=0.0.4; charset=utf-8",
+                headers: Vec::new(),
+                body: self.0.render().into_bytes(),
             }
-            head.extend_from_slice(buf.get(..n).unwrap_or_default());
-            if head.len() > MAX_REQUEST {
-                return Err(std::io::Error::other("request head over 8 KiB"));
-            }
-        }
-        Ok(())
-    };
-    tokio::time::timeout(REQUEST_TIMEOUT, read_head)
-        .await
-        .map_err(|_| std::io::Error::other("request head not sent in time"))??;
-    let line = head.split(|b| *b == b'\r').next().unwrap_or_default();
-    let (status, content_type, body) = if line.starts_with(b"GET /metrics ") {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            metrics.render(),
-        )
-    } else {
-        (
-            "404 Not Found",
-            "text/plain; charset=utf-8",
-            "only GET /metrics is served here\n".to_string(),
-        )
-    };
-    let response = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n{body}",
-        body.len()
-    );
-    socket.write_all(response.as_bytes()).await?;
-    socket.shutdown().await
+        } else {
+            Answer::text(
+                "404 Not Found",
+                "only GET /metrics is served here\n".to_string(),
+            )
+        };
+        Box::pin(std::future::ready(answer))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
     use validator_store::VerdictKind;
 
     async fn get(addr: SocketAddr, request: &str) -> String {
