@@ -25,19 +25,18 @@ use std::time::Duration;
 
 use builtin_modules::Builtin;
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use challenge_runtime::{FixedNonces, PhaseHook, PhaseRefused, RunOutcome, Sandbox, SandboxLimits};
+use challenge_runtime::{FixedNonces, PhaseHook, PhaseRefused, RunOutcome};
 use challenges::membw::MembwParams;
 use challenges::prf;
 use common::Rng;
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
     ABI_VERSION, ChallengeId, Commitment, Digest, Go, Hotkey, MinerTimings, ModuleHash, Negotiated,
-    NodePair, OpeningWire, Openings, PROTOCOL_VERSION, PhaseDone, PhaseKey, Ready, Root,
-    SessionKey, Signed,
+    Openings, PROTOCOL_VERSION, PhaseDone, PhaseKey, Ready, Root, SessionKey, Signed,
 };
 use verifier::session::{
-    Cause, ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, Phase, SandboxChecker,
-    SessionConfig, Verdict, VerifierSession,
+    Cause, ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, Phase, SessionConfig, Verdict,
+    VerifierSession,
 };
 
 const VERSIONS: Negotiated = Negotiated {
@@ -76,15 +75,7 @@ fn params() -> MembwParams {
     }
 }
 
-fn checker() -> &'static SandboxChecker {
-    static CHECKER: OnceLock<SandboxChecker> = OnceLock::new();
-    CHECKER.get_or_init(|| SandboxChecker::new().unwrap())
-}
-
-fn sandbox() -> &'static Sandbox {
-    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| Sandbox::new(SandboxLimits::default()).unwrap())
-}
+use common::{checker, sandbox};
 
 fn backend() -> &'static CpuBackend {
     static BACKEND: OnceLock<CpuBackend> = OnceLock::new();
@@ -307,22 +298,7 @@ fn openings(session: &VerifierSession, go: &Signed<Go>, run: &RunOutcome) -> Ope
             .requested()
             .unwrap()
             .iter()
-            .map(|l| {
-                let opening = run.open(l.output, l.leaf).unwrap();
-                OpeningWire {
-                    output: l.output,
-                    leaf: l.leaf,
-                    chunk: opening.chunk,
-                    path: opening
-                        .path
-                        .iter()
-                        .map(|p| NodePair {
-                            left: p.left,
-                            right: p.right,
-                        })
-                        .collect(),
-                }
-            })
+            .map(|l| common::opening_wire(l.output, l.leaf, run.open(l.output, l.leaf).unwrap()))
             .collect(),
     }
 }

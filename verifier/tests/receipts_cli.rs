@@ -28,6 +28,23 @@ fn run(args: &[&str], cwd: &Path) -> Output {
     verifier().args(args).current_dir(cwd).output().unwrap()
 }
 
+/// `verifier receipts export --config CONFIG --out OUT`, which must succeed.
+fn export(config: &Path, out: &Path, cwd: &Path) -> Output {
+    let o = run(
+        &[
+            "receipts",
+            "export",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        cwd,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    o
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -121,18 +138,7 @@ fn receipts_of_a_real_run_audit_alone_and_changes_are_named() {
 
     // Export: one receipt per verdict row.
     let out = dir.path().join("receipts");
-    let o = run(
-        &[
-            "receipts",
-            "export",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    let o = export(&config, &out, dir.path());
     let store = Store::open_read_only(&dir.path().join("validator.sqlite")).unwrap();
     let verdict_rows = store.verdicts(None).unwrap();
     let exported = files(&out);
@@ -384,18 +390,7 @@ fn every_receipt_of_a_round_full_of_holes_holds() {
     assert!(log.contains("round finished"), "{log}");
     drop(ms);
     let out = dir.path().join("receipts");
-    let o = run(
-        &[
-            "receipts",
-            "export",
-            "--config",
-            config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    export(&config, &out, dir.path());
     let exported = files(&out);
     let store = Store::open_read_only(&dir.path().join("validator.sqlite")).unwrap();
     assert_eq!(exported.len(), store.verdicts(None).unwrap().len());

@@ -28,8 +28,8 @@ use challenges::matmul::{self, MatmulParams};
 use challenges::prf;
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
-    ABI_VERSION, ChallengeId, Commitment, Hotkey, MinerTimings, ModuleHash, Negotiated, NodePair,
-    OpeningWire, Openings, PROTOCOL_VERSION, Ready, Root, SessionKey, Signed,
+    ABI_VERSION, ChallengeId, Commitment, Hotkey, MinerTimings, ModuleHash, Negotiated, Openings,
+    PROTOCOL_VERSION, Ready, Root, SessionKey, Signed,
 };
 use verifier::session::{
     Cause, ChallengeSpec, CheckInput, CheckVerdict, CheckerError, CommitmentOutcome, Envelope,
@@ -254,19 +254,7 @@ impl Fixture {
                 let g = u64::from(l.output) * TILES_PER_OUTPUT + l.leaf;
                 let chunk = &leaves[g as usize].chunk;
                 let opening = trees[l.output as usize].open(chunk, l.leaf).unwrap();
-                OpeningWire {
-                    output: l.output,
-                    leaf: l.leaf,
-                    chunk: opening.chunk,
-                    path: opening
-                        .path
-                        .iter()
-                        .map(|p| NodePair {
-                            left: p.left,
-                            right: p.right,
-                        })
-                        .collect(),
-                }
+                common::opening_wire(l.output, l.leaf, opening)
             })
             .collect();
         let openings = Openings {

@@ -11,24 +11,23 @@
 
 mod common;
 use common::Rng;
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use builtin_modules::Builtin;
+use challenge_runtime::RunOutcome;
 use challenge_runtime::cpu::{CpuBackend, CpuConfig};
-use challenge_runtime::{RunOutcome, Sandbox, SandboxLimits};
 use challenges::commitment::OutputTree;
 use challenges::matmul::{self, MatmulParams};
 use challenges::prf;
 use protocol::ed25519_dalek::SigningKey;
 use protocol::{
     ABI_VERSION, ChallengeId, Commitment, ErrorCode, ErrorMsg, GatePolicy, Go, Hotkey,
-    MinerTimings, ModuleHash, Negotiated, NodePair, Open, OpeningWire, Openings, PROTOCOL_VERSION,
-    Prepare, PrepareGate, Ready, Root, Sender, SessionKey, Signed,
+    MinerTimings, ModuleHash, Negotiated, Open, OpeningWire, Openings, PROTOCOL_VERSION, Prepare,
+    PrepareGate, Ready, Root, Sender, SessionKey, Signed,
 };
 use verifier::session::{
-    Cause, ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, Phase, SandboxChecker,
-    SessionConfig, SessionError, Verdict, VerifierSession,
+    Cause, ChallengeSpec, CommitmentOutcome, Envelope, OutputLayout, Phase, SessionConfig,
+    SessionError, Verdict, VerifierSession,
 };
 
 const VERSIONS: Negotiated = Negotiated {
@@ -55,15 +54,7 @@ fn arrival(measured: Duration) -> Duration {
     GO_AT + RTT + measured
 }
 
-fn checker() -> &'static SandboxChecker {
-    static CHECKER: OnceLock<SandboxChecker> = OnceLock::new();
-    CHECKER.get_or_init(|| SandboxChecker::new().unwrap())
-}
-
-fn miner_sandbox() -> &'static Sandbox {
-    static SANDBOX: OnceLock<Sandbox> = OnceLock::new();
-    SANDBOX.get_or_init(|| Sandbox::new(SandboxLimits::default()).unwrap())
-}
+use common::{checker, sandbox as miner_sandbox};
 
 struct Verifier {
     key: SigningKey,
@@ -112,19 +103,7 @@ impl Answer {
                 tree.open(bytes, leaf).unwrap()
             }
         };
-        OpeningWire {
-            output,
-            leaf,
-            chunk: opening.chunk,
-            path: opening
-                .path
-                .iter()
-                .map(|p| NodePair {
-                    left: p.left,
-                    right: p.right,
-                })
-                .collect(),
-        }
+        common::opening_wire(output, leaf, opening)
     }
 }
 

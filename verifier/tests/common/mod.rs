@@ -13,3 +13,41 @@ impl Rng {
         z ^ (z >> 31)
     }
 }
+
+/// One opening as it goes on the wire: the spec's `Opening` of leaf `leaf` of `output`, its
+/// path's node pairs in protocol form.
+pub(crate) fn opening_wire(
+    output: u32,
+    leaf: u64,
+    opening: challenges::commitment::Opening,
+) -> protocol::OpeningWire {
+    protocol::OpeningWire {
+        output,
+        leaf,
+        chunk: opening.chunk,
+        path: opening
+            .path
+            .iter()
+            .map(|p| protocol::NodePair {
+                left: p.left,
+                right: p.right,
+            })
+            .collect(),
+    }
+}
+
+/// The verifier's checker over the built-in modules, built once per test binary.
+pub(crate) fn checker() -> &'static verifier::session::SandboxChecker {
+    static CHECKER: std::sync::OnceLock<verifier::session::SandboxChecker> =
+        std::sync::OnceLock::new();
+    CHECKER.get_or_init(|| verifier::session::SandboxChecker::new().expect("a checker"))
+}
+
+/// A sandbox with the default limits (the miner's side), built once per test binary.
+pub(crate) fn sandbox() -> &'static challenge_runtime::Sandbox {
+    static SANDBOX: std::sync::OnceLock<challenge_runtime::Sandbox> = std::sync::OnceLock::new();
+    SANDBOX.get_or_init(|| {
+        challenge_runtime::Sandbox::new(challenge_runtime::SandboxLimits::default())
+            .expect("a sandbox")
+    })
+}
