@@ -31,3 +31,52 @@ pub fn init_logging(json: bool) {
         builder.with_timer(LocalTime).try_init()
     };
 }
+
+/// The status a command exits with when its reader went away: 128 + `SIGPIPE`, what a shell
+/// reports for a program a pipe's end closed.
+pub const BROKEN_PIPE_STATUS: i32 = 141;
+
+/// Makes a closed standard output (`verifier status | head`) end the command quietly with
+/// [`BROKEN_PIPE_STATUS`] instead of a panic message: Rust ignores `SIGPIPE`, so `println!`
+/// to a closed pipe panics. Any other panic is reported as before. Call once, first thing in
+/// `main`.
+pub fn quiet_broken_pipe() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if is_broken_pipe(message) {
+            std::process::exit(BROKEN_PIPE_STATUS);
+        }
+        previous(info);
+    }));
+}
+
+/// Whether a panic message is the standard library's for printing to a closed pipe
+/// (`failed printing to stdout: Broken pipe (os error 32)`).
+fn is_broken_pipe(message: &str) -> bool {
+    message.starts_with("failed printing to std") && message.contains("Broken pipe")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_closed_pipe_message_is_quiet() {
+        assert!(is_broken_pipe(
+            "failed printing to stdout: Broken pipe (os error 32)"
+        ));
+        assert!(is_broken_pipe(
+            "failed printing to stderr: Broken pipe (os error 32)"
+        ));
+        assert!(!is_broken_pipe("index out of bounds"));
+        assert!(!is_broken_pipe(
+            "failed printing to stdout: No space left on device"
+        ));
+    }
+}
